@@ -1,0 +1,155 @@
+"""``fggp-repro``: the command line. Training flags are generated from the config dataclasses.
+
+Subcommands ``figures`` and ``audit`` belong to the ``analysis`` package; they are looked up by name
+only when called, so the training core never imports analysis (nor pandas), and ``analysis`` never
+imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Callable
+
+from . import config as C
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line (and exit 2) instead of usage + message."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+class _Fmt(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def _parse_int_list(text: str) -> tuple:
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got '{text}'") from None
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per config field (``--field-name``), grouped as in the config, defaults shown from the dataclass."""
+    groups = {}
+    for gname, f, typ in C.group_fields():
+        if gname not in groups:
+            groups[gname] = parser.add_argument_group(f"{gname} config")
+        grp = groups[gname]
+        flag = "--" + f.name.replace("_", "-")
+        kw = dict(dest=f"cfg__{gname}__{f.name}", default=None, help=f.metadata["help"] + f" (default: {f.default!r})")
+        if typ is bool:
+            grp.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
+        elif typ is tuple:
+            grp.add_argument(flag, type=_parse_int_list, metavar="E1,E2", **kw)
+        else:
+            grp.add_argument(flag, type=typ, metavar=f.name.upper(), **kw)
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict:
+    out: dict[str, dict] = {}
+    for key, value in vars(args).items():
+        if key.startswith("cfg__") and value is not None:
+            _, g, name = key.split("__")
+            out.setdefault(g, {})[name] = value
+    return out
+
+
+def config_from_args(args: argparse.Namespace) -> C.Config:
+    return C.load(preset=args.preset, file=args.config, overrides=overrides_from_args(args))
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .data import DataError
+    from .trainer import CheckpointError, train
+
+    cfg = config_from_args(args)
+    if args.print_config:
+        print(C.as_toml(cfg), end="")
+        return 0
+    try:
+        res = train(cfg, args.out, force=args.force, quiet=args.quiet, stop_after_epochs=args.stop_after_epochs)
+    except (DataError, CheckpointError) as e:
+        print(f"fggp-repro train: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    if res.status == "skipped":
+        print(f"skipped: {res.path} exists (pass --force to rerun)")
+    elif res.status == "interrupted":
+        print(f"stopped as asked; checkpoint {res.path}; run the same command again to resume")
+    else:
+        m = res.record["metrics"]
+        print(f"{res.status}: {res.path}  test_acc={m['test_acc']}  sparsity={m['sparsity']:.4f}  "
+              f"weights_sha256={res.record['weights_sha256'][:16]}")
+    return 1 if res.status == "diverged" else 0
+
+
+def _cmd_presets(args: argparse.Namespace) -> int:
+    for name in C.preset_names():
+        print(name)
+    return 0
+
+
+def _external(target: str) -> Callable[[argparse.Namespace], int]:
+    """A subcommand implemented elsewhere as ``module:function(argv) -> int``, imported when called."""
+
+    def run(args: argparse.Namespace) -> int:
+        module, func = target.split(":")
+        return getattr(importlib.import_module(module), func)(args.rest)
+
+    return run
+
+
+# name -> (help, handler); figures/audit forward their own arguments to the analysis package
+EXTERNAL = {
+    "figures": ("regenerate every figure and table in paper_figures/ from the run records in results/",
+                "analysis.cli:figures_main"),
+    "audit": ("audit the paper's three claims against the run records", "analysis.cli:audit_main"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="fggp-repro", description="FGGP reproducibility package: train, regenerate figures, audit claims.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train one run (dense or pruned) and write its record", formatter_class=_Fmt,
+                       description="Train one run and write its JSON record to <out>/raw/<dataset>/<arch>/<method>/<run_id>.json.\n"
+                                   "Precedence: config defaults (the paper protocol) < --preset < --config < flags.")
+    t.add_argument("--preset", help="a shipped preset: " + ", ".join(C.preset_names()))
+    t.add_argument("--config", metavar="FILE", help="a TOML file with [data] [model] [pruning] [training] [run] tables")
+    t.add_argument("--out", default="runs", help="output folder (records under <out>/raw, checkpoints under <out>/checkpoints)")
+    t.add_argument("--force", action="store_true", help="rerun even when the record exists (discards its checkpoint)")
+    t.add_argument("--quiet", action="store_true", help="no progress output")
+    t.add_argument("--stop-after-epochs", type=int, metavar="N",
+                   help="stop after N epochs of this call, leaving a checkpoint to resume from (for time-sliced machines)")
+    t.add_argument("--print-config", action="store_true", help="print the resolved config as TOML and exit")
+    add_config_flags(t)
+    t.set_defaults(func=_cmd_train)
+
+    pr = sub.add_parser("presets", help="list the shipped presets")
+    pr.set_defaults(func=_cmd_presets)
+
+    for name, (help_text, target) in EXTERNAL.items():
+        e = sub.add_parser(name, help=help_text, add_help=False,
+                           description=f"{help_text} (arguments are passed on; see `fggp-repro {name} --help`)")
+        e.add_argument("rest", nargs=argparse.REMAINDER)
+        e.set_defaults(func=_external(target))
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except C.ConfigError as e:
+        print(f"fggp-repro {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,329 @@
+"""Frozen, validated run configuration: five groups (data, model, pruning, training, run).
+
+The defaults ARE the paper protocol (../shared/PROTOCOL.md); presets in ``presets/*.toml`` override
+groups of fields. Every field carries help text in its metadata; the command line is generated from
+these dataclasses (see ``cli.py``), so a new field is one line here.
+
+Fields whose metadata says ``id=False`` describe *how* a run executes (paths, device, checkpoint
+cadence), not *what* it computes, and are left out of the run id. Fields at their default value are
+left out too, so adding a field with a default keeps every old run id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import sys
+from dataclasses import dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any, get_type_hints
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class ConfigError(ValueError):
+    """A user-fixable configuration problem; the CLI prints its message as one line and exits 2."""
+
+
+# Registries of names the config accepts. The pruning package and the model registry check they
+# agree with these (tests/test_config.py), so that validation here needs no torch import.
+ARCHS = ("vgg19", "resnet50")
+DATASETS = ("cifar10", "cifar10-jpeg", "synthetic")
+METHODS = ("dense", "fggp", "annealed", "gf-annealed", "mf-fixed", "gmp", "gmp-mt", "random", "granet")
+INITS = {"dense": 1.0, "sparse50": 0.5}
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def _f(default: Any, help: str, *, id: bool = True):
+    """A dataclass field with help text; ``id=False`` keeps it out of the run id."""
+    meta = {"help": help, "id": id}
+    return field(default=tuple(default) if isinstance(default, list) else default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = _f("cifar10", "dataset name: cifar10 (genuine, torchvision's cifar-10-batches-py), "
+                      "cifar10-jpeg (image-folder copy, lossy), synthetic (seeded random tensors, for tests)")
+    data_root: str = _f("", "folder holding the dataset (cifar10: the parent of cifar-10-batches-py; cifar10-jpeg: "
+                        "the folder with train/ and test/ or its parent). Empty: $FGGP_DATA or ~/.cache/fggp-data",
+                        id=False)
+    download: bool = _f(False, "cifar10 only: download genuine CIFAR-10 into --data-root when missing", id=False)
+    train_subset: int = _f(0, "use a fixed, class-balanced subset of this many training images (0 = all)")
+    subset_seed: int = _f(0, "seed of the class-balanced training subset (fixed across run seeds)")
+    augment: bool = _f(True, "random crop 32 with 4-pixel zero padding and horizontal flip")
+    synthetic_train: int = _f(1024, "synthetic only: number of training images")
+    synthetic_test: int = _f(512, "synthetic only: number of test images")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    arch: str = _f("vgg19", "architecture: vgg19 (VGG-19-BN, CIFAR) or resnet50 (bottleneck [3,4,6,3], CIFAR)")
+    width: float = _f(1.0, "channel width multiplier (1.0 = the paper's networks)")
+
+
+@dataclass(frozen=True)
+class PruningConfig:
+    method: str = _f("dense", "pruning method: " + ", ".join(METHODS))
+    sparsity: float = _f(0.9, "target sparsity, a fraction in (0, 1) of all Conv2d/Linear weights and biases")
+    init: str = _f("dense", "starting network: dense, or sparse50 (random ERK mask at 50 % density)")
+    update_interval: int = _f(2000, "iterations between pruning events")
+    end_fraction: float = _f(0.8, "pruning ends at this fraction of all training iterations (T_end / T_total)")
+    rate: float = _f(0.5, "fixed candidate rate rho of the fixed-rate methods (fggp, mf-fixed)")
+    r0: float = _f(0.5, "initial rate of the cosine-annealed methods (annealed, gf-annealed, granet); "
+                   "the FGGP authors' script default was 0.01")
+    r_min: float = _f(0.005, "final rate of the cosine annealing")
+    mt_fraction: float = _f(0.0005, "gmp-mt: minimum weights each layer keeps, as a fraction of all prunable weights")
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    epochs: int = _f(160, "training epochs")
+    batch_size: int = _f(64, "minibatch size")
+    lr: float = _f(0.1, "initial learning rate")
+    momentum: float = _f(0.9, "SGD momentum")
+    nesterov: bool = _f(True, "Nesterov momentum")
+    weight_decay: float = _f(5e-4, "L2 weight decay (SGD's weight_decay)")
+    milestones: tuple = _f((80, 120), "epochs after which the learning rate is multiplied by --gamma")
+    gamma: float = _f(0.1, "learning-rate decay factor at each milestone")
+    label_smoothing: float = _f(0.0, "cross-entropy label smoothing (the paper: 0)")
+    eval_batch_size: int = _f(1000, "test-set batch size (does not change results)", id=False)
+    checkpoint_every: int = _f(1, "write a resumable checkpoint every this many epochs (0 = never)", id=False)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    seed: int = _f(0, "the run's one seed: weight init, ERK mask, data order, augmentation, random pruning")
+    protocol: str = _f("custom", "protocol label stored with the results (set by --preset)", id=False)
+    strict: bool = _f(True, "deterministic algorithms on (recorded); off allows faster nondeterministic kernels")
+    device: str = _f("auto", "cpu, cuda or auto (cuda when available)", id=False)
+    threads: int = _f(0, "CPU threads for torch (0 = torch's default)", id=False)
+
+
+@dataclass(frozen=True)
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    pruning: PruningConfig = field(default_factory=PruningConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    # ---- derived views -------------------------------------------------------------------------
+    @property
+    def initial_density(self) -> float:
+        """Density of the starting network over the sparsity denominator (1.0 for a dense start)."""
+        return 1.0 if self.pruning.method == "dense" else INITS[self.pruning.init]
+
+    @property
+    def target_sparsity(self) -> float:
+        """Target sparsity as a fraction; 0.0 for the dense reference."""
+        return 0.0 if self.pruning.method == "dense" else self.pruning.sparsity
+
+    def to_dict(self) -> dict:
+        return {g.name: _group_to_dict(getattr(self, g.name)) for g in fields(self)}
+
+    def replace(self, **groups: dict) -> "Config":
+        """A copy with ``group={field: value}`` overrides applied and validated."""
+        return from_dict(_merge(self.to_dict(), groups))
+
+
+_GROUP_CLASSES = {"data": DataConfig, "model": ModelConfig, "pruning": PruningConfig,
+                  "training": TrainingConfig, "run": RunConfig}
+
+
+def _group_to_dict(group) -> dict:
+    return {f.name: (list(v) if isinstance(v := getattr(group, f.name), tuple) else v) for f in fields(group)}
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = {k: dict(v) for k, v in base.items()}
+    for g, vals in over.items():
+        if g not in _GROUP_CLASSES:
+            raise ConfigError(f"unknown config group '{g}' (known: {', '.join(_GROUP_CLASSES)})")
+        if not isinstance(vals, dict):
+            raise ConfigError(f"config group '{g}' must be a table of fields, got {type(vals).__name__}")
+        out.setdefault(g, {}).update(vals)
+    return out
+
+
+def field_types(cls) -> dict[str, type]:
+    """The declared type of every field of a config group (tuples for list-valued fields)."""
+    hints = get_type_hints(cls)
+    return {f.name: hints[f.name] for f in fields(cls)}
+
+
+def _coerce(group: str, name: str, value: Any, typ: type) -> Any:
+    where = f"{group}.{name}"
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where} must be true or false, got {value!r}")
+    if typ is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise ConfigError(f"{where} must be an integer, got {value!r}")
+        return value
+    if typ is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        value = float(value)
+        if not math.isfinite(value):
+            raise ConfigError(f"{where} must be finite, got {value!r}")
+        return value
+    if typ is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string, got {value!r}")
+        return value
+    if typ is tuple:
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise ConfigError(f"{where} must be a list of integers, got {value!r}")
+        return tuple(value)
+    raise AssertionError(f"unsupported field type {typ} for {where}")  # a programming error, not a user one
+
+
+def from_dict(d: dict) -> Config:
+    """Build and validate a Config from nested ``{group: {field: value}}``; unknown keys are errors."""
+    if not isinstance(d, dict):
+        raise ConfigError("a config must be a table of groups (data, model, pruning, training, run)")
+    groups = {}
+    for gname, cls in _GROUP_CLASSES.items():
+        vals = d.get(gname, {})
+        if not isinstance(vals, dict):
+            raise ConfigError(f"config group '{gname}' must be a table of fields")
+        types = field_types(cls)
+        unknown = sorted(set(vals) - set(types))
+        if unknown:
+            raise ConfigError(f"unknown key '{gname}.{unknown[0]}' (known keys in [{gname}]: {', '.join(types)})")
+        groups[gname] = cls(**{k: _coerce(gname, k, v, types[k]) for k, v in vals.items()})
+    extra = sorted(set(d) - set(_GROUP_CLASSES))
+    if extra:
+        raise ConfigError(f"unknown config group '{extra[0]}' (known: {', '.join(_GROUP_CLASSES)})")
+    cfg = Config(**groups)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: Config) -> None:
+    """Raise ConfigError naming the first out-of-range or unknown value."""
+    d, m, p, t, r = cfg.data, cfg.model, cfg.pruning, cfg.training, cfg.run
+
+    def need(ok: bool, msg: str):
+        if not ok:
+            raise ConfigError(msg)
+
+    need(d.dataset in DATASETS, f"unknown dataset '{d.dataset}' (choose from: {', '.join(DATASETS)})")
+    need(d.train_subset >= 0, f"data.train_subset must be >= 0, got {d.train_subset}")
+    need(d.train_subset % 10 == 0, f"data.train_subset must be a multiple of 10 (class-balanced), got {d.train_subset}")
+    need(d.synthetic_train >= 10 and d.synthetic_test >= 10, "data.synthetic_train and synthetic_test must be >= 10")
+    need(m.arch in ARCHS, f"unknown architecture '{m.arch}' (choose from: {', '.join(ARCHS)})")
+    need(0 < m.width <= 8, f"model.width must be in (0, 8], got {m.width}")
+    need(p.method in METHODS, f"unknown method '{p.method}' (choose from: {', '.join(METHODS)})")
+    need(0 < p.sparsity < 1, f"sparsity must be a fraction in (0, 1), got {p.sparsity} (e.g. 0.9 for 90 %)")
+    need(p.init in INITS, f"unknown init '{p.init}' (choose from: {', '.join(INITS)})")
+    if p.method != "dense":
+        need(1 - p.sparsity < INITS[p.init],
+             f"sparsity {p.sparsity} is not above the starting sparsity of init '{p.init}' ({1 - INITS[p.init]})")
+    need(p.update_interval >= 1, f"pruning.update_interval must be >= 1, got {p.update_interval}")
+    need(0 < p.end_fraction <= 1, f"pruning.end_fraction must be in (0, 1], got {p.end_fraction}")
+    need(0 < p.rate <= 1, f"pruning.rate must be in (0, 1], got {p.rate}")
+    need(0 <= p.r_min <= p.r0 <= 1, f"need 0 <= r_min <= r0 <= 1, got r0={p.r0}, r_min={p.r_min}")
+    need(0 <= p.mt_fraction < 1, f"pruning.mt_fraction must be in [0, 1), got {p.mt_fraction}")
+    need(t.epochs >= 1, f"epochs must be a positive integer, got {t.epochs}")
+    need(t.batch_size >= 1, f"batch_size must be >= 1, got {t.batch_size}")
+    need(t.lr > 0, f"lr must be > 0, got {t.lr}")
+    need(0 <= t.momentum < 1, f"momentum must be in [0, 1), got {t.momentum}")
+    need(not t.nesterov or t.momentum > 0, "nesterov needs momentum > 0")
+    need(t.weight_decay >= 0, f"weight_decay must be >= 0, got {t.weight_decay}")
+    need(list(t.milestones) == sorted(set(t.milestones)) and all(0 < e < t.epochs for e in t.milestones),
+         f"milestones must be increasing epochs inside (0, {t.epochs}), got {list(t.milestones)}")
+    need(0 < t.gamma <= 1, f"gamma must be in (0, 1], got {t.gamma}")
+    need(0 <= t.label_smoothing < 1, f"label_smoothing must be in [0, 1), got {t.label_smoothing}")
+    need(t.eval_batch_size >= 1, "eval_batch_size must be >= 1")
+    need(t.checkpoint_every >= 0, f"checkpoint_every must be >= 0, got {t.checkpoint_every}")
+    need(r.seed >= 0, f"seed must be >= 0, got {r.seed}")
+    need(r.device in DEVICES, f"unknown device '{r.device}' (choose from: {', '.join(DEVICES)})")
+    need(r.threads >= 0, f"threads must be >= 0, got {r.threads}")
+
+
+# ---- presets and files ---------------------------------------------------------------------------
+
+def preset_names() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files("fggp_repro.presets").iterdir() if p.name.endswith(".toml"))
+
+
+def _read_toml(text: str, where: str) -> dict:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{where} is not valid TOML: {e}") from None
+
+
+def preset_dict(name: str) -> dict:
+    """The overrides of a shipped preset, with ``run.protocol`` set to its name."""
+    if name not in preset_names():
+        raise ConfigError(f"unknown preset '{name}' (choose from: {', '.join(preset_names())})")
+    text = resources.files("fggp_repro.presets").joinpath(f"{name}.toml").read_text()
+    d = _read_toml(text, f"preset '{name}'")
+    d.setdefault("run", {})["protocol"] = name
+    return d
+
+
+def load(preset: str | None = None, file: str | Path | None = None, overrides: dict | None = None) -> Config:
+    """Defaults, then a preset, then a TOML file, then ``overrides`` ({group: {field: value}})."""
+    d = Config().to_dict()
+    if preset:
+        d = _merge(d, preset_dict(preset))
+    if file:
+        path = Path(file)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} not found")
+        d = _merge(d, _read_toml(path.read_text(), f"config file {path}"))
+    if overrides:
+        d = _merge(d, overrides)
+    return from_dict(d)
+
+
+# ---- identity ------------------------------------------------------------------------------------
+
+def id_fields(cfg: Config) -> dict:
+    """The fields that define what a run computes and differ from their defaults, nested by group."""
+    out: dict[str, dict] = {}
+    default = Config()
+    for g in fields(Config):
+        grp, dgrp = getattr(cfg, g.name), getattr(default, g.name)
+        for f in fields(grp):
+            if not f.metadata.get("id", True):
+                continue
+            v, dv = getattr(grp, f.name), getattr(dgrp, f.name)
+            if v != dv:
+                out.setdefault(g.name, {})[f.name] = list(v) if isinstance(v, tuple) else v
+    return out
+
+
+def run_id(cfg: Config) -> str:
+    """``<arch>-<method>-<16 hex>``: a hash of the canonical non-default, result-defining fields."""
+    canon = json.dumps(id_fields(cfg), sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(canon.encode()).hexdigest()[:16]
+    return f"{cfg.model.arch}-{cfg.pruning.method}-{digest}"
+
+
+def as_toml(cfg: Config) -> str:
+    """The full config as TOML text (for ``fggp-repro train --print-config``)."""
+    lines = []
+    for g, vals in cfg.to_dict().items():
+        lines.append(f"[{g}]")
+        for k, v in vals.items():
+            lines.append(f"{k} = {json.dumps(v)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def group_fields() -> list[tuple[str, dataclasses.Field, type]]:
+    """(group name, field, type) for every leaf field, in declaration order (drives the CLI)."""
+    return [(g, f, field_types(cls)[f.name]) for g, cls in _GROUP_CLASSES.items() for f in fields(cls)]

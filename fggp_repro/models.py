@@ -1,0 +1,118 @@
+"""VGG-19-BN and ResNet-50 for 32x32 CIFAR images, with a channel width multiplier.
+
+Both follow PROTOCOL.md (and the GraNet / FGGP code they come from). Global pooling uses
+``F.avg_pool2d`` with a fixed kernel, not ``AdaptiveAvgPool2d``, whose CUDA backward is
+nondeterministic.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+# configuration E: 16 convolutions, 4 max-pools (the 5th pool of ImageNet VGG is the 2x2 average pool)
+VGG19_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512)
+
+
+def _w(c: int, width: float) -> int:
+    return max(1, int(round(c * width)))
+
+
+class VGG19(nn.Module):
+    """VGG-19 with BatchNorm: 3x3 convolutions with bias, BN, ReLU; 2x2 average pool; Linear(512w, classes)."""
+
+    def __init__(self, num_classes: int = 10, width: float = 1.0):
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = 3
+        for v in VGG19_CFG:
+            if v == "M":
+                layers.append(nn.MaxPool2d(2, 2))
+            else:
+                c = _w(v, width)
+                layers += [nn.Conv2d(c_in, c, 3, padding=1, bias=True), nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
+                c_in = c
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Linear(c_in, num_classes)
+
+    def forward(self, x):
+        x = F.avg_pool2d(self.features(x), 2)
+        return self.classifier(torch.flatten(x, 1))
+
+
+class Bottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(self, c_in: int, planes: int, stride: int):
+        super().__init__()
+        c_out = planes * self.expansion
+        self.conv1 = nn.Conv2d(c_in, planes, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, c_out, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(c_out)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class ResNet50(nn.Module):
+    """CIFAR ResNet-50: 3x3 stride-1 stem, no max-pool, bottlenecks [3, 4, 6, 3], 4x4 average pool, Linear."""
+
+    def __init__(self, num_classes: int = 10, width: float = 1.0):
+        super().__init__()
+        c = _w(64, width)
+        self.conv1 = nn.Conv2d(3, c, 3, stride=1, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c)
+        stages = []
+        c_in = c
+        for i, (n_blocks, stride) in enumerate(zip((3, 4, 6, 3), (1, 2, 2, 2))):
+            planes = _w(64 * 2**i, width)
+            blocks = []
+            for s in [stride] + [1] * (n_blocks - 1):
+                blocks.append(Bottleneck(c_in, planes, s))
+                c_in = planes * Bottleneck.expansion
+            stages.append(nn.Sequential(*blocks))
+        self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        self.linear = nn.Linear(c_in, num_classes)
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
+        out = F.avg_pool2d(out, 4)
+        return self.linear(torch.flatten(out, 1))
+
+
+MODELS: dict[str, Callable[..., nn.Module]] = {"vgg19": VGG19, "resnet50": ResNet50}
+
+
+def build(arch: str, width: float = 1.0, num_classes: int = 10) -> nn.Module:
+    """A freshly initialised network (PyTorch's default init, drawn from the global RNG)."""
+    return MODELS[arch](num_classes=num_classes, width=width)
+
+
+def conv_linear_weights(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """All Conv2d/Linear modules in definition order, as (qualified name, module)."""
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+
+
+def prunable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Every Conv2d/Linear except the first convolution (PROTOCOL.md: classifier and shortcuts included)."""
+    layers = conv_linear_weights(model)
+    first_conv = next(i for i, (_, m) in enumerate(layers) if isinstance(m, nn.Conv2d))
+    return [l for i, l in enumerate(layers) if i != first_conv]
+
+
+def denominator(model: nn.Module) -> int:
+    """The sparsity denominator: all Conv2d/Linear weights and biases (the authors' convention)."""
+    return sum(m.weight.numel() + (m.bias.numel() if m.bias is not None else 0) for _, m in conv_linear_weights(model))

@@ -1,0 +1,123 @@
+"""Run records (docs/RECORD_SCHEMA.md): one JSON file per run, written whole or not at all."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import math
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+SCHEMA = "fggp-repro/run-record/v1"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def record_path(out: str | Path, dataset: str, arch: str, method: str, run_id: str) -> Path:
+    """``<out>/raw/<dataset>/<arch>/<method>/<run_id>.json``."""
+    return Path(out) / "raw" / dataset / arch / method / f"{run_id}.json"
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write via a temp file in the same folder and rename, so readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _jsonable(x):
+    if isinstance(x, float) and not math.isfinite(x):
+        return None  # JSON has no NaN; a non-finite metric is recorded as null
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (np.floating, np.integer)):
+        return _jsonable(x.item())
+    return x
+
+
+def write_record(path: str | Path, record: dict) -> None:
+    text = json.dumps(_jsonable(record), indent=1, sort_keys=False, allow_nan=False) + "\n"
+    atomic_write_bytes(path, text.encode())
+
+
+def read_record(path: str | Path) -> dict:
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def weights_sha256(model: torch.nn.Module) -> str:
+    """SHA-256 over every parameter and buffer (name, dtype, shape, bytes), in sorted name order."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def git_state() -> tuple[str, bool | None]:
+    """(commit, dirty) of the checkout the package runs from; ("unknown", None) outside git.
+
+    Dirty counts changes to tracked source only: new result records under results/ do not make a
+    checkout dirty, otherwise every run after the first would call itself dirty.
+    """
+    commit = _git("rev-parse", "HEAD")
+    if not commit:
+        return "unknown", None
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results", ":(exclude)paper_figures")
+    return commit, bool(status)
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def provenance(device: torch.device, deterministic: bool, command: list[str] | None = None) -> dict:
+    import torchvision
+
+    commit, dirty = git_state()
+    return {
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "command": shlex.join(command if command is not None else ["fggp-repro", *sys.argv[1:]]),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": np.__version__,
+        "device": device_name(device),
+        "deterministic": deterministic,
+        "hostname": platform.node(),
+    }

@@ -1,0 +1,306 @@
+"""The training loop: SGD/Nesterov with step milestones, a pruner hook, per-epoch evaluation, checkpoints.
+
+Per iteration: forward, loss, backward, ``pruner.on_backward(t)`` (a pruning event sees this
+minibatch's raw loss gradients and the weights before the step), ``optimizer.step()``,
+``pruner.apply_masks()``. Nothing in the loop synchronises with the device except pruning events:
+loss and accuracy accumulate on the device and are read once per epoch.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from . import config as C
+from . import data as D
+from . import models
+from .records import SCHEMA, atomic_write_bytes, now, provenance, read_record, record_path, weights_sha256, write_record
+from .seeding import derive_seed, set_strict_determinism
+
+
+class CheckpointError(RuntimeError):
+    """An unreadable or mismatched checkpoint; the CLI prints the message as one line and exits 2."""
+
+
+class Pruner:
+    """The trainer's pruning interface. This base class is the dense method: it never prunes.
+
+    ``setup`` runs once for a fresh run (never on resume: ``load_state_dict`` restores instead);
+    ``on_backward(t)`` is called with the 1-based iteration after each backward pass;
+    ``apply_masks`` after each optimizer step keeps masked weights exactly zero.
+    """
+
+    method = "dense"
+    events: list
+
+    def __init__(self, cfg: C.Config | None = None):
+        self.cfg = cfg
+        self.events = []
+        self.prune_end = 0  # last iteration at which masks may still change (0: never pruned)
+
+    def setup(self, model: nn.Module, optimizer: torch.optim.Optimizer, total_iters: int, seed: int) -> None:
+        pass
+
+    def on_backward(self, iteration: int) -> None:
+        pass
+
+    def apply_masks(self) -> None:
+        pass
+
+    def state_dict(self) -> dict:
+        return {"events": list(self.events)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.events = list(state["events"])
+
+
+def measure_sparsity(model: nn.Module) -> dict:
+    """Zero fractions of the actual weights: over the authors' denominator, over prunable weights, per layer."""
+    total = zeros = 0
+    for _, m in models.conv_linear_weights(model):
+        for p in (m.weight, m.bias):
+            if p is not None:
+                total += p.numel()
+                zeros += int((p == 0).sum())
+    per_layer, pz, pn = {}, 0, 0
+    for name, m in models.prunable_layers(model):
+        z = int((m.weight == 0).sum())
+        per_layer[f"{name}.weight"] = z / m.weight.numel()
+        pz += z
+        pn += m.weight.numel()
+    return {"sparsity": zeros / total, "prunable_sparsity": pz / pn, "per_layer_sparsity": per_layer}
+
+
+def lr_at(tc: C.TrainingConfig, epoch: int) -> float:
+    """Learning rate of 0-based ``epoch``: lr x gamma^(milestones passed), as MultiStepLR stepped per epoch."""
+    return tc.lr * tc.gamma ** sum(1 for m in tc.milestones if epoch >= m)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise C.ConfigError("device 'cuda' asked for but torch sees no CUDA device: use --device cpu")
+    return torch.device(name)
+
+
+def build_model(cfg: C.Config, device: torch.device) -> nn.Module:
+    """The network, initialised from the run's own 'init' stream (independent of device and global RNG)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(cfg.run.seed, "init"))
+        model = models.build(cfg.model.arch, cfg.model.width)
+    return model.to(device)
+
+
+def make_optimizer(model: nn.Module, tc: C.TrainingConfig) -> torch.optim.SGD:
+    return torch.optim.SGD(model.parameters(), lr=tc.lr, momentum=tc.momentum, nesterov=tc.nesterov,
+                           weight_decay=tc.weight_decay)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: D.DeviceLoader, batch_size: int) -> float:
+    """Test accuracy in percent."""
+    model.eval()
+    correct = torch.zeros((), dtype=torch.int64, device=loader.device)
+    for x, y in loader.eval_batches(batch_size):
+        correct += (model(x).argmax(1) == y).sum()
+    model.train()
+    return 100.0 * int(correct) / len(loader)
+
+
+@dataclass
+class RunResult:
+    status: str  # "completed" | "diverged" | "skipped" | "interrupted"
+    path: Path
+    record: dict | None
+
+
+class _Progress:
+    """A tqdm bar per epoch on a terminal; one summary line per epoch otherwise; nothing when quiet."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+
+    def bar(self, n: int, epoch: int, epochs: int):
+        if self.quiet or not self.tty:
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=n, desc=f"epoch {epoch}/{epochs}", leave=False, file=sys.stderr)
+
+    def line(self, text: str):
+        if not self.quiet:
+            print(text, file=sys.stderr, flush=True)
+
+
+def make_pruner(cfg: C.Config) -> Pruner:
+    if cfg.pruning.method == "dense":
+        return Pruner(cfg)
+    from .pruning.pruner import MaskPruner
+
+    return MaskPruner(cfg)
+
+
+def checkpoint_path(out: str | Path, rid: str) -> Path:
+    return Path(out) / "checkpoints" / f"{rid}.pt"
+
+
+def train(cfg: C.Config, out: str | Path, *, force: bool = False, quiet: bool = False,
+          stop_after_epochs: int | None = None, command: list[str] | None = None) -> RunResult:
+    """Run (or resume, or skip) one configured run and write its record under ``out``."""
+    rid = C.run_id(cfg)
+    rpath = record_path(out, cfg.data.dataset, cfg.model.arch, cfg.pruning.method, rid)
+    ckpt = checkpoint_path(out, rid)
+    if rpath.is_file() and not force:
+        return RunResult("skipped", rpath, read_record(rpath))
+    if force:
+        ckpt.unlink(missing_ok=True)
+
+    progress = _Progress(quiet)
+    t_start = time.time()
+    if cfg.run.threads:
+        torch.set_num_threads(cfg.run.threads)
+    set_strict_determinism(cfg.run.strict)
+    device = resolve_device(cfg.run.device)
+    tc = cfg.training
+
+    ds = D.load(cfg.data)
+    train_loader = D.DeviceLoader(ds.train_x, ds.train_y, device)
+    test_loader = D.DeviceLoader(ds.test_x, ds.test_y, device)
+    n_batches = train_loader.n_batches(tc.batch_size)
+    total_iters = n_batches * tc.epochs
+
+    model = build_model(cfg, device)
+    optimizer = make_optimizer(model, tc)
+    pruner = make_pruner(cfg)
+    criterion = nn.CrossEntropyLoss(label_smoothing=tc.label_smoothing)
+
+    state = {"epoch": 0, "iteration": 0, "history": [], "wall_before": 0.0, "started": now()}
+    if ckpt.is_file():
+        state = _load_checkpoint(ckpt, rid, model, optimizer, pruner, device)
+        progress.line(f"resuming {rid} from epoch {state['epoch']} ({ckpt})")
+    else:
+        pruner.setup(model, optimizer, total_iters, cfg.run.seed)
+
+    history: list[dict] = state["history"]
+    iteration = state["iteration"]
+    divergence = None
+    for epoch in range(state["epoch"], tc.epochs):
+        lr = lr_at(tc, epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        model.train()
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        correct = torch.zeros((), dtype=torch.int64, device=device)
+        bar = progress.bar(n_batches, epoch + 1, tc.epochs)
+        for x, y in train_loader.train_epoch(cfg.run.seed, epoch, tc.batch_size, cfg.data.augment):
+            iteration += 1
+            logits = model(x)
+            loss = criterion(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            pruner.on_backward(iteration)
+            optimizer.step()
+            pruner.apply_masks()
+            loss_sum += loss.detach() * len(y)
+            correct += (logits.detach().argmax(1) == y).sum()
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        train_loss = float(loss_sum) / len(train_loader)
+        if not math.isfinite(train_loss):
+            divergence = {"epoch": epoch + 1, "iteration": iteration, "loss": str(train_loss)}
+            progress.line(f"epoch {epoch + 1}: non-finite training loss ({train_loss}); the run diverged")
+            break
+        test_acc = evaluate(model, test_loader, tc.eval_batch_size)
+        sp = measure_sparsity(model)
+        history.append({"epoch": epoch + 1, "lr": lr, "train_loss": train_loss,
+                        "train_acc": 100.0 * int(correct) / len(train_loader), "test_acc": test_acc,
+                        "sparsity": sp["sparsity"], "iteration": iteration})
+        progress.line(f"{rid} epoch {epoch + 1}/{tc.epochs} lr {lr:.4g} loss {train_loss:.4f} "
+                      f"train {history[-1]['train_acc']:.2f}% test {test_acc:.2f}% sparsity {sp['sparsity']:.4f}")
+        done = epoch + 1
+        if tc.checkpoint_every and done % tc.checkpoint_every == 0 and done < tc.epochs:
+            _save_checkpoint(ckpt, rid, model, optimizer, pruner, done, iteration, history,
+                             state["wall_before"] + time.time() - t_start, state["started"])
+        if stop_after_epochs is not None and done - state["epoch"] >= stop_after_epochs and done < tc.epochs:
+            if not (tc.checkpoint_every and done % tc.checkpoint_every == 0):
+                _save_checkpoint(ckpt, rid, model, optimizer, pruner, done, iteration, history,
+                                 state["wall_before"] + time.time() - t_start, state["started"])
+            return RunResult("interrupted", ckpt, None)
+
+    sp = measure_sparsity(model)
+    after = [h["test_acc"] for h in history if h["iteration"] >= pruner.prune_end]
+    status = "diverged" if divergence else "completed"
+    prov = provenance(device, cfg.run.strict, command)
+    prov.update({"started": state["started"], "finished": now(), "torch_threads": torch.get_num_threads(),
+                 "wall_seconds": round(state["wall_before"] + time.time() - t_start, 3)})
+    record = {
+        "schema": SCHEMA,
+        "run_id": rid,
+        "status": status,
+        "config": cfg.to_dict(),
+        "setting": {"dataset": cfg.data.dataset, "arch": cfg.model.arch, "method": cfg.pruning.method,
+                    "target_sparsity": cfg.target_sparsity, "initial_density": cfg.initial_density,
+                    "seed": cfg.run.seed, "protocol": cfg.run.protocol},
+        "metrics": {
+            "test_acc": None if divergence else history[-1]["test_acc"],
+            "best_test_acc_after_pruning": None if divergence or not after else max(after),
+            "final_train_loss": None if divergence else history[-1]["train_loss"],
+            "sparsity": sp["sparsity"],
+            "prunable_sparsity": sp["prunable_sparsity"],
+        },
+        "per_layer_sparsity": sp["per_layer_sparsity"],
+        "weights_sha256": weights_sha256(model),
+        "history": history,
+        "pruning_events": pruner.events,
+        "divergence": divergence,
+        "provenance": prov,
+    }
+    write_record(rpath, record)
+    ckpt.unlink(missing_ok=True)
+    return RunResult(status, rpath, record)
+
+
+# ---- checkpoints ---------------------------------------------------------------------------------
+
+def _save_checkpoint(path: Path, rid: str, model, optimizer, pruner, epoch: int, iteration: int,
+                     history: list, wall: float, started: str) -> None:
+    state = {"run_id": rid, "epoch": epoch, "iteration": iteration, "history": history,
+             "wall_before": wall, "started": started,
+             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "pruner": pruner.state_dict(),
+             "torch_rng": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda_rng"] = torch.cuda.get_rng_state_all()
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _load_checkpoint(path: Path, rid: str, model, optimizer, pruner, device) -> dict:
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+        if state.get("run_id") != rid:
+            raise CheckpointError(f"checkpoint {path} belongs to run {state.get('run_id')}, not {rid}; "
+                                  "delete it or pass --force")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        pruner.load_state_dict(state["pruner"])
+        torch.set_rng_state(state["torch_rng"].cpu())
+        if "cuda_rng" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
+    except CheckpointError:
+        raise
+    except Exception as e:
+        raise CheckpointError(f"checkpoint {path} is unreadable ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+                              "delete it or pass --force to restart the run") from None
+    return state
