@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -135,7 +136,10 @@ def _decode_folder(split_dir: Path) -> tuple[torch.Tensor, torch.Tensor]:
     x = torch.empty((len(files), 3, 32, 32), dtype=torch.uint8)
     for i, p in enumerate(files):
         try:
-            img = decode_image(read_file(str(p)), mode=ImageReadMode.RGB)
+            with warnings.catch_warnings():
+                # torchvision 0.29 deprecates its decoders in favour of torchcodec; they still decode exactly
+                warnings.simplefilter("ignore", DeprecationWarning)
+                img = decode_image(read_file(str(p)), mode=ImageReadMode.RGB)
         except Exception as e:
             raise DataError(f"corrupt image {p} ({e}); re-extract the dataset") from None
         if tuple(img.shape) != (3, 32, 32):

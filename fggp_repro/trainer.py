@@ -32,7 +32,7 @@ class CheckpointError(RuntimeError):
 class Pruner:
     """The trainer's pruning interface. This base class is the dense method: it never prunes.
 
-    ``setup`` runs once for a fresh run (never on resume: ``load_state_dict`` restores instead);
+    ``setup`` binds to the model and draws the starting masks (on resume ``load_state_dict`` follows it);
     ``on_backward(t)`` is called with the 1-based iteration after each backward pass;
     ``apply_masks`` after each optimizer step keeps masked weights exactly zero.
     """
@@ -183,12 +183,12 @@ def train(cfg: C.Config, out: str | Path, *, force: bool = False, quiet: bool = 
     pruner = make_pruner(cfg)
     criterion = nn.CrossEntropyLoss(label_smoothing=tc.label_smoothing)
 
+    # set-up is deterministic, so a resumed run repeats it and then overwrites its state from the checkpoint
+    pruner.setup(model, optimizer, total_iters, cfg.run.seed)
     state = {"epoch": 0, "iteration": 0, "history": [], "wall_before": 0.0, "started": now()}
     if ckpt.is_file():
         state = _load_checkpoint(ckpt, rid, model, optimizer, pruner, device)
         progress.line(f"resuming {rid} from epoch {state['epoch']} ({ckpt})")
-    else:
-        pruner.setup(model, optimizer, total_iters, cfg.run.seed)
 
     history: list[dict] = state["history"]
     iteration = state["iteration"]

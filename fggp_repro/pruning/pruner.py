@@ -1,0 +1,154 @@
+"""The model-facing pruner: masks over prunable layers, the cubic schedule, events, ERK start, GraNet.
+
+Bookkeeping follows PROTOCOL.md. Prunable = every Conv2d/Linear weight but the first convolution
+(GraNet masks that one too). The schedule's density is over the authors' denominator (all
+Conv2d/Linear weights and biases); only prunable weights are ever removed, so at an event
+``n = round((1 - d(t)) * denominator) - (prunable weights already masked)``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from .. import config as C
+from .. import models
+from ..seeding import generator
+from ..trainer import Pruner
+from .erk import erk_masks
+from .methods import EventContext, granet_prune_regrow, prune_mask
+from .schedule import cosine_rate, cubic_density
+
+
+class MaskPruner(Pruner):
+    """Gradual pruning by one of the selection rules (``fggp``, ``annealed``, ``gmp``, ..., ``granet``)."""
+
+    def __init__(self, cfg: C.Config):
+        super().__init__(cfg)
+        self.method = cfg.pruning.method
+
+    # ---- set-up ----------------------------------------------------------------------------------
+    def setup(self, model: nn.Module, optimizer: torch.optim.Optimizer, total_iters: int, seed: int) -> None:
+        p = self.cfg.pruning
+        layers = models.conv_linear_weights(model) if self.method == "granet" else models.prunable_layers(model)
+        self.names = [f"{n}.weight" for n, _ in layers]
+        self.weights = [m.weight for _, m in layers]
+        self.sizes = [w.numel() for w in self.weights]
+        self.optimizer = optimizer
+        self.seed = seed
+        self.total_iters = total_iters
+        self.denominator = models.denominator(model)
+        self.n_prunable = sum(self.sizes)
+        self.d_initial = self.cfg.initial_density
+        self.d_final = 1.0 - p.sparsity
+        self.prune_end = int(p.end_fraction * total_iters)
+        fixed = self.denominator - self.n_prunable  # weights and biases that are never pruned
+        if round((1 - self.d_final) * self.denominator) > self.n_prunable:
+            raise C.ConfigError(f"sparsity {p.sparsity} is unreachable: {fixed} of the {self.denominator} "
+                                "weights and biases are not prunable")
+        device = self.weights[0].device
+        self.layer_index = torch.repeat_interleave(torch.arange(len(self.sizes), device=device),
+                                                   torch.tensor(self.sizes, device=device))
+        self.min_per_layer = int(round(p.mt_fraction * self.n_prunable))
+
+        if self.d_initial < 1.0:
+            # ERK over the prunable weights, at the density that puts the whole denominator at d_initial
+            d_prunable = (self.d_initial * self.denominator - fixed) / self.n_prunable
+            masks = erk_masks([tuple(w.shape) for w in self.weights], d_prunable, generator(seed, "erk"))
+            self.masks = [m.to(device) for m in masks]
+        else:
+            self.masks = [torch.ones_like(w, dtype=torch.bool) for w in self.weights]
+        self._refresh()
+        self._zero_masked()
+        if self.d_initial < 1.0:
+            self.events.append(self._event(0, self.d_initial, self.n_prunable - self.n_active, 0))
+
+    def _refresh(self) -> None:
+        self._fmasks = [m.to(w.dtype) for m, w in zip(self.masks, self.weights)]
+        self.n_active = int(sum(int(m.sum()) for m in self.masks))
+
+    @torch.no_grad()
+    def _zero_masked(self) -> None:
+        torch._foreach_mul_(self.weights, self._fmasks)
+        for w, fm in zip(self.weights, self._fmasks):
+            buf = self.optimizer.state.get(w, {}).get("momentum_buffer")
+            if buf is not None:
+                buf.mul_(fm)
+
+    def _event(self, t: int, target: float, n_pruned: int, n_regrown: int) -> dict:
+        masked = self.n_prunable - self.n_active
+        return {"iteration": t, "target_density": target, "n_pruned": n_pruned, "n_regrown": n_regrown,
+                "density": 1.0 - masked / self.denominator}
+
+    # ---- events ----------------------------------------------------------------------------------
+    def is_event(self, t: int) -> bool:
+        if t % self.cfg.pruning.update_interval:
+            return False
+        return t <= (self.total_iters if self.method == "granet" else self.prune_end)
+
+    @torch.no_grad()
+    def on_backward(self, t: int) -> None:
+        if not self.is_event(t):
+            return
+        p = self.cfg.pruning
+        d = cubic_density(min(t, self.prune_end), self.prune_end, self.d_initial, self.d_final)
+        target_zero = round((1.0 - d) * self.denominator)
+        n = min(max(0, target_zero - (self.n_prunable - self.n_active)), self.n_active)
+        w_abs = torch.cat([w.detach().abs().flatten() for w in self.weights])
+        g_abs = torch.cat([w.grad.detach().abs().flatten() for w in self.weights])
+        active = torch.cat([m.flatten() for m in self.masks])
+        n_event = len(self.events)
+        if self.method == "granet":
+            pruned = prune_mask("gmp", w_abs, None, active, n, EventContext(t=t, t_total=self.total_iters))
+            n_regrown = self._granet_step(t, w_abs, g_abs, active & ~pruned)
+        else:
+            gen = generator(self.seed, "random-prune", n_event, device=w_abs.device) if self.method == "random" else None
+            ctx = EventContext(t=t, t_total=self.total_iters, rho=p.rate, r0=p.r0, r_min=p.r_min, generator=gen,
+                               layer_index=self.layer_index, min_per_layer=self.min_per_layer)
+            pruned = prune_mask(self.method, w_abs, g_abs, active, n, ctx)
+            self._set_flat_mask(active & ~pruned)
+            n_regrown = 0
+        self.events.append(self._event(t, d, n, n_regrown))
+
+    def _granet_step(self, t: int, w_abs, g_abs, active) -> int:
+        """Per-layer magnitude death and gradient regrowth at the cosine rate; regrown weights start at zero."""
+        rate = cosine_rate(t, self.total_iters, self.cfg.pruning.r0, self.cfg.pruning.r_min)
+        new, grown = [], []
+        for wl, gl, al in zip(w_abs.split(self.sizes), g_abs.split(self.sizes), active.split(self.sizes)):
+            death, regrow = granet_prune_regrow(wl, gl, al, rate)
+            new.append((al & ~death) | regrow)
+            grown.append(regrow & ~al)  # newly active: were zero (masked or just killed)
+        grown = torch.cat(grown)
+        self._set_flat_mask(torch.cat(new))
+        # a regrown weight starts at exactly zero, with no momentum carried over from when it was masked
+        self._reset(grown)
+        return int(grown.sum())
+
+    def _set_flat_mask(self, flat: torch.Tensor) -> None:
+        self.masks = [m.view_as(w) for m, w in zip(flat.split(self.sizes), self.weights)]
+        self._refresh()
+        self._zero_masked()
+
+    def _reset(self, flat: torch.Tensor) -> None:
+        for w, r in zip(self.weights, flat.split(self.sizes)):
+            keep = r.view_as(w).logical_not().to(w.dtype)
+            w.mul_(keep)
+            buf = self.optimizer.state.get(w, {}).get("momentum_buffer")
+            if buf is not None:
+                buf.mul_(keep)
+
+    @torch.no_grad()
+    def apply_masks(self) -> None:
+        torch._foreach_mul_(self.weights, self._fmasks)
+
+    # ---- state -----------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"events": list(self.events), "masks": [m.cpu() for m in self.masks]}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.events = list(state["events"])
+        masks = state["masks"]
+        if [tuple(m.shape) for m in masks] != [tuple(w.shape) for w in self.weights]:
+            raise ValueError("checkpoint masks do not match the model's prunable layers")
+        self.masks = [m.to(w.device, torch.bool) for m, w in zip(masks, self.weights)]
+        self._refresh()

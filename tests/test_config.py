@@ -1,0 +1,81 @@
+import hashlib
+import json
+
+import pytest
+
+from fggp_repro import config as C
+
+
+def test_defaults_are_the_paper_protocol():
+    cfg = C.Config()
+    t, p = cfg.training, cfg.pruning
+    assert (t.epochs, t.batch_size, t.lr, t.momentum, t.nesterov, t.weight_decay) == (160, 64, 0.1, 0.9, True, 5e-4)
+    assert t.milestones == (80, 120) and t.gamma == 0.1 and t.label_smoothing == 0.0
+    assert (p.update_interval, p.end_fraction, p.rate, p.r0, p.r_min) == (2000, 0.8, 0.5, 0.5, 0.005)
+    # the shipped paper preset only restates the defaults, so its runs have the default-config ids
+    assert C.id_fields(C.load(preset="paper")) == {}
+
+
+def test_presets_listed_and_protocol_label_set():
+    assert {"paper", "paper-short", "smoke"} <= set(C.preset_names())
+    short = C.load(preset="paper-short")
+    assert short.run.protocol == "paper-short"
+    assert (short.training.epochs, short.training.milestones) == (40, (20, 30))
+
+
+def test_run_id_hashes_only_non_default_result_fields():
+    cfg = C.load(overrides={"run": {"seed": 3, "device": "cpu", "protocol": "x"}, "data": {"data_root": "/tmp"}})
+    # device, protocol label and data_root do not change what a run computes: only the seed counts
+    expected = hashlib.sha256(json.dumps({"run": {"seed": 3}}, separators=(",", ":")).encode()).hexdigest()[:16]
+    assert C.run_id(cfg) == f"vgg19-dense-{expected}"
+    assert C.run_id(C.load(overrides={"run": {"seed": 4}})) != C.run_id(cfg)
+
+
+def test_precedence_preset_then_file_then_flags(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text("[training]\nepochs = 7\nlr = 0.05\n")
+    cfg = C.load(preset="smoke", file=f, overrides={"training": {"lr": 0.2}})
+    assert cfg.training.epochs == 7  # file over preset
+    assert cfg.training.lr == 0.2  # flag over file
+    assert cfg.data.dataset == "synthetic"  # preset over default
+
+
+@pytest.mark.parametrize("over, fragment", [
+    ({"pruning": {"sparsity": 1.5}}, "sparsity must be a fraction in (0, 1)"),
+    ({"pruning": {"sparsity": 0.0}}, "sparsity must be a fraction in (0, 1)"),
+    ({"training": {"epochs": -1}}, "epochs must be a positive integer"),
+    ({"pruning": {"method": "magic"}}, "unknown method 'magic'"),
+    ({"model": {"arch": "vgg11"}}, "unknown architecture 'vgg11'"),
+    ({"data": {"dataset": "mnist"}}, "unknown dataset 'mnist'"),
+    ({"pruning": {"method": "fggp", "init": "sparse50", "sparsity": 0.4}}, "not above the starting sparsity"),
+    ({"training": {"milestones": [120, 80]}}, "milestones must be increasing"),
+    ({"training": {"epochs": "ten"}}, "training.epochs must be an integer"),
+    ({"pruning": {"speed": 3}}, "unknown key 'pruning.speed'"),
+    ({"optim": {"lr": 3}}, "unknown config group 'optim'"),
+])
+def test_bad_values_name_the_problem(over, fragment):
+    with pytest.raises(C.ConfigError) as e:
+        C.load(overrides=over)
+    assert fragment in str(e.value)
+
+
+def test_unknown_key_in_file(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text("[training]\nepoch = 7\n")
+    with pytest.raises(C.ConfigError, match="unknown key 'training.epoch'"):
+        C.load(file=f)
+
+
+def test_registries_agree_with_the_code():
+    from fggp_repro import models
+    from fggp_repro.pruning import METHOD_NAMES
+
+    assert set(C.ARCHS) == set(models.MODELS)
+    assert set(C.METHODS) == set(METHOD_NAMES) | {"granet"}
+
+
+def test_toml_round_trip(tmp_path):
+    cfg = C.load(preset="smoke", overrides={"pruning": {"method": "fggp"}})
+    f = tmp_path / "round.toml"
+    f.write_text(C.as_toml(cfg))
+    assert C.load(file=f) == cfg

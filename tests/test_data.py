@@ -1,0 +1,138 @@
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from fggp_repro import config as C
+from fggp_repro import data as D
+
+
+def _loader(x):
+    return D.DeviceLoader(x, torch.zeros(len(x), dtype=torch.int64), torch.device("cpu"))
+
+
+def test_augment_crop_and_flip_by_hand():
+    img = torch.arange(3 * 32 * 32, dtype=torch.int64).reshape(1, 3, 32, 32) % 251 + 1  # no zeros inside
+    img = img.to(torch.uint8)
+    ld = _loader(img)
+    same = ld.augment(img, torch.tensor([[4, 4]]), torch.tensor([False]))
+    assert torch.equal(same, img)  # offset 4 in the 40x40 padded image is the original
+    shifted = ld.augment(img, torch.tensor([[0, 8]]), torch.tensor([False]))
+    # top 4 rows come from the zero padding; columns start 4 to the right of the original's first
+    assert torch.equal(shifted[0, :, :4, :], torch.zeros(3, 4, 32, dtype=torch.uint8))
+    assert torch.equal(shifted[0, :, 4:, :28], img[0, :, :28, 4:])
+    assert torch.equal(shifted[0, :, :, 28:], torch.zeros(3, 32, 4, dtype=torch.uint8))
+    flipped = ld.augment(img, torch.tensor([[4, 4]]), torch.tensor([True]))
+    assert torch.equal(flipped, img.flip(-1))
+
+
+def test_normalisation_uses_protocol_constants():
+    x = torch.full((1, 3, 32, 32), 255, dtype=torch.uint8)
+    xb, _ = next(_loader(x).eval_batches(10))
+    expected = [(1 - m) / s for m, s in zip((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))]
+    assert torch.allclose(xb[0, :, 0, 0], torch.tensor(expected), atol=1e-5)
+
+
+def test_epoch_stream_depends_on_seed_and_epoch_only():
+    ds = D.synthetic(200, 20)
+    ld = D.DeviceLoader(ds.train_x, ds.train_y, torch.device("cpu"))
+    a = torch.cat([y for _, y in ld.train_epoch(seed=1, epoch=0, batch_size=64, augment=True)])
+    b = torch.cat([y for _, y in ld.train_epoch(seed=1, epoch=0, batch_size=50, augment=True)])
+    c = torch.cat([y for _, y in ld.train_epoch(seed=1, epoch=1, batch_size=64, augment=True)])
+    d = torch.cat([y for _, y in ld.train_epoch(seed=2, epoch=0, batch_size=64, augment=True)])
+    assert torch.equal(a, b)  # batch boundaries do not change the order
+    assert not torch.equal(a, c) and not torch.equal(a, d)
+    xa = torch.cat([x for x, _ in ld.train_epoch(1, 0, 64, True)])
+    xb = torch.cat([x for x, _ in ld.train_epoch(1, 0, 50, True)])
+    assert torch.equal(xa, xb)  # nor the augmentation
+    sizes = [len(y) for _, y in ld.train_epoch(1, 0, 64, False)]
+    assert sizes == [64, 64, 64, 8]  # drop_last=False, as the authors' DataLoader
+
+
+def test_synthetic_is_fixed_and_balanced():
+    a, b = D.synthetic(100, 50), D.synthetic(100, 50)
+    assert torch.equal(a.train_x, b.train_x) and torch.equal(a.test_y, b.test_y)
+    assert a.train_x.dtype == torch.uint8 and a.train_x.shape == (100, 3, 32, 32)
+    assert torch.bincount(a.train_y).tolist() == [10] * 10
+
+
+def test_balanced_subset_is_class_balanced_and_seeded():
+    y = torch.arange(1000) % 10
+    s1 = D.balanced_subset(y, 100, seed=0)
+    assert torch.bincount(y[s1]).tolist() == [10] * 10
+    assert torch.equal(s1, D.balanced_subset(y, 100, seed=0))
+    assert not torch.equal(s1, D.balanced_subset(y, 100, seed=1))
+    assert torch.equal(s1, torch.sort(s1).values)
+
+
+def _write_image_folder(root, per_class=2):
+    from torchvision.io import write_png
+
+    imgs = {}
+    for split in ("train", "test"):
+        for i, c in enumerate(D.CLASSES):
+            (root / split / c).mkdir(parents=True)
+            for k in range(per_class):
+                img = torch.full((3, 32, 32), 10 * i + k, dtype=torch.uint8)
+                write_png(img, str(root / split / c / f"{k:04d}.png"))
+                imgs[(split, c, k)] = img
+    return imgs
+
+
+def test_image_folder_labels_follow_sorted_class_folders(tmp_path):
+    _write_image_folder(tmp_path / "cifar10-jpeg")
+    cfg = C.load(overrides={"data": {"dataset": "cifar10-jpeg", "data_root": str(tmp_path)}}).data
+    ds = D.load(cfg)
+    assert ds.train_x.shape == (20, 3, 32, 32) and ds.test_y.tolist() == [i for i in range(10) for _ in range(2)]
+    assert ds.train_x[2 * 7 + 1, 0, 0, 0].item() == 71  # horse (label 7), second image
+    ds2 = D.load(cfg)  # second load comes from the decoded cache
+    assert torch.equal(ds.train_x, ds2.train_x)
+
+
+def test_missing_data_names_the_flags(tmp_path):
+    cfg = C.load(overrides={"data": {"dataset": "cifar10", "data_root": str(tmp_path)}}).data
+    with pytest.raises(D.DataError, match="--data-root.*--download"):
+        D.load(cfg)
+    cfg = C.load(overrides={"data": {"dataset": "cifar10-jpeg", "data_root": str(tmp_path)}}).data
+    with pytest.raises(D.DataError, match="--data-root"):
+        D.load(cfg)
+
+
+def test_corrupt_image_is_one_clear_error(tmp_path):
+    _write_image_folder(tmp_path)
+    (tmp_path / "train" / "cat" / "0000.png").write_bytes(b"not an image")
+    cfg = C.load(overrides={"data": {"dataset": "cifar10-jpeg", "data_root": str(tmp_path)}}).data
+    with pytest.raises(D.DataError, match="corrupt image .*0000.png"):
+        D.load(cfg)
+
+
+def _write_cifar_batches(base, n_per_batch=20):
+    base.mkdir(parents=True)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        rows = np.arange(n_per_batch * 3072, dtype=np.int64).reshape(n_per_batch, 3072) % 256
+        with open(base / name, "wb") as fh:
+            pickle.dump({"data": rows.astype(np.uint8), "labels": [i % 10 for i in range(n_per_batch)]}, fh)
+
+
+def test_genuine_cifar10_pickles(tmp_path):
+    _write_cifar_batches(tmp_path / "cifar-10-batches-py")
+    cfg = C.load(overrides={"data": {"dataset": "cifar10", "data_root": str(tmp_path)}}).data
+    ds = D.load(cfg)
+    assert ds.train_x.shape == (100, 3, 32, 32) and ds.test_x.shape == (20, 3, 32, 32)
+    # CIFAR rows are 1024 red, then green, then blue values, row-major
+    assert ds.train_x[0, 1, 0, 0].item() == 1024 % 256 and ds.train_x[0, 0, 0, 5].item() == 5
+    (tmp_path / "cifar-10-batches-py" / "test_batch").write_bytes(b"\x80garbage")
+    with pytest.raises(D.DataError, match="corrupt CIFAR-10 file"):
+        D.load(cfg)
+
+
+@pytest.mark.realdata
+def test_real_jpeg_copy_loads(jpeg_root):
+    cfg = C.load(overrides={"data": {"dataset": "cifar10-jpeg", "data_root": str(jpeg_root)}}).data
+    ds = D.load(cfg)
+    assert ds.train_x.shape == (50000, 3, 32, 32) and ds.test_x.shape == (10000, 3, 32, 32)
+    assert torch.bincount(ds.train_y).tolist() == [5000] * 10
+    means = (ds.train_x.double().mean(dim=(0, 2, 3)) / 255).tolist()
+    # the data README: train-set channel means 0.4913, 0.4821, 0.4465
+    assert [round(m, 4) for m in means] == pytest.approx([0.4913, 0.4821, 0.4465], abs=1e-4)
