@@ -24,8 +24,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
-class _Fmt(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    pass
+class _Fmt(argparse.RawDescriptionHelpFormatter):
+    def __init__(self, prog):
+        super().__init__(prog, max_help_position=34, width=110)
 
 
 def _parse_int_list(text: str) -> tuple:
@@ -33,6 +34,14 @@ def _parse_int_list(text: str) -> tuple:
         return tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got '{text}'") from None
+
+
+def _show(value) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
@@ -43,13 +52,15 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             groups[gname] = parser.add_argument_group(f"{gname} config")
         grp = groups[gname]
         flag = "--" + f.name.replace("_", "-")
-        kw = dict(dest=f"cfg__{gname}__{f.name}", default=None, help=f.metadata["help"] + f" (default: {f.default!r})")
+        kw = dict(dest=f"cfg__{gname}__{f.name}", default=None, help=(f.metadata["help"] + f" (default: {_show(f.default)})").replace("%", "%%"))
         if typ is bool:
             grp.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
         elif typ is tuple:
             grp.add_argument(flag, type=_parse_int_list, metavar="E1,E2", **kw)
         else:
-            grp.add_argument(flag, type=typ, metavar=f.name.upper(), **kw)
+            choices = f.metadata.get("choices")
+            metavar = "{" + ",".join(choices) + "}" if choices else {int: "N", float: "X", str: "TEXT"}[typ]
+            grp.add_argument(flag, type=typ, metavar=metavar, **kw)
 
 
 def overrides_from_args(args: argparse.Namespace) -> dict:
@@ -122,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Precedence: config defaults (the paper protocol) < --preset < --config < flags.")
     t.add_argument("--preset", help="a shipped preset: " + ", ".join(C.preset_names()))
     t.add_argument("--config", metavar="FILE", help="a TOML file with [data] [model] [pruning] [training] [run] tables")
-    t.add_argument("--out", default="runs", help="output folder (records under <out>/raw, checkpoints under <out>/checkpoints)")
+    t.add_argument("--out", default="runs",
+                   help="output folder: records under <out>/raw, checkpoints under <out>/checkpoints (default: runs)")
     t.add_argument("--force", action="store_true", help="rerun even when the record exists (discards its checkpoint)")
     t.add_argument("--quiet", action="store_true", help="no progress output")
     t.add_argument("--stop-after-epochs", type=int, metavar="N",

@@ -40,16 +40,17 @@ INITS = {"dense": 1.0, "sparse50": 0.5}
 DEVICES = ("auto", "cpu", "cuda")
 
 
-def _f(default: Any, help: str, *, id: bool = True):
-    """A dataclass field with help text; ``id=False`` keeps it out of the run id."""
-    meta = {"help": help, "id": id}
+def _f(default: Any, help: str, *, id: bool = True, choices: tuple | None = None):
+    """A dataclass field with help text; ``id=False`` keeps it out of the run id; ``choices`` is shown in --help."""
+    meta = {"help": help, "id": id, "choices": choices}
     return field(default=tuple(default) if isinstance(default, list) else default, metadata=meta)
 
 
 @dataclass(frozen=True)
 class DataConfig:
     dataset: str = _f("cifar10", "dataset name: cifar10 (genuine, torchvision's cifar-10-batches-py), "
-                      "cifar10-jpeg (image-folder copy, lossy), synthetic (seeded random tensors, for tests)")
+                      "cifar10-jpeg (image-folder copy, lossy), synthetic (seeded random tensors, for tests)",
+                      choices=DATASETS)
     data_root: str = _f("", "folder holding the dataset (cifar10: the parent of cifar-10-batches-py; cifar10-jpeg: "
                         "the folder with train/ and test/ or its parent). Empty: $FGGP_DATA or ~/.cache/fggp-data",
                         id=False)
@@ -63,15 +64,19 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    arch: str = _f("vgg19", "architecture: vgg19 (VGG-19-BN, CIFAR) or resnet50 (bottleneck [3,4,6,3], CIFAR)")
+    arch: str = _f("vgg19", "architecture: vgg19 (VGG-19-BN, CIFAR) or resnet50 (bottleneck [3,4,6,3], CIFAR)",
+                   choices=ARCHS)
     width: float = _f(1.0, "channel width multiplier (1.0 = the paper's networks)")
 
 
 @dataclass(frozen=True)
 class PruningConfig:
-    method: str = _f("dense", "pruning method: " + ", ".join(METHODS))
+    method: str = _f("dense", "pruning method (fggp = gradient-first, fixed rate; annealed = GraNet's magnitude-first, "
+                     "cosine-annealed rule; gf-annealed, mf-fixed = the other ablation cells; gmp = global magnitude; "
+                     "gmp-mt = with a per-layer minimum; granet = faithful GraNet with regrowth)", choices=METHODS)
     sparsity: float = _f(0.9, "target sparsity, a fraction in (0, 1) of all Conv2d/Linear weights and biases")
-    init: str = _f("dense", "starting network: dense, or sparse50 (random ERK mask at 50 % density)")
+    init: str = _f("dense", "starting network: dense, or sparse50 (random ERK mask at 50 % density)",
+                   choices=tuple(INITS))
     update_interval: int = _f(2000, "iterations between pruning events")
     end_fraction: float = _f(0.8, "pruning ends at this fraction of all training iterations (T_end / T_total)")
     rate: float = _f(0.5, "fixed candidate rate rho of the fixed-rate methods (fggp, mf-fixed)")
@@ -101,7 +106,7 @@ class RunConfig:
     seed: int = _f(0, "the run's one seed: weight init, ERK mask, data order, augmentation, random pruning")
     protocol: str = _f("custom", "protocol label stored with the results (set by --preset)", id=False)
     strict: bool = _f(True, "deterministic algorithms on (recorded); off allows faster nondeterministic kernels")
-    device: str = _f("auto", "cpu, cuda or auto (cuda when available)", id=False)
+    device: str = _f("auto", "cpu, cuda or auto (cuda when available)", id=False, choices=DEVICES)
     threads: int = _f(0, "CPU threads for torch (0 = torch's default)", id=False)
 
 

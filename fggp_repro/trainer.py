@@ -29,6 +29,10 @@ class CheckpointError(RuntimeError):
     """An unreadable or mismatched checkpoint; the CLI prints the message as one line and exits 2."""
 
 
+class Divergence(RuntimeError):
+    """Raised inside the loop (e.g. by a pruning event that meets non-finite scores) to end a diverged run."""
+
+
 class Pruner:
     """The trainer's pruning interface. This base class is the dense method: it never prunes.
 
@@ -201,26 +205,30 @@ def train(cfg: C.Config, out: str | Path, *, force: bool = False, quiet: bool = 
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         correct = torch.zeros((), dtype=torch.int64, device=device)
         bar = progress.bar(n_batches, epoch + 1, tc.epochs)
-        for x, y in train_loader.train_epoch(cfg.run.seed, epoch, tc.batch_size, cfg.data.augment):
-            iteration += 1
-            logits = model(x)
-            loss = criterion(logits, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            pruner.on_backward(iteration)
-            optimizer.step()
-            pruner.apply_masks()
-            loss_sum += loss.detach() * len(y)
-            correct += (logits.detach().argmax(1) == y).sum()
-            if bar is not None:
-                bar.update(1)
-        if bar is not None:
-            bar.close()
-        train_loss = float(loss_sum) / len(train_loader)
-        if not math.isfinite(train_loss):
-            divergence = {"epoch": epoch + 1, "iteration": iteration, "loss": str(train_loss)}
-            progress.line(f"epoch {epoch + 1}: non-finite training loss ({train_loss}); the run diverged")
+        try:
+            for x, y in train_loader.train_epoch(cfg.run.seed, epoch, tc.batch_size, cfg.data.augment):
+                iteration += 1
+                logits = model(x)
+                loss = criterion(logits, y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                pruner.on_backward(iteration)
+                optimizer.step()
+                pruner.apply_masks()
+                loss_sum += loss.detach() * len(y)
+                correct += (logits.detach().argmax(1) == y).sum()
+                if bar is not None:
+                    bar.update(1)
+            train_loss = float(loss_sum) / len(train_loader)
+            if not math.isfinite(train_loss):
+                raise Divergence(f"non-finite training loss ({train_loss})")
+        except Divergence as e:
+            divergence = {"epoch": epoch + 1, "iteration": iteration, "reason": str(e)}
+            progress.line(f"epoch {epoch + 1}, iteration {iteration}: {e}; the run diverged")
             break
+        finally:
+            if bar is not None:
+                bar.close()
         test_acc = evaluate(model, test_loader, tc.eval_batch_size)
         sp = measure_sparsity(model)
         history.append({"epoch": epoch + 1, "lr": lr, "train_loss": train_loss,

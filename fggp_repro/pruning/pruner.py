@@ -14,7 +14,7 @@ import torch.nn as nn
 from .. import config as C
 from .. import models
 from ..seeding import generator
-from ..trainer import Pruner
+from ..trainer import Divergence, Pruner
 from .erk import erk_masks
 from .methods import EventContext, granet_prune_regrow, prune_mask
 from .schedule import cosine_rate, cubic_density
@@ -97,6 +97,8 @@ class MaskPruner(Pruner):
         w_abs = torch.cat([w.detach().abs().flatten() for w in self.weights])
         g_abs = torch.cat([w.grad.detach().abs().flatten() for w in self.weights])
         active = torch.cat([m.flatten() for m in self.masks])
+        if not (bool(torch.isfinite(w_abs).all()) and bool(torch.isfinite(g_abs).all())):
+            raise Divergence(f"non-finite weights or gradients at pruning event t={t}")
         n_event = len(self.events)
         if self.method == "granet":
             pruned = prune_mask("gmp", w_abs, None, active, n, EventContext(t=t, t_total=self.total_iters))

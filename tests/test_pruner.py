@@ -1,0 +1,134 @@
+"""The model-facing pruner: schedule bookkeeping, exact targets, zeroed weights and momentum, ERK start."""
+
+import math
+
+import pytest
+import torch
+
+from conftest import tiny_overrides
+from fggp_repro import config as C
+from fggp_repro import models
+from fggp_repro import trainer as T
+from fggp_repro.pruning.pruner import MaskPruner
+
+SPARSE_METHODS = ["fggp", "annealed", "gf-annealed", "mf-fixed", "gmp", "gmp-mt", "random", "granet"]
+
+
+def _setup(method, init="dense", seed=0, sparsity=0.9, total_iters=20, interval=2):
+    cfg = C.load(overrides=tiny_overrides(pruning={"method": method, "init": init, "sparsity": sparsity,
+                                                   "update_interval": interval}, run={"seed": seed}))
+    model = T.build_model(cfg, torch.device("cpu"))
+    opt = T.make_optimizer(model, cfg.training)
+    pruner = MaskPruner(cfg)
+    pruner.setup(model, opt, total_iters, seed)
+    return cfg, model, opt, pruner
+
+
+def _step(model, opt, pruner, t, gen):
+    x = torch.randn(8, 3, 32, 32, generator=gen)
+    y = torch.randint(0, 10, (8,), generator=gen)
+    opt.zero_grad()
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+    pruner.on_backward(t)
+    opt.step()
+    pruner.apply_masks()
+
+
+def _run_events(method, **kw):
+    cfg, model, opt, pruner = _setup(method, **kw)
+    gen = torch.Generator().manual_seed(0)
+    for t in range(1, 21):
+        _step(model, opt, pruner, t, gen)
+    return cfg, model, opt, pruner
+
+
+@pytest.mark.parametrize("method", SPARSE_METHODS)
+def test_each_method_ends_at_the_target_with_masked_weights_zero(method):
+    cfg, model, opt, pruner = _run_events(method)
+    denom = models.denominator(model)
+    zeros = sum(int((m.weight == 0).sum()) + (int((m.bias == 0).sum()) if m.bias is not None else 0)
+                for _, m in models.conv_linear_weights(model))
+    assert abs(zeros - round(0.9 * denom)) <= 1  # within one weight of 90 % over weights and biases
+    for w, m in zip(pruner.weights, pruner.masks):
+        assert torch.all(w[~m] == 0)
+        buf = opt.state[w]["momentum_buffer"]
+        assert buf.shape == w.shape
+    # T_total 20, T_end 16, interval 2: events at 2, 4, ..., 16 (granet goes on to 20)
+    its = [e["iteration"] for e in pruner.events]
+    assert its == ([2, 4, 6, 8, 10, 12, 14, 16, 18, 20] if method == "granet" else [2, 4, 6, 8, 10, 12, 14, 16])
+    assert pruner.events[7]["target_density"] == pytest.approx(0.1)
+    assert pruner.events[7]["density"] == pytest.approx(0.1, abs=1 / denom)
+
+
+def test_event_counts_follow_the_cubic_schedule():
+    cfg, model, opt, pruner = _run_events("gmp")
+    denom = models.denominator(model)
+    removed = 0
+    for e in pruner.events:
+        t = e["iteration"]
+        d = 0.1 + 0.9 * (1 - t / 16) ** 3  # the cubic schedule, by hand
+        assert e["target_density"] == pytest.approx(d)
+        assert e["n_pruned"] == round((1 - d) * denom) - removed
+        removed += e["n_pruned"]
+
+
+def test_momentum_of_pruned_weights_is_zeroed_at_the_event():
+    cfg, model, opt, pruner = _setup("fggp")
+    gen = torch.Generator().manual_seed(1)
+    _step(model, opt, pruner, 1, gen)  # creates momentum buffers, no event
+    x = torch.randn(8, 3, 32, 32, generator=gen)
+    opt.zero_grad()
+    torch.nn.functional.cross_entropy(model(x), torch.zeros(8, dtype=torch.long)).backward()
+    pruner.on_backward(2)
+    pruned_any = False
+    for w, m in zip(pruner.weights, pruner.masks):
+        assert torch.all(opt.state[w]["momentum_buffer"][~m] == 0) and torch.all(w[~m] == 0)
+        pruned_any |= bool((~m).any())
+    assert pruned_any
+
+
+def test_sparse_start_is_erk_at_half_density():
+    cfg, model, opt, pruner = _setup("fggp", init="sparse50")
+    denom = models.denominator(model)
+    assert pruner.events[0]["iteration"] == 0
+    assert pruner.events[0]["density"] == pytest.approx(0.5, abs=len(pruner.weights) / denom)
+    dens = [float(m.float().mean()) for m in pruner.masks]
+    raw = [sum(w.shape) / w.numel() for w in pruner.weights]  # ERK: (sum of dims) / (product of dims)
+    unclamped = [i for i, d in enumerate(dens) if d < 0.99]
+    assert len(unclamped) >= 3
+    i, j = unclamped[-2], unclamped[-3]
+    assert dens[i] / dens[j] == pytest.approx(raw[i] / raw[j], rel=0.02)  # proportional to the ERK score
+    for w, m in zip(pruner.weights, pruner.masks):
+        assert torch.all(w[~m] == 0)
+
+
+def _masks(pruner):
+    return torch.cat([m.flatten() for m in pruner.masks])
+
+
+def test_erk_start_same_seed_same_mask_other_seed_other_mask():
+    a = _masks(_setup("gmp", init="sparse50", seed=5)[3])
+    b = _masks(_setup("gmp", init="sparse50", seed=5)[3])
+    c = _masks(_setup("gmp", init="sparse50", seed=6)[3])
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_random_pruning_same_seed_same_masks_other_seed_other_masks():
+    a = _masks(_run_events("random", seed=2)[3])
+    b = _masks(_run_events("random", seed=2)[3])
+    c = _masks(_run_events("random", seed=3)[3])
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_granet_masks_the_first_conv_and_regrows_at_zero():
+    cfg, model, opt, pruner = _run_events("granet")
+    assert pruner.names[0] == "features.0.weight"
+    assert sum(e["n_regrown"] for e in pruner.events) > 0
+    assert math.isclose(pruner.events[-1]["density"], 0.1, abs_tol=1e-4)
+
+
+def test_unreachable_sparsity_is_a_config_error():
+    cfg = C.load(overrides=tiny_overrides(pruning={"method": "gmp", "sparsity": 0.9999}))
+    model = T.build_model(cfg, torch.device("cpu"))
+    with pytest.raises(C.ConfigError, match="unreachable"):
+        MaskPruner(cfg).setup(model, T.make_optimizer(model, cfg.training), 20, 0)

@@ -1,0 +1,132 @@
+"""End-to-end behaviour of the trainer on tiny synthetic runs (a few seconds each)."""
+
+import json
+
+import pytest
+import torch
+
+from conftest import tiny_overrides
+from fggp_repro import config as C
+from fggp_repro import trainer as T
+from fggp_repro.records import SCHEMA, read_record
+
+
+def _cfg(**groups):
+    return C.load(overrides=tiny_overrides(**groups))
+
+
+def _strip(record):
+    record = dict(record)
+    record.pop("provenance")
+    return record
+
+
+def test_same_seed_gives_identical_records(tmp_path):
+    cfg = _cfg(pruning={"method": "fggp"}, run={"seed": 3})
+    a = T.train(cfg, tmp_path / "a", quiet=True)
+    b = T.train(cfg, tmp_path / "b", quiet=True)
+    assert a.status == b.status == "completed"
+    assert _strip(a.record) == _strip(b.record)
+    c = T.train(_cfg(pruning={"method": "fggp"}, run={"seed": 4}), tmp_path / "a", quiet=True)
+    assert c.record["weights_sha256"] != a.record["weights_sha256"]
+
+
+def test_killed_and_resumed_run_matches_uninterrupted(tmp_path):
+    cfg = _cfg(pruning={"method": "random"}, run={"seed": 1})
+    full = T.train(cfg, tmp_path / "full", quiet=True)
+    part = T.train(cfg, tmp_path / "resumed", quiet=True, stop_after_epochs=2)
+    assert part.status == "interrupted" and part.path.is_file()
+    assert not T.record_path(tmp_path / "resumed", "synthetic", "vgg19", "random", C.run_id(cfg)).exists()
+    done = T.train(cfg, tmp_path / "resumed", quiet=True)
+    assert done.record["weights_sha256"] == full.record["weights_sha256"]
+    assert done.record["metrics"] == full.record["metrics"]
+    assert done.record["pruning_events"] == full.record["pruning_events"]
+    assert [h["test_acc"] for h in done.record["history"]] == [h["test_acc"] for h in full.record["history"]]
+    assert not part.path.exists()  # the checkpoint is removed once the record is written
+
+
+def test_record_has_the_schema_fields(tmp_path):
+    cfg = _cfg(pruning={"method": "gmp"}, run={"seed": 0})
+    res = T.train(cfg, tmp_path, quiet=True, command=["fggp-repro", "train", "--x"])
+    rec = read_record(res.path)
+    assert res.path == tmp_path / "raw" / "synthetic" / "vgg19" / "gmp" / f"{rec['run_id']}.json"
+    assert rec["schema"] == SCHEMA and rec["status"] == "completed" and rec["run_id"] == C.run_id(cfg)
+    assert rec["setting"] == {"dataset": "synthetic", "arch": "vgg19", "method": "gmp", "target_sparsity": 0.9,
+                              "initial_density": 1.0, "seed": 0, "protocol": "custom"}
+    assert set(rec["metrics"]) == {"test_acc", "best_test_acc_after_pruning", "final_train_loss", "sparsity",
+                                   "prunable_sparsity"}
+    assert [h["epoch"] for h in rec["history"]] == [1, 2, 3, 4, 5]
+    assert [h["lr"] for h in rec["history"]] == pytest.approx([0.02, 0.02, 0.02, 0.002, 0.002])
+    assert set(rec["history"][0]) >= {"epoch", "lr", "train_loss", "train_acc", "test_acc", "sparsity"}
+    # 4 iterations an epoch; pruning ends at iteration 16, inside epoch 4: best-after-pruning is over epochs 4-5
+    assert rec["metrics"]["best_test_acc_after_pruning"] == max(h["test_acc"] for h in rec["history"][3:])
+    assert rec["metrics"]["test_acc"] == rec["history"][-1]["test_acc"]
+    prov = rec["provenance"]
+    for key in ("git_commit", "git_dirty", "command", "python", "torch", "torchvision", "device", "deterministic",
+                "started", "finished", "wall_seconds"):
+        assert key in prov
+    assert prov["command"] == "fggp-repro train --x" and prov["deterministic"] is True
+    assert len(rec["weights_sha256"]) == 64 and rec["divergence"] is None
+    json.dumps(rec, allow_nan=False)  # strict JSON
+
+
+def test_finished_run_is_skipped_unless_forced(tmp_path):
+    cfg = _cfg(run={"seed": 0}, training={"epochs": 2, "milestones": [1]})
+    first = T.train(cfg, tmp_path, quiet=True)
+    again = T.train(cfg, tmp_path, quiet=True)
+    assert again.status == "skipped" and again.record == first.record
+    forced = T.train(cfg, tmp_path, quiet=True, force=True)
+    assert forced.status == "completed"
+    assert forced.record["provenance"]["started"] >= first.record["provenance"]["started"]
+
+
+def test_nan_loss_writes_a_diverged_record(tmp_path, monkeypatch):
+    real_build = T.build_model
+
+    def poisoned(cfg, device):
+        model = real_build(cfg, device)
+        calls = {"n": 0}
+
+        def hook(module, inputs, output):
+            calls["n"] += 1
+            return output * float("nan") if module.training and calls["n"] > 6 else output
+
+        model.register_forward_hook(hook)
+        return model
+
+    monkeypatch.setattr(T, "build_model", poisoned)
+    res = T.train(_cfg(pruning={"method": "fggp"}), tmp_path, quiet=True)
+    assert res.status == "diverged"
+    rec = read_record(res.path)
+    assert rec["status"] == "diverged" and rec["metrics"]["test_acc"] is None
+    # forward 7 is iteration 6 (4 batches in epoch 1, then forward 5 is its test pass): the pruning event at
+    # iteration 6 meets the NaN gradients before the epoch's loss is read
+    assert rec["divergence"]["epoch"] == 2 and rec["divergence"]["iteration"] == 6
+    assert len(rec["history"]) == 1
+
+
+def test_corrupt_checkpoint_is_one_clear_error(tmp_path):
+    cfg = _cfg()
+    ckpt = T.checkpoint_path(tmp_path, C.run_id(cfg))
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b"definitely not a checkpoint")
+    with pytest.raises(T.CheckpointError, match="unreadable.*--force"):
+        T.train(cfg, tmp_path, quiet=True)
+
+
+def test_lr_schedule_is_multistep_per_epoch():
+    tc = C.TrainingConfig()
+    assert [T.lr_at(tc, e) for e in (0, 79, 80, 119, 120, 159)] == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
+
+
+def test_measure_sparsity_counts_zeros():
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 1), torch.nn.Conv2d(2, 2, 1), torch.nn.Linear(2, 2))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(1.0)
+        model[1].weight[0, 0] = 0  # 1 of 4 in the first prunable layer
+        model[2].weight.zero_()  # 4 of 4
+    sp = T.measure_sparsity(model)
+    assert sp["per_layer_sparsity"] == {"1.weight": 0.25, "2.weight": 1.0}
+    assert sp["prunable_sparsity"] == 5 / 8
+    assert sp["sparsity"] == 5 / (2 + 2 + 4 + 2 + 4 + 2)  # all weights and biases, the first conv included
