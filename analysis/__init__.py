@@ -1,2 +1,39 @@
 """Statistics on fggp-repro run records: summaries, confidence intervals, paired tests, ranks,
-claims audit, figures and tables. Never imports torch."""
+claims audit, figures and tables. Never imports torch.
+
+Public API (plain arrays or tidy frames in, named fields out):
+
+* loading: :func:`load_runs`, :func:`load_histories`, :func:`load_layer_sparsity`,
+  :func:`load_records`, :class:`RecordError`
+* statistics: :func:`summarize`, :func:`t_interval`, :func:`holm`, :func:`paired_test`,
+  :func:`welch_test`, :func:`compare`, :func:`average_ranks`, :func:`friedman`,
+  :func:`iman_davenport`, :func:`friedman_chi2_from_ranks`, :func:`nemenyi_cd`, :func:`cd_cliques`,
+  :func:`bootstrap_ci`, :func:`probability_of_improvement`, :func:`aggregate_scores`
+* claims: :func:`audit`, :func:`load_claims`
+* command line: :func:`analysis.cli.figures_main`, :func:`analysis.cli.audit_main`
+* outputs: :data:`analysis.registry.REGISTRY` (figures and tables register on
+  :func:`analysis.registry.all_outputs`; matplotlib is imported only then)
+"""
+
+from .bootstrap import BootstrapResult, ImprovementResult, aggregate_scores, bootstrap_ci, probability_of_improvement
+from .claims import audit, load_claims
+from .errors import RecordError
+from .ranks import (
+    AverageRanks, FriedmanResult, IDResult, average_ranks, cd_cliques, friedman, friedman_chi2_from_ranks,
+    iman_davenport, nemenyi_cd, setting_means,
+)
+from .records import (
+    RUN_COLUMNS, RUN_KEYS, SCHEMA, SETTING_KEYS, Records, load_histories, load_layer_sparsity, load_records,
+    load_runs,
+)
+from .stats import MeanCI, PairedComparison, compare, holm, paired_test, summarize, t_interval, welch_test
+
+__all__ = [
+    "RecordError", "Records", "SCHEMA", "SETTING_KEYS", "RUN_KEYS", "RUN_COLUMNS",
+    "load_runs", "load_histories", "load_layer_sparsity", "load_records",
+    "MeanCI", "PairedComparison", "t_interval", "summarize", "holm", "paired_test", "welch_test", "compare",
+    "AverageRanks", "FriedmanResult", "IDResult", "average_ranks", "setting_means", "friedman", "iman_davenport",
+    "friedman_chi2_from_ranks", "nemenyi_cd", "cd_cliques",
+    "BootstrapResult", "ImprovementResult", "bootstrap_ci", "probability_of_improvement", "aggregate_scores",
+    "audit", "load_claims",
+]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Callable
 
 from . import config as C
 
@@ -100,20 +99,49 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 1 if res.status == "diverged" else 0
 
 
+def _cmd_grid(args: argparse.Namespace) -> int:
+    from . import grid
+
+    methods = grid.parse_list(args.methods, "methods")
+    runs = grid.expand(methods, grid.parse_list(args.sparsities, "sparsities", float),
+                       grid.parse_list(args.inits, "inits"), grid.parse_seeds(args.seeds))
+    extra_flags, extra = [], {}
+    if args.data_root:
+        extra_flags += ["--data-root", args.data_root]
+        extra["data"] = {"data_root": args.data_root}
+    if args.device:
+        extra_flags += ["--device", args.device]
+    if args.jobs < 1:
+        raise C.ConfigError(f"--jobs must be >= 1, got {args.jobs}")
+    failed = grid.run_grid(args.preset, runs, args.out, jobs=args.jobs, extra_flags=extra_flags, extra=extra,
+                           quiet=args.quiet)
+    return 1 if failed else 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from .data import DataError
+    from .trainer import CheckpointError
+    from .verify import verify
+
+    try:
+        report = verify(args.record, data_root=args.data_root, tolerance=args.tolerance, quiet=not args.verbose)
+    except (DataError, CheckpointError) as e:
+        print(f"fggp-repro verify: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    print("\n".join(report.lines()))
+    return 0 if report.ok else 1
+
+
 def _cmd_presets(args: argparse.Namespace) -> int:
     for name in C.preset_names():
         print(name)
     return 0
 
 
-def _external(target: str) -> Callable[[argparse.Namespace], int]:
+def _run_external(name: str, argv: list[str]) -> int:
     """A subcommand implemented elsewhere as ``module:function(argv) -> int``, imported when called."""
-
-    def run(args: argparse.Namespace) -> int:
-        module, func = target.split(":")
-        return getattr(importlib.import_module(module), func)(args.rest)
-
-    return run
+    module, func = EXTERNAL[name][1].split(":")
+    return getattr(importlib.import_module(module), func)(argv)
 
 
 # name -> (help, handler); figures/audit forward their own arguments to the analysis package
@@ -143,18 +171,49 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(t)
     t.set_defaults(func=_cmd_train)
 
+    g = sub.add_parser("grid", help="run every missing run of a grid of methods, sparsities, starts and seeds",
+                       formatter_class=_Fmt,
+                       description="Run every missing run of the grid (finished records are skipped, interrupted runs\n"
+                                   "resume from their checkpoints), each as its own `fggp-repro train` process.")
+    g.add_argument("--preset", required=True, help="the protocol: " + ", ".join(C.preset_names()))
+    g.add_argument("--methods", default="dense,fggp,annealed,gf-annealed,mf-fixed,gmp,random",
+                   help="comma-separated methods; dense adds one run per seed (default: %(default)s)")
+    g.add_argument("--sparsities", default="0.9,0.95,0.98", help="target sparsities (default: %(default)s)")
+    g.add_argument("--inits", default="dense,sparse50", help="starting networks (default: %(default)s)")
+    g.add_argument("--seeds", default="0-4", help="seeds, ranges and lists: 0-4 or 0,2,5 (default: %(default)s)")
+    g.add_argument("--jobs", type=int, default=1, help="runs at a time, sharing the CPU cores (default: 1)")
+    g.add_argument("--out", default="results", help="output folder (default: results)")
+    g.add_argument("--data-root", help="dataset folder, passed to every run")
+    g.add_argument("--device", help="device, passed to every run")
+    g.add_argument("--quiet", action="store_true", help="print failures and the summary only")
+    g.set_defaults(func=_cmd_grid)
+
+    v = sub.add_parser("verify", help="rerun a record's config and seed and compare, field by field",
+                       formatter_class=_Fmt,
+                       description="Rerun RECORD's config and seed in a scratch folder and compare the new record with it.\n"
+                                   "Same platform (torch, device, CPU instruction set, strict mode): everything exact,\n"
+                                   "weights_sha256 included. Otherwise: accuracies within --tolerance points, losses within\n"
+                                   "10 %% relative, mask counts within one weight. Exit 0 on a match, 1 on a mismatch.")
+    v.add_argument("record", help="a run record (JSON)")
+    v.add_argument("--data-root", help="dataset folder on this machine (default: the record's, or $FGGP_DATA)")
+    v.add_argument("--tolerance", type=float, default=1.0,
+                   help="accuracy tolerance in percentage points across platforms (default: 1.0)")
+    v.add_argument("--verbose", action="store_true", help="show the rerun's progress")
+    v.set_defaults(func=_cmd_verify)
+
     pr = sub.add_parser("presets", help="list the shipped presets")
     pr.set_defaults(func=_cmd_presets)
 
-    for name, (help_text, target) in EXTERNAL.items():
-        e = sub.add_parser(name, help=help_text, add_help=False,
-                           description=f"{help_text} (arguments are passed on; see `fggp-repro {name} --help`)")
-        e.add_argument("rest", nargs=argparse.REMAINDER)
-        e.set_defaults(func=_external(target))
+    for name, (help_text, _) in EXTERNAL.items():
+        # listed for --help only: main() hands their arguments over untouched
+        sub.add_parser(name, help=help_text + f" (see `fggp-repro {name} --help`)", add_help=False)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in EXTERNAL:
+        return _run_external(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

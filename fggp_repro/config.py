@@ -108,6 +108,8 @@ class RunConfig:
     strict: bool = _f(True, "deterministic algorithms on (recorded); off allows faster nondeterministic kernels")
     device: str = _f("auto", "cpu, cuda or auto (cuda when available)", id=False, choices=DEVICES)
     threads: int = _f(0, "CPU threads for torch (0 = torch's default)", id=False)
+    channels_last: bool = _f(True, "channels-last memory format for the model and batches (faster convolutions; "
+                             "bitwise results differ from channels-first)", id=False)
 
 
 @dataclass(frozen=True)

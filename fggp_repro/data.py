@@ -221,10 +221,11 @@ def load(cfg) -> Dataset:
 class DeviceLoader:
     """Batches from a whole-dataset uint8 tensor on the device; normalisation fused into one affine."""
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, device: torch.device):
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, device: torch.device, channels_last: bool = False):
         self.x = x.to(device)
         self.y = y.to(device)
         self.device = device
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         std = torch.tensor(STD, device=device).view(1, 3, 1, 1)
         mean = torch.tensor(MEAN, device=device).view(1, 3, 1, 1)
         self._scale = 1.0 / (255.0 * std)
@@ -238,7 +239,7 @@ class DeviceLoader:
         return -(-len(self) // batch_size)
 
     def _normalize(self, xb: torch.Tensor) -> torch.Tensor:
-        return xb.float().mul_(self._scale).sub_(self._shift)
+        return xb.to(torch.float32, memory_format=self.memory_format).mul_(self._scale).sub_(self._shift)
 
     def augment(self, xb: torch.Tensor, off: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
         """Crop 32x32 at ``off`` (0..8, per sample, in the zero-padded 40x40 image) then flip where ``flip``."""

@@ -95,10 +95,26 @@ def git_state() -> tuple[str, bool | None]:
     return commit, bool(status)
 
 
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    return f"cpu ({cpu_model()}, {torch.get_num_threads()} threads)"
+
+
+def platform_key(prov: dict) -> tuple:
+    """What must agree for two runs of one config to be bit-identical: software, device, kernels' ISA."""
+    return tuple(prov.get(k) for k in ("torch", "device", "cpu_capability", "deterministic"))
 
 
 def now() -> str:
@@ -119,5 +135,6 @@ def provenance(device: torch.device, deterministic: bool, command: list[str] | N
         "numpy": np.__version__,
         "device": device_name(device),
         "deterministic": deterministic,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "hostname": platform.node(),
     }

@@ -79,7 +79,8 @@ def measure_sparsity(model: nn.Module) -> dict:
         per_layer[f"{name}.weight"] = z / m.weight.numel()
         pz += z
         pn += m.weight.numel()
-    return {"sparsity": zeros / total, "prunable_sparsity": pz / pn, "per_layer_sparsity": per_layer}
+    return {"sparsity": zeros / total, "prunable_sparsity": pz / pn, "per_layer_sparsity": per_layer,
+            "counts": {"denominator": total, "zero": zeros, "prunable": pn, "prunable_zero": pz}}
 
 
 def lr_at(tc: C.TrainingConfig, epoch: int) -> float:
@@ -100,7 +101,7 @@ def build_model(cfg: C.Config, device: torch.device) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(cfg.run.seed, "init"))
         model = models.build(cfg.model.arch, cfg.model.width)
-    return model.to(device)
+    return model.to(device, memory_format=torch.channels_last if cfg.run.channels_last else torch.contiguous_format)
 
 
 def make_optimizer(model: nn.Module, tc: C.TrainingConfig) -> torch.optim.SGD:
@@ -177,8 +178,8 @@ def train(cfg: C.Config, out: str | Path, *, force: bool = False, quiet: bool = 
     tc = cfg.training
 
     ds = D.load(cfg.data)
-    train_loader = D.DeviceLoader(ds.train_x, ds.train_y, device)
-    test_loader = D.DeviceLoader(ds.test_x, ds.test_y, device)
+    train_loader = D.DeviceLoader(ds.train_x, ds.train_y, device, cfg.run.channels_last)
+    test_loader = D.DeviceLoader(ds.test_x, ds.test_y, device, cfg.run.channels_last)
     n_batches = train_loader.n_batches(tc.batch_size)
     total_iters = n_batches * tc.epochs
 
@@ -268,6 +269,7 @@ def train(cfg: C.Config, out: str | Path, *, force: bool = False, quiet: bool = 
             "prunable_sparsity": sp["prunable_sparsity"],
         },
         "per_layer_sparsity": sp["per_layer_sparsity"],
+        "weight_counts": sp["counts"],
         "weights_sha256": weights_sha256(model),
         "history": history,
         "pruning_events": pruner.events,

@@ -19,20 +19,6 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
         monkeypatch.setenv("FGGP_CACHE", str(tmp_path_factory.getbasetemp() / "fggp-cache"))
 
 
-def tiny_overrides(**groups) -> dict:
-    """A run of a few seconds: 256 synthetic images, VGG-19 at width 1/16, 3 epochs of 4 iterations."""
-    base = {
-        "data": {"dataset": "synthetic", "synthetic_train": 256, "synthetic_test": 128},
-        "model": {"arch": "vgg19", "width": 0.0625},
-        "pruning": {"update_interval": 2, "sparsity": 0.9},
-        "training": {"epochs": 5, "batch_size": 64, "lr": 0.02, "milestones": [3], "eval_batch_size": 128},
-        "run": {"threads": 1},
-    }
-    for g, vals in groups.items():
-        base.setdefault(g, {}).update(vals)
-    return base
-
-
 @pytest.fixture(scope="session")
 def jpeg_root(tmp_path_factory) -> Path:
     """The unpacked cifar10-jpeg tree: $FGGP_JPEG_ROOT (CI unpacks it), else unpacked from ../shared/data."""

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from conftest import tiny_overrides
+from runcfg import tiny_overrides
 from fggp_repro import config as C
 from fggp_repro import models
 from fggp_repro import trainer as T

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from conftest import tiny_overrides
+from runcfg import tiny_overrides
 from fggp_repro import config as C
 from fggp_repro import trainer as T
 from fggp_repro.records import SCHEMA, read_record

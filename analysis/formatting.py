@@ -1,0 +1,164 @@
+"""Fixed number formatting and byte-stable writers for tables (Markdown, LaTeX, CSV) and figures.
+
+Everything written here is a function of the data alone: fixed float formats, sorted rows, no
+timestamps, ``\\n`` line endings, and every file replaced atomically (temp file + ``os.replace``)
+so a reader never sees half a table.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+#: Decimal places of accuracies (percent) and rank-like numbers in tables.
+ACC_DECIMALS = 2
+#: CSV float format: enough digits to recompute, few enough to be stable across BLAS builds.
+CSV_FLOAT = "%.6g"
+
+
+def fmt_num(x, decimals: int = ACC_DECIMALS) -> str:
+    """Fixed-point number; NaN gives an em dash."""
+    if x is None or (isinstance(x, float) and math.isnan(x)) or (isinstance(x, (np.floating,)) and np.isnan(x)):
+        return "—"
+    if isinstance(x, (float, np.floating)) and math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return f"{float(x):.{decimals}f}"
+
+
+def fmt_signed(x, decimals: int = ACC_DECIMALS) -> str:
+    if x is None or (isinstance(x, (float, np.floating)) and math.isnan(x)):
+        return "—"
+    return f"{float(x):+.{decimals}f}"
+
+
+def fmt_p(p) -> str:
+    """p-value with 4 decimals, ``<0.0001`` below that, ``n/a`` for NaN (test undefined)."""
+    if p is None or (isinstance(p, (float, np.floating)) and math.isnan(p)):
+        return "n/a"
+    p = float(p)
+    if p < 1e-4:
+        return "<0.0001"
+    return f"{p:.4f}"
+
+
+def p_is(p) -> str:
+    """``p = 0.0123``, ``p < 0.0001`` or ``p n/a``: a p-value inside a sentence."""
+    f = fmt_p(p)
+    if f == "n/a":
+        return "p n/a"
+    return f"p < {f[1:]}" if f.startswith("<") else f"p = {f}"
+
+
+# --------------------------------------------------------------------------------------------
+# atomic writes
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def save_figure(fig, path: str | Path, dpi: int = 150) -> Path:
+    """Save a matplotlib figure as PNG, byte-stable: fixed dpi, no Software metadata, atomic."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+# --------------------------------------------------------------------------------------------
+# table writers
+
+
+def to_markdown(df: pd.DataFrame, notes: Sequence[str] = ()) -> str:
+    """GitHub Markdown table of the (already formatted, string) cells, then one paragraph per note."""
+    cols = [str(c) for c in df.columns]
+    cells = [[_md_cell(v) for v in row] for row in df.itertuples(index=False, name=None)]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in cells]
+    out = "\n".join(lines) + "\n"
+    for n in notes:
+        out += "\n" + n + "\n"
+    return out
+
+
+def _md_cell(v) -> str:
+    return str(v).replace("|", "\\|").replace("\n", " ")
+
+
+_TEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                "±": r"$\pm$", "—": "--", "≥": r"$\geq$", "≤": r"$\leq$", "<": r"$<$", ">": r"$>$",
+                "α": r"$\alpha$", "χ": r"$\chi$", "²": r"$^2$", "−": "-", "–": "--", "†": r"$\dagger$"}
+
+
+def tex_escape(s: str) -> str:
+    return "".join(_TEX_ESCAPES.get(ch, ch) for ch in str(s))
+
+
+def to_latex(df: pd.DataFrame, notes: Sequence[str] = (), bold: pd.DataFrame | None = None,
+             align: str | None = None) -> str:
+    """A booktabs ``tabular`` of the (string) cells; ``bold`` (same shape, bool) marks cells to
+    typeset in bold; notes follow as footnote-size paragraphs. Needs ``\\usepackage{booktabs}``."""
+    ncol = df.shape[1]
+    align = align or ("l" * ncol)
+    lines = [r"\begin{tabular}{" + align + "}", r"\toprule",
+             " & ".join(tex_escape(c) for c in df.columns) + r" \\", r"\midrule"]
+    b = bold.to_numpy() if bold is not None else None
+    for i, row in enumerate(df.itertuples(index=False, name=None)):
+        cells = []
+        for j, v in enumerate(row):
+            c = tex_escape(v)
+            if b is not None and bool(b[i, j]):
+                c = r"\textbf{" + c + "}"
+            cells.append(c)
+        lines.append(" & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    out = "\n".join(lines) + "\n"
+    for n in notes:
+        out += "\n" + r"\par\smallskip\noindent{\footnotesize " + tex_escape(n) + "}\n"
+    return out
+
+
+def to_csv(df: pd.DataFrame) -> str:
+    """CSV with fixed float format and ``\\n`` line endings."""
+    return df.to_csv(index=False, float_format=CSV_FLOAT, lineterminator="\n")
+
+
+def write_table(out_dir: str | Path, name: str, *, display: pd.DataFrame, data: pd.DataFrame,
+                notes: Sequence[str] = (), bold: pd.DataFrame | None = None) -> list[Path]:
+    """Write ``<name>.md`` and ``<name>.tex`` from the formatted ``display`` frame (``bold`` marks
+    cells, e.g. the best per setting) and ``<name>.csv`` from the numeric ``data`` frame."""
+    out_dir = Path(out_dir)
+    md_display = display
+    if bold is not None:
+        b = bold.to_numpy()
+        md_display = display.copy()
+        for j, c in enumerate(display.columns):
+            md_display[c] = [f"**{v}**" if b[i, j] else v for i, v in enumerate(display[c])]
+    return [
+        atomic_write_text(out_dir / f"{name}.md", to_markdown(md_display, notes)),
+        atomic_write_text(out_dir / f"{name}.tex", to_latex(display, notes, bold)),
+        atomic_write_text(out_dir / f"{name}.csv", to_csv(data)),
+    ]

@@ -1,0 +1,375 @@
+"""Reading run records (docs/RECORD_SCHEMA.md) into tidy pandas frames.
+
+Every record is validated field by field; anything the statistics would silently mis-handle
+(bad JSON, wrong schema, a missing field, a non-numeric accuracy of a completed run, two records
+of the same run) raises :class:`analysis.RecordError` naming the file and the field.
+
+Units are those of the records: accuracies in percent (0-100), sparsities and densities as
+fractions (0-1).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import RecordError
+
+SCHEMA = "fggp-repro/run-record/v1"
+STATUSES = ("completed", "diverged")
+
+#: A setting: the grid cell a run belongs to, independent of method and seed.
+SETTING_KEYS: tuple[str, ...] = ("dataset", "arch", "target_sparsity", "initial_density", "protocol")
+#: What identifies one run for statistics.
+RUN_KEYS: tuple[str, ...] = SETTING_KEYS + ("method", "seed")
+#: The per-(dataset, arch, protocol) reference a dense run belongs to.
+REFERENCE_KEYS: tuple[str, ...] = ("dataset", "arch", "protocol")
+#: Row order of every frame: keys only, so the order of files on disk never matters.
+SORT_KEYS: tuple[str, ...] = ("protocol", "dataset", "arch", "initial_density", "target_sparsity", "method", "seed")
+
+#: Columns of :func:`load_runs`, in order.
+RUN_COLUMNS: tuple[str, ...] = (
+    "dataset", "arch", "method", "target_sparsity", "initial_density", "seed", "protocol",
+    "status", "run_id", "test_acc", "best_test_acc_after_pruning", "sparsity", "path",
+)
+HISTORY_FIELDS: tuple[str, ...] = ("lr", "train_loss", "train_acc", "test_acc", "sparsity")
+
+DENSE = "dense"
+#: Display order of methods (others follow alphabetically, dense last).
+METHOD_ORDER: tuple[str, ...] = ("fggp", "annealed", "gf-annealed", "mf-fixed", "gmp", "gmp-mt", "granet", "random")
+
+
+def method_order(methods) -> list[str]:
+    """Sort method names for display: the known order first, unknown ones alphabetically, dense last."""
+    known = {m: i for i, m in enumerate(METHOD_ORDER)}
+    uniq = sorted(set(methods), key=lambda m: (m == DENSE, known.get(m, len(known)), m))
+    return uniq
+
+
+@dataclass(frozen=True)
+class Records:
+    """Everything :func:`load_records` reads: one tidy frame per granularity."""
+
+    runs: pd.DataFrame  #: one row per run, columns :data:`RUN_COLUMNS`
+    histories: pd.DataFrame  #: one row per (run, epoch)
+    layer_sparsity: pd.DataFrame  #: one row per (run, prunable tensor)
+
+
+# --------------------------------------------------------------------------------------------
+# field access with named errors
+
+
+def _field(path, obj, key: str, dotted: str):
+    if not isinstance(obj, dict) or key not in obj:
+        raise RecordError(path, dotted, "missing")
+    return obj[key]
+
+
+def _dict(path, obj, key: str) -> dict:
+    v = _field(path, obj, key, key)
+    if not isinstance(v, dict):
+        raise RecordError(path, key, f"expected an object, got {type(v).__name__}")
+    return v
+
+
+def _str(path, v, dotted: str) -> str:
+    if not isinstance(v, str) or not v:
+        raise RecordError(path, dotted, f"expected a non-empty string, got {_show(v)}")
+    return v
+
+
+def _show(v) -> str:
+    s = repr(v)
+    return s if len(s) <= 40 else s[:37] + "..."
+
+
+def _number(path, v, dotted: str, *, null_ok: bool, lo: float | None = None, hi: float | None = None) -> float:
+    """A finite float in [lo, hi]; None (JSON null) or non-finite gives NaN when ``null_ok``."""
+    if v is None:
+        if null_ok:
+            return math.nan
+        raise RecordError(path, dotted, "is null; expected a number")
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise RecordError(path, dotted, f"expected a number, got {type(v).__name__} {_show(v)}")
+    x = float(v)
+    if not math.isfinite(x):
+        if null_ok:
+            return math.nan
+        raise RecordError(path, dotted, f"is {x}; expected a finite number")
+    if (lo is not None and x < lo) or (hi is not None and x > hi):
+        raise RecordError(path, dotted, f"= {x} is outside [{lo}, {hi}]")
+    return x
+
+
+# --------------------------------------------------------------------------------------------
+# one record
+
+
+def _parse(path: Path, *, history: bool, layers: bool):
+    try:
+        with open(path, "rb") as fh:
+            rec = json.loads(fh.read())
+    except json.JSONDecodeError as e:
+        raise RecordError(path, None, f"not valid JSON ({e})") from None
+    except UnicodeDecodeError as e:
+        raise RecordError(path, None, f"not valid UTF-8 JSON ({e})") from None
+    except OSError as e:
+        raise RecordError(path, None, f"cannot be read ({e.strerror})") from None
+    if not isinstance(rec, dict):
+        raise RecordError(path, None, f"expected a JSON object, got {type(rec).__name__}")
+
+    schema = _field(path, rec, "schema", "schema")
+    if schema != SCHEMA:
+        raise RecordError(path, "schema", f"is {_show(schema)}; expected {SCHEMA!r}")
+    run_id = _str(path, _field(path, rec, "run_id", "run_id"), "run_id")
+    status = _field(path, rec, "status", "status")
+    if status not in STATUSES:
+        raise RecordError(path, "status", f"is {_show(status)}; expected one of {', '.join(STATUSES)}")
+
+    setting = _dict(path, rec, "setting")
+    row: dict = {}
+    for key in ("dataset", "arch", "method", "protocol"):
+        row[key] = _str(path, _field(path, setting, key, f"setting.{key}"), f"setting.{key}")
+    for key in ("target_sparsity", "initial_density"):
+        # Rounded so that 0.9 written as 0.9000000001 by another tool lands in the same setting.
+        row[key] = round(_number(path, _field(path, setting, key, f"setting.{key}"), f"setting.{key}",
+                                 null_ok=False, lo=0.0, hi=1.0), 9)
+    seed = _field(path, setting, "seed", "setting.seed")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise RecordError(path, "setting.seed", f"expected an integer, got {_show(seed)}")
+    row["seed"] = seed
+    if row["method"] == DENSE and (row["target_sparsity"] != 0.0 or row["initial_density"] != 1.0):
+        raise RecordError(path, "setting.target_sparsity",
+                          "a dense run must have target_sparsity 0.0 and initial_density 1.0")
+
+    metrics = _dict(path, rec, "metrics")
+    done = status == "completed"
+    # A completed run must carry its accuracy; a diverged one has null metrics by the schema.
+    row["test_acc"] = _number(path, _field(path, metrics, "test_acc", "metrics.test_acc"),
+                              "metrics.test_acc", null_ok=not done, lo=0.0, hi=100.0)
+    row["best_test_acc_after_pruning"] = _number(
+        path, _field(path, metrics, "best_test_acc_after_pruning", "metrics.best_test_acc_after_pruning"),
+        "metrics.best_test_acc_after_pruning", null_ok=True, lo=0.0, hi=100.0)
+    row["sparsity"] = _number(path, _field(path, metrics, "sparsity", "metrics.sparsity"),
+                              "metrics.sparsity", null_ok=not done, lo=0.0, hi=1.0)
+    row["status"] = status
+    row["run_id"] = run_id
+    row["path"] = str(path)
+
+    hist = None
+    if history:
+        hist = _parse_history(path, rec.get("history"))
+    lay = None
+    if layers:
+        lay = _parse_layers(path, rec.get("per_layer_sparsity"))
+    return row, hist, lay
+
+
+def _parse_history(path, hist):
+    """Columns (epoch, lr, train_loss, train_acc, test_acc, sparsity) as arrays; a missing or null
+    history is an empty one (figures skip it), a malformed one is an error."""
+    if hist is None:
+        hist = []
+    if not isinstance(hist, list):
+        raise RecordError(path, "history", f"expected a list, got {type(hist).__name__}")
+    epochs = np.empty(len(hist), dtype=np.int64)
+    cols = {f: np.empty(len(hist)) for f in HISTORY_FIELDS}
+    for i, entry in enumerate(hist):
+        if not isinstance(entry, dict):
+            raise RecordError(path, f"history[{i}]", f"expected an object, got {type(entry).__name__}")
+        ep = entry.get("epoch")
+        if isinstance(ep, bool) or not isinstance(ep, int) or ep < 0:
+            raise RecordError(path, f"history[{i}].epoch", f"expected a non-negative integer, got {_show(ep)}")
+        epochs[i] = ep
+        for f in HISTORY_FIELDS:
+            cols[f][i] = _number(path, entry.get(f), f"history[{i}].{f}", null_ok=True)
+    return epochs, cols
+
+
+def _parse_layers(path, layers):
+    if layers is None:
+        layers = {}
+    if not isinstance(layers, dict):
+        raise RecordError(path, "per_layer_sparsity", f"expected an object, got {type(layers).__name__}")
+    names = list(layers)
+    vals = np.array([_number(path, layers[n], f"per_layer_sparsity.{n}", null_ok=True, lo=0.0, hi=1.0)
+                     for n in names], dtype=float)
+    return names, vals
+
+
+# --------------------------------------------------------------------------------------------
+# a folder of records
+
+
+def record_files(path: str | Path) -> list[Path]:
+    """Every ``*.json`` under ``path`` (recursively), sorted; ``[path]`` for a single file.
+
+    Raises ``FileNotFoundError`` when ``path`` does not exist.
+    """
+    p = Path(path)
+    if p.is_file():
+        return [p]
+    if not p.exists():
+        raise FileNotFoundError(f"no such file or folder: {p}")
+    return sorted(f for f in p.rglob("*.json") if f.is_file())
+
+
+def _empty_runs() -> pd.DataFrame:
+    df = pd.DataFrame({c: pd.Series(dtype=object) for c in RUN_COLUMNS})
+    return _typed(df)
+
+
+def _typed(df: pd.DataFrame) -> pd.DataFrame:
+    for c in ("target_sparsity", "initial_density", "test_acc", "best_test_acc_after_pruning", "sparsity"):
+        df[c] = df[c].astype(float)
+    df["seed"] = df["seed"].astype(np.int64)
+    for c in ("dataset", "arch", "method", "protocol", "status", "run_id", "path"):
+        df[c] = df[c].astype(str)
+    return df
+
+
+def load_records(path: str | Path, *, histories: bool = True, layers: bool = True) -> Records:
+    """Read and validate every run record under ``path``.
+
+    Returns a :class:`Records` with three tidy frames, each sorted by run keys (never by file
+    order): ``runs`` (see :func:`load_runs`), ``histories`` (one row per run and epoch:
+    run keys, status, run_id, epoch, lr, train_loss, train_acc [%], test_acc [%], sparsity [fraction])
+    and ``layer_sparsity`` (run keys, status, run_id, layer, layer_index — the position of the tensor
+    in the record — and sparsity [fraction]). ``histories=False`` / ``layers=False`` skip reading those
+    parts (the frames come back empty).
+
+    Raises :class:`RecordError` for a malformed record or two records of the same
+    (setting, method, seed), ``FileNotFoundError`` when ``path`` does not exist.
+    """
+    rows: list[dict] = []
+    hists: list = []
+    lays: list = []
+    seen: dict[tuple, str] = {}
+    for f in record_files(path):
+        row, hist, lay = _parse(f, history=histories, layers=layers)
+        key = tuple(row[k] for k in RUN_KEYS)
+        if key in seen:
+            raise RecordError(f, "setting", f"duplicate run: same (setting, method, seed) as {seen[key]}")
+        seen[key] = str(f)
+        rows.append(row)
+        hists.append(hist)
+        lays.append(lay)
+
+    if not rows:
+        runs = _empty_runs()
+    else:
+        runs = _typed(pd.DataFrame(rows, columns=list(RUN_COLUMNS)))
+    order = runs.sort_values(list(SORT_KEYS), kind="mergesort").index.to_numpy() if len(runs) else np.array([], int)
+    runs_sorted = runs.loc[order].reset_index(drop=True)
+
+    id_cols = list(RUN_KEYS) + ["status", "run_id"]
+    hist_df = _stack(runs, order, hists if histories else [None] * len(rows), id_cols, kind="history")
+    lay_df = _stack(runs, order, lays if layers else [None] * len(rows), id_cols, kind="layers")
+    return Records(runs=runs_sorted, histories=hist_df, layer_sparsity=lay_df)
+
+
+def _stack(runs: pd.DataFrame, order, parts, id_cols, *, kind: str) -> pd.DataFrame:
+    """Long frame of per-run arrays, in sorted run order, with the run's identity repeated."""
+    if kind == "history":
+        value_cols = ["epoch", *HISTORY_FIELDS]
+    else:
+        value_cols = ["layer", "layer_index", "sparsity"]
+    lengths = np.array([0 if p is None else len(p[0]) for p in parts], dtype=np.int64)
+    if len(order):
+        lengths = lengths[order]
+    total = int(lengths.sum())
+    out: dict = {}
+    for c in id_cols:
+        src = runs[c].to_numpy()[order] if len(order) else runs[c].to_numpy()
+        out[c] = np.repeat(src, lengths) if total else src[:0]
+    if kind == "history":
+        sel = [parts[i] for i in order if parts[i] is not None and len(parts[i][0])]
+        out["epoch"] = np.concatenate([p[0] for p in sel]) if sel else np.array([], dtype=np.int64)
+        for f in HISTORY_FIELDS:
+            out[f] = np.concatenate([p[1][f] for p in sel]) if sel else np.array([], dtype=float)
+    else:
+        sel = [parts[i] for i in order if parts[i] is not None and len(parts[i][0])]
+        out["layer"] = np.array([n for p in sel for n in p[0]], dtype=object)
+        out["layer_index"] = (np.concatenate([np.arange(len(p[0])) for p in sel]) if sel
+                              else np.array([], dtype=np.int64))
+        out["sparsity"] = np.concatenate([p[1] for p in sel]) if sel else np.array([], dtype=float)
+    df = pd.DataFrame(out, columns=id_cols + value_cols)
+    for c in ("dataset", "arch", "method", "protocol", "status", "run_id") + (("layer",) if kind != "history" else ()):
+        df[c] = df[c].astype(str)
+    df["seed"] = df["seed"].astype(np.int64)
+    for c in ("target_sparsity", "initial_density"):
+        df[c] = df[c].astype(float)
+    if kind == "history":
+        df["epoch"] = df["epoch"].astype(np.int64)
+        df = df.sort_values(list(SORT_KEYS) + ["epoch"], kind="mergesort")
+    else:
+        df["layer_index"] = df["layer_index"].astype(np.int64)
+    return df.reset_index(drop=True)
+
+
+def load_runs(path: str | Path) -> pd.DataFrame:
+    """One row per run record under ``path`` (``**/*.json``), sorted by run keys.
+
+    Columns: dataset, arch, method, target_sparsity [fraction], initial_density [fraction], seed,
+    protocol, status ("completed" | "diverged"), run_id, test_acc [%, final epoch; NaN when
+    diverged], best_test_acc_after_pruning [%, OPTIMISTIC: selected on the test set; NaN when
+    absent], sparsity [fraction of all Conv/Linear weights and biases], path.
+
+    Diverged runs stay in the frame (statistics use only completed ones and count the others).
+    Raises :class:`RecordError` (file and field named) for a malformed or duplicate record.
+    """
+    return load_records(path, histories=False, layers=False).runs
+
+
+def load_histories(path: str | Path) -> pd.DataFrame:
+    """Per-epoch training curves of every run under ``path``: run keys, status, run_id, epoch,
+    lr, train_loss, train_acc [%], test_acc [%], sparsity [fraction]; sorted by run keys and epoch."""
+    return load_records(path, histories=True, layers=False).histories
+
+
+def load_layer_sparsity(path: str | Path) -> pd.DataFrame:
+    """Per-layer sparsity of every run under ``path``: run keys, status, run_id, layer, layer_index,
+    sparsity [fraction]."""
+    return load_records(path, histories=False, layers=True).layer_sparsity
+
+
+def completed(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of completed runs: the only ones that enter statistics."""
+    return df[df["status"] == "completed"]
+
+
+def diverged_runs(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of diverged runs (reported, never used in statistics), sorted by run keys."""
+    cols = [c for c in RUN_KEYS if c in df.columns] + [c for c in ("run_id",) if c in df.columns]
+    return df.loc[df["status"] == "diverged", cols].sort_values(list(SORT_KEYS), kind="mergesort").reset_index(drop=True)
+
+
+def setting_label(dataset: str, arch: str, target_sparsity: float, initial_density: float,
+                  protocol: str | None = None, *, with_dataset: bool = True) -> str:
+    """Human-readable name of a setting, e.g. ``cifar10 vgg19 90% dense-start``."""
+    parts = [dataset] if with_dataset else []
+    parts.append(arch)
+    if target_sparsity == 0.0 and initial_density == 1.0:
+        parts.append("dense")
+    else:
+        parts.append(f"{_pct(target_sparsity)}%")
+        parts.append(start_label(initial_density))
+    if protocol is not None:
+        parts.append(f"[{protocol}]")
+    return " ".join(parts)
+
+
+def start_label(initial_density: float) -> str:
+    """``dense-start`` for initial density 1.0, else e.g. ``50%-sparse-start``."""
+    if initial_density >= 1.0:
+        return "dense-start"
+    return f"{_pct(1.0 - initial_density)}%-sparse-start"
+
+
+def _pct(fraction: float) -> str:
+    return f"{round(100.0 * fraction, 6):g}"

@@ -1,0 +1,107 @@
+"""The registry of outputs: every figure and table is one entry (name -> function).
+
+An output function takes a :class:`Context` (the records of one protocol, with cached
+statistics) and the output folder, writes its files and returns their paths, or raises
+:class:`SkipOutput` with a one-line reason when the protocol has nothing for it to draw.
+Adding a figure or table is one decorated function in ``figures.py`` or ``tables.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from .records import DENSE, method_order
+
+
+class SkipOutput(Exception):
+    """Raised by an output function when its protocol has no data for it (a one-line reason)."""
+
+
+@dataclass(frozen=True)
+class Output:
+    name: str
+    kind: str  #: "figure" or "table"
+    func: Callable[["Context", Path], list[Path]]
+    description: str
+
+
+REGISTRY: dict[str, Output] = {}
+
+
+def register(name: str, kind: str, description: str):
+    """Decorator adding an output function to :data:`REGISTRY` under ``name``."""
+    if kind not in ("figure", "table"):
+        raise ValueError(f"kind must be 'figure' or 'table', got {kind!r}")
+
+    def deco(func):
+        if name in REGISTRY:
+            raise ValueError(f"output {name!r} registered twice")
+        REGISTRY[name] = Output(name, kind, func, description)
+        return func
+
+    return deco
+
+
+def all_outputs() -> dict[str, Output]:
+    """Every registered output, tables first, in registration order."""
+    from . import figures, tables  # noqa: F401  (importing registers them)
+
+    return dict(REGISTRY)
+
+
+@dataclass
+class Context:
+    """The records of one protocol, with the statistics several outputs share computed once."""
+
+    protocol: str
+    runs: pd.DataFrame  #: load_runs rows of this protocol (all statuses)
+    histories: pd.DataFrame
+    layer_sparsity: pd.DataFrame
+    method: str = "fggp"  #: the method the paper is about
+    alpha: float = 0.05
+    confidence: float = 0.95
+    n_resamples: int = 10_000
+    seed: int = 0
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def cached(self, key, make):
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    @property
+    def methods(self) -> list[str]:
+        """Sparse (non-dense) methods of this protocol, in display order."""
+        return method_order(m for m in self.runs["method"].unique() if m != DENSE)
+
+    @property
+    def completed(self) -> pd.DataFrame:
+        return self.runs[self.runs["status"] == "completed"]
+
+    def summary(self, metric: str = "test_acc") -> pd.DataFrame:
+        from .stats import summarize
+
+        return self.cached(("summary", metric), lambda: summarize(self.runs, metric, self.confidence))
+
+    def ranks(self):
+        from .ranks import average_ranks
+
+        return self.cached("ranks", lambda: average_ranks(self.runs, "test_acc", True, self.methods or None))
+
+    def comparisons(self) -> pd.DataFrame:
+        """``method`` against every other method present (dense included), stacked."""
+        from .stats import COMPARE_COLUMNS, compare
+
+        def make():
+            present = set(self.runs["method"])
+            if self.method not in present:
+                return pd.DataFrame(columns=COMPARE_COLUMNS)
+            others = [m for m in method_order(present) if m != self.method]
+            frames = [compare(self.runs, self.method, b, confidence=self.confidence) for b in others]
+            return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COMPARE_COLUMNS)
+
+        return self.cached("comparisons", make)

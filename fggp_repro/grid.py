@@ -1,0 +1,133 @@
+"""The grid runner: every (method, sparsity, start, seed) of a preset, missing runs only, N at a time.
+
+Each run is a separate ``fggp-repro train`` process, so every record carries the exact command
+that reproduces it, a crash stays contained, and an interrupted grid resumes: finished records are
+skipped and half-done runs continue from their checkpoints. Dense runs are one per seed (their
+setting has no sparsity or start).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import config as C
+from .records import record_path
+
+
+@dataclass(frozen=True)
+class GridRun:
+    method: str
+    sparsity: float | None  # None for dense
+    init: str | None
+    seed: int
+
+    def flags(self) -> list[str]:
+        out = ["--method", self.method, "--seed", str(self.seed)]
+        if self.method != "dense":
+            out += ["--sparsity", repr(self.sparsity), "--init", self.init]
+        return out
+
+    def label(self) -> str:
+        if self.method == "dense":
+            return f"dense seed {self.seed}"
+        return f"{self.method} {self.sparsity:g} {self.init} seed {self.seed}"
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-4"`` -> [0, 1, 2, 3, 4]; ``"0,2,5"`` -> [0, 2, 5]; ranges and lists combine."""
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            if "-" in part:
+                lo, hi = part.split("-")
+                seeds += range(int(lo), int(hi) + 1)
+            elif part:
+                seeds.append(int(part))
+    except ValueError:
+        raise C.ConfigError(f"--seeds takes ranges and lists like 0-4 or 0,2,5, got '{text}'") from None
+    if not seeds or min(seeds) < 0:
+        raise C.ConfigError(f"--seeds must name non-negative seeds, got '{text}'")
+    return sorted(set(seeds))
+
+
+def parse_list(text: str, name: str, kind=str) -> list:
+    try:
+        return [kind(v.strip()) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise C.ConfigError(f"--{name} takes a comma-separated list, got '{text}'") from None
+
+
+def expand(methods: list[str], sparsities: list[float], inits: list[str], seeds: list[int]) -> list[GridRun]:
+    """The runs of the grid, seed by seed (so a grid stopped part-way covers every setting with its
+    first seeds): per seed, dense (one run), then by sparsity, start and method."""
+    runs = []
+    for s in seeds:
+        if "dense" in methods:
+            runs.append(GridRun("dense", None, None, s))
+        runs += [GridRun(m, sp, init, s) for sp in sparsities for init in inits for m in methods if m != "dense"]
+    return runs
+
+
+def config_of(run: GridRun, preset: str, extra: dict) -> C.Config:
+    over = {"pruning": {"method": run.method}, "run": {"seed": run.seed}}
+    if run.method != "dense":
+        over["pruning"].update(sparsity=run.sparsity, init=run.init)
+    for g, vals in extra.items():
+        over.setdefault(g, {}).update(vals)
+    return C.load(preset=preset, overrides=over)
+
+
+def _fmt_time(s: float) -> str:
+    s = int(round(s))
+    return f"{s // 3600}h{s // 60 % 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def run_grid(preset: str, runs: list[GridRun], out: str, *, jobs: int = 1, extra_flags: list[str] = (),
+             extra: dict | None = None, quiet: bool = False) -> int:
+    """Run every missing run; returns the number of runs that failed (diverged runs are not failures)."""
+    extra = extra or {}
+    todo = []
+    for r in runs:
+        cfg = config_of(r, preset, extra)  # validates the whole grid before anything starts
+        if not record_path(out, cfg.data.dataset, cfg.model.arch, cfg.pruning.method, C.run_id(cfg)).is_file():
+            todo.append(r)
+    total, done_before = len(runs), len(runs) - len(todo)
+    print(f"grid: {total} runs, {done_before} already recorded, {len(todo)} to run with {jobs} job(s)", flush=True)
+    if not todo:
+        return 0
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    running: list[tuple[GridRun, subprocess.Popen, float]] = []
+    queue = list(todo)
+    finished, failed, t0 = 0, 0, time.time()
+    while queue or running:
+        while queue and len(running) < jobs:
+            r = queue.pop(0)
+            cmd = [sys.executable, "-m", "fggp_repro", "train", "--preset", preset, *r.flags(), "--out", out,
+                   "--threads", str(threads), "--quiet", *extra_flags]
+            running.append((r, subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                                text=True), time.time()))
+        time.sleep(0.2)
+        for item in list(running):
+            r, proc, started = item
+            if proc.poll() is None:
+                continue
+            running.remove(item)
+            output = proc.stdout.read().strip()
+            finished += 1
+            if proc.returncode not in (0, 1):  # 1 = diverged, recorded as such
+                failed += 1
+            elapsed = time.time() - t0
+            eta = elapsed / finished * (len(todo) - finished)
+            status = output.splitlines()[-1] if output else f"exit {proc.returncode}"
+            if not quiet or proc.returncode not in (0, 1):
+                print(f"[{done_before + finished}/{total}] {r.label()}: {status[:160]} "
+                      f"({time.time() - started:.0f}s; elapsed {_fmt_time(elapsed)}, ETA {_fmt_time(eta)})", flush=True)
+    print(f"grid: finished {finished} runs in {_fmt_time(time.time() - t0)}, {failed} failed", flush=True)
+    return failed

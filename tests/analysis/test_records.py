@@ -1,0 +1,184 @@
+"""Loading run records: tidy frame, sorting by keys, diverged runs kept, one named error per defect."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import RUN_COLUMNS, RecordError, load_histories, load_layer_sparsity, load_records, load_runs
+from fake_records import make_record, write_grid, write_record
+
+
+def test_frame_columns_and_values(tmp_path):
+    write_record(tmp_path, make_record(method="fggp", seed=1, test_acc=93.41, target_sparsity=0.95,
+                                       initial_density=0.5, best_after=93.6))
+    write_record(tmp_path, make_record(method="dense", seed=0, test_acc=94.0))
+    df = load_runs(tmp_path)
+    assert list(df.columns) == list(RUN_COLUMNS)
+    assert len(df) == 2
+    # sorted by keys: same protocol/dataset/arch; initial_density 0.5 sorts before 1.0
+    row = df.iloc[0]
+    assert (row["method"], row["seed"], row["target_sparsity"], row["initial_density"]) == ("fggp", 1, 0.95, 0.5)
+    assert row["test_acc"] == 93.41 and row["best_test_acc_after_pruning"] == 93.6
+    assert row["sparsity"] == 0.95 and row["status"] == "completed" and row["protocol"] == "paper"
+    assert row["path"].endswith(".json")
+    assert df["seed"].dtype == np.int64 and df["test_acc"].dtype == float
+
+
+def test_empty_folder_gives_empty_frame(tmp_path):
+    df = load_runs(tmp_path)
+    assert df.empty and list(df.columns) == list(RUN_COLUMNS)
+
+
+def test_missing_folder_raises(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load_runs(tmp_path / "nope")
+
+
+def test_diverged_runs_are_kept_and_marked(tmp_path):
+    write_record(tmp_path, make_record(seed=0, status="diverged"))
+    write_record(tmp_path, make_record(seed=1, test_acc=92.0))
+    df = load_runs(tmp_path)
+    assert list(df["status"]) == ["diverged", "completed"]
+    assert np.isnan(df["test_acc"].iloc[0])
+
+
+def test_row_order_on_disk_never_matters(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    paths = write_grid(a, seeds=(0, 1), archs=("vgg19",), targets=(0.9, 0.98))
+    # Same records under shuffled file names in b.
+    rng = np.random.default_rng(3)
+    names = rng.permutation(len(paths))
+    for p, k in zip(paths, names):
+        (b / f"sub{k % 3}").mkdir(parents=True, exist_ok=True)
+        shutil.copy(p, b / f"sub{k % 3}" / f"r{k:04d}.json")
+    da, db = load_runs(a).drop(columns="path"), load_runs(b).drop(columns="path")
+    pd.testing.assert_frame_equal(da, db)
+
+
+def _write_raw(tmp_path, text, name="bad.json"):
+    p = tmp_path / "raw" / name
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(text)
+    return p
+
+
+def test_bad_json(tmp_path):
+    write_record(tmp_path, make_record())
+    p = _write_raw(tmp_path, '{"schema": "fggp-repro/run-record/v1", ')
+    with pytest.raises(RecordError, match="not valid JSON") as e:
+        load_runs(tmp_path)
+    assert e.value.path == str(p)
+    assert "\n" not in str(e.value) and str(p) in str(e.value)
+
+
+def test_wrong_schema(tmp_path):
+    rec = make_record()
+    rec["schema"] = "fggp-repro/run-record/v0"
+    p = write_record(tmp_path, rec)
+    with pytest.raises(RecordError) as e:
+        load_runs(tmp_path)
+    assert e.value.field == "schema" and e.value.path == str(p)
+    assert "run-record/v0" in str(e.value)
+
+
+@pytest.mark.parametrize("group,key", [("setting", "seed"), ("setting", "target_sparsity"), ("metrics", "test_acc"),
+                                       ("metrics", "sparsity"), ("metrics", "best_test_acc_after_pruning"),
+                                       (None, "status"), (None, "run_id"), (None, "setting")])
+def test_missing_field(tmp_path, group, key):
+    rec = make_record()
+    if group is None:
+        del rec[key]
+        field = key
+    else:
+        del rec[group][key]
+        field = f"{group}.{key}"
+    p = write_record(tmp_path, rec, tmp_path / "r.json")
+    with pytest.raises(RecordError) as e:
+        load_runs(tmp_path)
+    assert e.value.field == field and e.value.path == str(p)
+    assert f"field '{field}'" in str(e.value)
+
+
+@pytest.mark.parametrize("value", ["93.4", None, True, float("nan"), [93.4]])
+def test_non_numeric_accuracy_of_completed_run(tmp_path, value):
+    rec = make_record()
+    rec["metrics"]["test_acc"] = value
+    p = tmp_path / "r.json"
+    p.write_text(json.dumps(rec))  # NaN written as the JSON extension NaN
+    with pytest.raises(RecordError) as e:
+        load_runs(tmp_path)
+    assert e.value.field == "metrics.test_acc" and e.value.path == str(p)
+
+
+def test_null_accuracy_of_diverged_run_is_fine(tmp_path):
+    rec = make_record(status="diverged")
+    assert rec["metrics"]["test_acc"] is None
+    write_record(tmp_path, rec)
+    assert load_runs(tmp_path)["status"].tolist() == ["diverged"]
+
+
+def test_percent_out_of_range_and_bad_seed(tmp_path):
+    rec = make_record(test_acc=130.0)
+    write_record(tmp_path, rec)
+    with pytest.raises(RecordError, match=r"metrics\.test_acc.*outside"):
+        load_runs(tmp_path)
+    rec = make_record(seed=0)
+    rec["setting"]["seed"] = 1.5
+    write_record(tmp_path, rec)
+    with pytest.raises(RecordError, match="setting.seed"):
+        load_runs(tmp_path)
+
+
+def test_unknown_status(tmp_path):
+    rec = make_record()
+    rec["status"] = "running"
+    write_record(tmp_path, rec)
+    with pytest.raises(RecordError) as e:
+        load_runs(tmp_path)
+    assert e.value.field == "status"
+
+
+def test_duplicate_run(tmp_path):
+    first = write_record(tmp_path, make_record(seed=4, run_id="a"))
+    second = write_record(tmp_path, make_record(seed=4, run_id="b", test_acc=91.0))
+    with pytest.raises(RecordError, match="duplicate") as e:
+        load_runs(tmp_path)
+    # Files are read in sorted order: the second one is reported, naming the first.
+    assert e.value.path == str(second) and str(first) in str(e.value)
+    assert e.value.field == "setting"
+
+
+def test_same_seed_other_protocol_is_not_a_duplicate(tmp_path):
+    write_record(tmp_path, make_record(seed=4, protocol="paper"))
+    write_record(tmp_path, make_record(seed=4, protocol="mini"))
+    assert len(load_runs(tmp_path)) == 2
+
+
+def test_histories_and_layers(tmp_path):
+    write_record(tmp_path, make_record(method="fggp", seed=0, epochs=4, test_acc=90.0))
+    write_record(tmp_path, make_record(method="gmp", seed=0, status="diverged", epochs=4))
+    h = load_histories(tmp_path)
+    assert list(h["method"]) == ["fggp"] * 4 + ["gmp"] * 2
+    assert list(h["epoch"]) == [1, 2, 3, 4, 1, 2]
+    assert h["test_acc"].iloc[3] == 90.0
+    assert np.isnan(h["train_loss"].iloc[5])  # null in the record
+    ls = load_layer_sparsity(tmp_path)
+    assert list(ls.loc[ls["method"] == "fggp", "layer"])[:2] == ["features.3.weight", "features.7.weight"]
+    assert list(ls.loc[ls["method"] == "fggp", "layer_index"]) == list(range(6))
+    rec = load_records(tmp_path)
+    assert len(rec.runs) == 2 and len(rec.histories) == 6 and len(rec.layer_sparsity) == 12
+
+
+def test_malformed_history_is_named(tmp_path):
+    rec = make_record()
+    rec["history"][1]["test_acc"] = "high"
+    write_record(tmp_path, rec)
+    with pytest.raises(RecordError) as e:
+        load_histories(tmp_path)
+    assert e.value.field == "history[1].test_acc"
+    load_runs(tmp_path)  # the run itself is fine: load_runs does not read histories
