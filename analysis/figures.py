@@ -62,6 +62,18 @@ def _adjust(fig, *, left=0.7, right=0.15, top=0.55, bottom=0.55, hspace=0.55, ws
                         hspace=hspace, wspace=wspace)
 
 
+def _figure_legend(fig, axes) -> None:
+    """One legend above all panels, each label once, in the order the panels first use it."""
+    handles, labels = [], []
+    for ax in axes.ravel():
+        for hd, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(hd)
+                labels.append(lab)
+    fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 9), frameon=False,
+               bbox_to_anchor=(0.5, 1.0))
+
+
 def _groups(df: pd.DataFrame) -> list[tuple]:
     """(dataset, arch, initial_density) panels-rows present among sparse runs, sorted."""
     g = df.loc[df["method"] != DENSE, ["dataset", "arch", "initial_density"]].drop_duplicates()
@@ -91,7 +103,8 @@ def accuracy_vs_sparsity(ctx: Context, out_dir: Path) -> list[Path]:
     width = 0.7
     offs = {m: (j - (len(methods) - 1) / 2) * width / max(len(methods), 1) for j, m in enumerate(methods)}
     with plt.rc_context(RC):
-        fig, axes = plt.subplots(len(rows), len(cols), figsize=(3.4 * len(cols), 2.8 * len(rows)),
+        # at least 5.4 in wide, so that the caption and the legend fit with a single column of panels
+        fig, axes = plt.subplots(len(rows), len(cols), figsize=(max(3.4 * len(cols), 5.4), 2.8 * len(rows)),
                                  squeeze=False, sharey="row")
         for ri, (ds, arch) in enumerate(rows):
             dense = s[(s["method"] == DENSE) & (s["dataset"] == ds) & (s["arch"] == arch)]
@@ -127,14 +140,7 @@ def accuracy_vs_sparsity(ctx: Context, out_dir: Path) -> list[Path]:
                 ax.set_xlabel("target sparsity")
                 if ci == 0:
                     ax.set_ylabel("final test accuracy (%)")
-        handles, labels = [], []
-        for ax in axes.ravel():
-            for h, lab in zip(*ax.get_legend_handles_labels()):
-                if lab not in labels:
-                    handles.append(h)
-                    labels.append(lab)
-        fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 9), frameon=False,
-                   bbox_to_anchor=(0.5, 1.0))
+        _figure_legend(fig, axes)
         conf = int(round(ctx.confidence * 100))
         fig.suptitle(f"protocol {ctx.protocol}: points = seeds, bars = {conf}% t-interval, dashed = dense mean",
                      y=0.01, va="bottom", fontsize=7)
@@ -142,19 +148,9 @@ def accuracy_vs_sparsity(ctx: Context, out_dir: Path) -> list[Path]:
         return _save(fig, out_dir, "accuracy_vs_sparsity")
 
 
-def _rank_inputs(ctx: Context):
-    ar = ctx.ranks()
-    k, n = len(ar.ranks), ar.n_settings
-    if k < 2:
-        raise SkipOutput(f"only {k} sparse method(s): nothing to rank")
-    if n == 0:
-        raise SkipOutput("no setting where every method has a completed run")
-    return ar, k, n
-
-
 @register("cd_diagram", "figure", "critical-difference diagram: average ranks, Nemenyi CD bar, maximal cliques")
 def cd_diagram(ctx: Context, out_dir: Path) -> list[Path]:
-    ar, k, n = _rank_inputs(ctx)
+    ar, k, n = ctx.rankable()
     cd = nemenyi_cd(k, n, ctx.alpha)
     ranks = ar.ranks
     cliques = cd_cliques(ranks, cd)
@@ -203,7 +199,7 @@ def cd_diagram(ctx: Context, out_dir: Path) -> list[Path]:
 
 @register("rank_chart", "figure", "average rank per method with the Nemenyi CD from the best")
 def rank_chart(ctx: Context, out_dir: Path) -> list[Path]:
-    ar, k, n = _rank_inputs(ctx)
+    ar, k, n = ctx.rankable()
     cd = nemenyi_cd(k, n, ctx.alpha)
     ranks = ar.ranks
     colors = method_colors(list(ranks.index))
@@ -309,13 +305,7 @@ def training_curves(ctx: Context, out_dir: Path) -> list[Path]:
                     ax_sp.set_ylabel("sparsity")
                 if gi == len(groups) - 1:
                     ax_sp.set_xlabel("epoch")
-        handles, labels = [], []
-        for ax in axes.ravel():
-            for hd, lab in zip(*ax.get_legend_handles_labels()):
-                if lab not in labels:
-                    handles.append(hd)
-                    labels.append(lab)
-        fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 9), frameon=False)
+        _figure_legend(fig, axes)
         _adjust(fig, top=0.5, bottom=0.45, hspace=0.35, wspace=0.22)
         return _save(fig, out_dir, "training_curves")
 
@@ -355,12 +345,6 @@ def layer_sparsity(ctx: Context, out_dir: Path) -> list[Path]:
                 ax.set_xticks(ticks, [names[arch][i] for i in ticks], rotation=60, ha="right", fontsize=5)
                 if ti == 0:
                     ax.set_ylabel("layer sparsity")
-        handles, labels = [], []
-        for ax in axes.ravel():
-            for hd, lab in zip(*ax.get_legend_handles_labels()):
-                if lab not in labels:
-                    handles.append(hd)
-                    labels.append(lab)
-        fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 9), frameon=False)
+        _figure_legend(fig, axes)
         _adjust(fig, top=0.5, bottom=0.9, hspace=0.9, wspace=0.2)
         return _save(fig, out_dir, "layer_sparsity")

@@ -60,7 +60,10 @@ def p_is(p) -> str:
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace``."""
+    """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace``.
+
+    The training core's records module has the same ten lines: the two packages may not use each other
+    (analysis never imports torch, the training core never imports analysis)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

@@ -92,6 +92,16 @@ class Context:
 
         return self.cached("ranks", lambda: average_ranks(self.runs, "test_acc", True, self.methods or None))
 
+    def rankable(self):
+        """(average ranks, k methods, n settings), or SkipOutput when there is nothing to rank."""
+        ar = self.ranks()
+        k, n = len(ar.ranks), ar.n_settings
+        if k < 2:
+            raise SkipOutput(f"only {k} sparse method(s): nothing to rank")
+        if n == 0:
+            raise SkipOutput("no setting where every method has a completed run")
+        return ar, k, n
+
     def comparisons(self) -> pd.DataFrame:
         """``method`` against every other method present (dense included), stacked."""
         from .stats import COMPARE_COLUMNS, compare

@@ -107,12 +107,7 @@ def optimistic_results(ctx: Context, out_dir: Path) -> list[Path]:
 
 @register("ranks", "table", "average ranks, aggregate score with stratified bootstrap CI, P(fggp > method), Friedman")
 def ranks(ctx: Context, out_dir: Path) -> list[Path]:
-    ar = ctx.ranks()
-    k, n = len(ar.ranks), ar.n_settings
-    if k < 2:
-        raise SkipOutput(f"only {k} sparse method(s): nothing to rank")
-    if n == 0:
-        raise SkipOutput("no setting where every method has a completed run")
+    ar, k, n = ctx.rankable()
     agg = aggregate_scores(ctx.runs, "test_acc", list(ar.ranks.index), n_resamples=ctx.n_resamples,
                            confidence=ctx.confidence, seed=ctx.seed).set_index("method")
     rows, disp = [], []

@@ -4,6 +4,7 @@ import copy
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -96,3 +97,17 @@ def test_verify_reruns_a_record_exactly_and_catches_edits(tmp_path):
     edited.write_text(json.dumps(rec))
     with pytest.raises(C.ConfigError, match="hashes to"):
         verify(edited)
+
+
+# One committed record of the `mini` grid (dense, seed 0), rerun on every CI run.
+COMMITTED = "results/raw/cifar10-jpeg/vgg19/dense/vgg19-dense-6729ec318e4717ac.json"
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_a_committed_mini_record_reverifies(jpeg_root):
+    repo = Path(__file__).resolve().parent.parent
+    # on the platform that made it: exact, weights_sha256 included; elsewhere: accuracies within 3 points
+    report = verify(repo / COMMITTED, data_root=str(jpeg_root), tolerance=3.0)
+    print("\n".join(report.lines()))
+    assert report.ok, "\n".join(report.lines())
