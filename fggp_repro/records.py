@@ -82,16 +82,20 @@ def _git(*args: str) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+# What a run executes: edits elsewhere (analysis, docs, tests, new records) cannot change its numbers
+RUN_SOURCES = ("fggp_repro", "pyproject.toml", "constraints.txt")
+
+
 def git_state() -> tuple[str, bool | None]:
     """(commit, dirty) of the checkout the package runs from; ("unknown", None) outside git.
 
-    Dirty counts changes to tracked source only: new result records under results/ do not make a
-    checkout dirty, otherwise every run after the first would call itself dirty.
+    ``dirty`` is whether the code a run executes (:data:`RUN_SOURCES`) differs from the commit,
+    untracked files included; call it when the run starts, as a run imports its code then.
     """
     commit = _git("rev-parse", "HEAD")
     if not commit:
         return "unknown", None
-    status = _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results", ":(exclude)paper_figures")
+    status = _git("status", "--porcelain", "--", *RUN_SOURCES)
     return commit, bool(status)
 
 

@@ -173,8 +173,10 @@ def train(cfg: C.Config, out: str | Path, *, force: bool = False, quiet: bool = 
     t_start = time.time()
     if cfg.run.threads:
         torch.set_num_threads(cfg.run.threads)
-    set_strict_determinism(cfg.run.strict)
     device = resolve_device(cfg.run.device)
+    # provenance describes the code as this process imported it, at the start of the run
+    prov = provenance(device, cfg.run.strict, command)
+    set_strict_determinism(cfg.run.strict)
     tc = cfg.training
 
     ds = D.load(cfg.data)
@@ -250,7 +252,6 @@ def train(cfg: C.Config, out: str | Path, *, force: bool = False, quiet: bool = 
     sp = measure_sparsity(model)
     after = [h["test_acc"] for h in history if h["iteration"] >= pruner.prune_end]
     status = "diverged" if divergence else "completed"
-    prov = provenance(device, cfg.run.strict, command)
     prov.update({"started": state["started"], "finished": now(), "torch_threads": torch.get_num_threads(),
                  "wall_seconds": round(state["wall_before"] + time.time() - t_start, 3)})
     record = {
