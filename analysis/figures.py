@@ -239,7 +239,7 @@ def forest_fggp(ctx: Context, out_dir: Path) -> list[Path]:
     conf = int(round(ctx.confidence * 100))
     with plt.rc_context(RC):
         panel_h = max(0.7, 0.2 * len(keys))
-        fig, axes = plt.subplots(nrow, ncol, figsize=(2.6 * ncol + 1.9, 1.0 + nrow * panel_h + (nrow - 1) * 0.55),
+        fig, axes = plt.subplots(nrow, ncol, figsize=(2.6 * ncol + 1.9, 1.0 + nrow * panel_h + (nrow - 1) * 0.8),
                                  squeeze=False, sharey=True)
         for i, b in enumerate(baselines):
             ax = axes[i // ncol][i % ncol]
@@ -260,7 +260,7 @@ def forest_fggp(ctx: Context, out_dir: Path) -> list[Path]:
             axes[j // ncol][j % ncol].axis("off")
         fig.suptitle(f"protocol {ctx.protocol}: paired differences with {conf}% t-intervals; "
                      f"filled = significant after Holm (α = {ctx.alpha})", fontsize=7)
-        _adjust(fig, left=1.9, top=0.55, bottom=0.45, hspace=0.55 / panel_h, wspace=0.1)
+        _adjust(fig, left=1.9, top=0.55, bottom=0.45, hspace=0.8 / panel_h, wspace=0.1)
         return _save(fig, out_dir, "forest_fggp")
 
 
