@@ -23,6 +23,25 @@ def _parse(parser: argparse.ArgumentParser, argv) -> argparse.Namespace | int:
         return int(e.code) if isinstance(e.code, int) else (0 if e.code is None else 2)
 
 
+def _load(results: Path, loader, verb: str):
+    """``loader(results)``, or an exit status: 0 with a plain line when there is nothing to
+    ``verb`` yet, 2 with one line naming the file and field of a bad record."""
+    if not results.exists():
+        print(f"No results folder {results}: nothing to {verb} yet.")
+        return 0
+    try:
+        loaded = loader(results)
+    except RecordError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    from .records import Records
+
+    if (loaded.runs if isinstance(loaded, Records) else loaded).empty:
+        print(f"No run records under {results}: nothing to {verb} yet.")
+        return 0
+    return loaded
+
+
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", name) or "_"
 
@@ -61,19 +80,10 @@ def figures_main(argv: list[str] | None = None) -> int:
     from .records import load_records
     from .registry import Context, SkipOutput
 
-    results = Path(args.results)
-    if not results.exists():
-        print(f"No results folder {results}: nothing to draw yet.")
-        return 0
-    try:
-        rec = load_records(results)
-    except RecordError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    rec = _load(Path(args.results), load_records, "draw")
+    if isinstance(rec, int):
+        return rec
     runs = rec.runs
-    if runs.empty:
-        print(f"No run records under {results}: nothing to draw yet.")
-        return 0
     protocols = sorted(runs["protocol"].unique())
     if args.protocol:
         missing = [p for p in args.protocol if p not in protocols]
@@ -119,18 +129,9 @@ def audit_main(argv: list[str] | None = None) -> int:
     from .records import load_runs
     from .tables import diverged_note
 
-    results = Path(args.results)
-    if not results.exists():
-        print(f"No results folder {results}: nothing to audit yet.")
-        return 0
-    try:
-        runs = load_runs(results)
-    except RecordError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    if runs.empty:
-        print(f"No run records under {results}: nothing to audit yet.")
-        return 0
+    runs = _load(Path(args.results), load_runs, "audit")
+    if isinstance(runs, int):
+        return runs
     try:
         table = audit(runs, protocol=args.protocol, claims=args.claims)
     except (ValueError, OSError) as e:

@@ -99,8 +99,8 @@ def test_verify_reruns_a_record_exactly_and_catches_edits(tmp_path):
         verify(edited)
 
 
-# One committed record of the `mini` grid (dense, seed 0), rerun on every CI run.
-COMMITTED = "results/raw/cifar10-jpeg/vgg19/dense/vgg19-dense-6729ec318e4717ac.json"
+# One committed record of the `mini` grid (fggp, 95 %, dense start, seed 0), rerun on every CI run.
+COMMITTED = "results/raw/cifar10-jpeg/vgg19/fggp/vgg19-fggp-e4c7a3df0ee66bb2.json"
 
 
 @pytest.mark.realdata
