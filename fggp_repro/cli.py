@@ -84,7 +84,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(C.as_toml(cfg), end="")
         return 0
     try:
-        res = train(cfg, args.out, force=args.force, quiet=args.quiet, stop_after_epochs=args.stop_after_epochs)
+        res = train(cfg, args.out, force=args.force, quiet=args.quiet, stop_after_epochs=args.stop_after_epochs,
+                    deadline=args.deadline_at)
     except (DataError, CheckpointError) as e:
         print(f"fggp-repro train: error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -105,16 +106,24 @@ def _cmd_grid(args: argparse.Namespace) -> int:
     methods = grid.parse_list(args.methods, "methods")
     runs = grid.expand(methods, grid.parse_list(args.sparsities, "sparsities", float),
                        grid.parse_list(args.inits, "inits"), grid.parse_seeds(args.seeds))
-    extra_flags, extra = [], {}
+    extra_flags, extra = [], {"data": {}}
+    if args.dataset:
+        extra_flags += ["--dataset", args.dataset]
+        extra["data"]["dataset"] = args.dataset
     if args.data_root:
         extra_flags += ["--data-root", args.data_root]
-        extra["data"] = {"data_root": args.data_root}
+        extra["data"]["data_root"] = args.data_root
     if args.device:
         extra_flags += ["--device", args.device]
+    if args.precision:
+        extra_flags += ["--precision", args.precision]
+        extra["run"] = {"precision": args.precision}
     if args.jobs < 1:
         raise C.ConfigError(f"--jobs must be >= 1, got {args.jobs}")
+    if args.deadline is not None and not args.deadline > 0:
+        raise C.ConfigError(f"--deadline must be a positive number of minutes, got {args.deadline}")
     failed = grid.run_grid(args.preset, runs, args.out, jobs=args.jobs, extra_flags=extra_flags, extra=extra,
-                           quiet=args.quiet)
+                           quiet=args.quiet, deadline_minutes=args.deadline)
     return 1 if failed else 0
 
 
@@ -167,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress output")
     t.add_argument("--stop-after-epochs", type=int, metavar="N",
                    help="stop after N epochs of this call, leaving a checkpoint to resume from (for time-sliced machines)")
+    t.add_argument("--deadline-at", type=float, metavar="UNIX_TIME",
+                   help="stop after the last epoch that ends before this time.time() value, leaving a checkpoint "
+                        "(set by `grid --deadline`)")
     t.add_argument("--print-config", action="store_true", help="print the resolved config as TOML and exit")
     add_config_flags(t)
     t.set_defaults(func=_cmd_train)
@@ -177,14 +189,20 @@ def build_parser() -> argparse.ArgumentParser:
                                    "resume from their checkpoints), each as its own `fggp-repro train` process.")
     g.add_argument("--preset", required=True, help="the protocol: " + ", ".join(C.preset_names()))
     g.add_argument("--methods", default="dense,fggp,annealed,gf-annealed,mf-fixed,gmp,random",
-                   help="comma-separated methods; dense adds one run per seed (default: %(default)s)")
+                   help="comma-separated methods; dense adds one run per seed; METHOD:r0=X (or :rate=X, :r_min=X) "
+                        "is a variant, e.g. annealed:r0=0.01 (default: %(default)s)")
     g.add_argument("--sparsities", default="0.9,0.95,0.98", help="target sparsities (default: %(default)s)")
     g.add_argument("--inits", default="dense,sparse50", help="starting networks (default: %(default)s)")
     g.add_argument("--seeds", default="0-4", help="seeds, ranges and lists: 0-4 or 0,2,5 (default: %(default)s)")
     g.add_argument("--jobs", type=int, default=1, help="runs at a time, sharing the CPU cores (default: 1)")
     g.add_argument("--out", default="results", help="output folder (default: results)")
+    g.add_argument("--dataset", choices=C.DATASETS, help="dataset of every run (default: the preset's)")
     g.add_argument("--data-root", help="dataset folder, passed to every run")
     g.add_argument("--device", help="device, passed to every run")
+    g.add_argument("--precision", choices=C.PRECISIONS, help="precision of every run (default: the preset's)")
+    g.add_argument("--deadline", type=float, metavar="MINUTES",
+                   help="stop every run at its last epoch that ends within MINUTES (checkpointed; the same call "
+                        "resumes them), start none in the last minute, print done / in flight / left, exit 0")
     g.add_argument("--quiet", action="store_true", help="print failures and the summary only")
     g.set_defaults(func=_cmd_grid)
 

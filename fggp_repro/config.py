@@ -38,6 +38,9 @@ DATASETS = ("cifar10", "cifar10-jpeg", "synthetic")
 METHODS = ("dense", "fggp", "annealed", "gf-annealed", "mf-fixed", "gmp", "gmp-mt", "random", "granet")
 INITS = {"dense": 1.0, "sparse50": 0.5}
 DEVICES = ("auto", "cpu", "cuda")
+WEIGHT_INITS = ("torch", "authors")
+COUNTS = ("exact", "authors")
+PRECISIONS = ("fp32", "bf16")
 
 
 def _f(default: Any, help: str, *, id: bool = True, choices: tuple | None = None):
@@ -67,6 +70,9 @@ class ModelConfig:
     arch: str = _f("vgg19", "architecture: vgg19 (VGG-19-BN, CIFAR) or resnet50 (bottleneck [3,4,6,3], CIFAR)",
                    choices=ARCHS)
     width: float = _f(1.0, "channel width multiplier (1.0 = the paper's networks)")
+    weight_init: str = _f("torch", "weight initialisation: torch (PyTorch's layer defaults) or authors (the FGGP "
+                          "authors' archs/cifar10/vgg.py: He-normal fan-in convolutions, zero biases, BatchNorm 1/0, "
+                          "Linear N(0, 0.01) with zero bias)", choices=WEIGHT_INITS)
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,10 @@ class PruningConfig:
                    "the FGGP authors' script default was 0.01")
     r_min: float = _f(0.005, "final rate of the cosine annealing")
     mt_fraction: float = _f(0.0005, "gmp-mt: minimum weights each layer keeps, as a fraction of all prunable weights")
+    counts: str = _f("exact", "counting convention of an event: exact (n = round((1-d) x denominator) - masked; "
+                     "candidates from the active prunable count) or authors (the FGGP authors' script: n by floor, "
+                     "candidates int(rho x remain) and int((remain - n) x r), remain = every nonzero "
+                     "conv/linear weight and bias, the first convolution included)", choices=COUNTS)
 
 
 @dataclass(frozen=True)
@@ -96,7 +106,8 @@ class TrainingConfig:
     weight_decay: float = _f(5e-4, "L2 weight decay (SGD's weight_decay)")
     milestones: tuple = _f((80, 120), "epochs after which the learning rate is multiplied by --gamma")
     gamma: float = _f(0.1, "learning-rate decay factor at each milestone")
-    label_smoothing: float = _f(0.0, "cross-entropy label smoothing (the paper: 0)")
+    label_smoothing: float = _f(0.0, "cross-entropy label smoothing (the paper does not say; the authors' 2023 "
+                                "CIFAR script used 0, their HEAD 06dbe30 uses 0.1)")
     eval_batch_size: int = _f(1000, "test-set batch size (does not change results)", id=False)
     checkpoint_every: int = _f(1, "write a resumable checkpoint every this many epochs (0 = never)", id=False)
 
@@ -108,6 +119,8 @@ class RunConfig:
     strict: bool = _f(True, "deterministic algorithms on (recorded); off allows faster nondeterministic kernels")
     device: str = _f("auto", "cpu, cuda or auto (cuda when available)", id=False, choices=DEVICES)
     threads: int = _f(0, "CPU threads for torch (0 = torch's default)", id=False)
+    precision: str = _f("fp32", "fp32, or bf16 (autocast of forward and loss to bfloat16; weights, optimizer "
+                        "state, masks and pruning scores stay fp32)", choices=PRECISIONS)
     channels_last: bool = _f(True, "channels-last memory format for the model and batches (faster convolutions; "
                              "bitwise results differ from channels-first)", id=False)
 
@@ -230,6 +243,8 @@ def validate(cfg: Config) -> None:
     need(d.synthetic_train >= 10 and d.synthetic_test >= 10, "data.synthetic_train and synthetic_test must be >= 10")
     need(m.arch in ARCHS, f"unknown architecture '{m.arch}' (choose from: {', '.join(ARCHS)})")
     need(0 < m.width <= 8, f"model.width must be in (0, 8], got {m.width}")
+    need(m.weight_init in WEIGHT_INITS,
+         f"unknown weight_init '{m.weight_init}' (choose from: {', '.join(WEIGHT_INITS)})")
     need(p.method in METHODS, f"unknown method '{p.method}' (choose from: {', '.join(METHODS)})")
     need(0 < p.sparsity < 1, f"sparsity must be a fraction in (0, 1), got {p.sparsity} (e.g. 0.9 for 90 %)")
     need(p.init in INITS, f"unknown init '{p.init}' (choose from: {', '.join(INITS)})")
@@ -241,6 +256,7 @@ def validate(cfg: Config) -> None:
     need(0 < p.rate <= 1, f"pruning.rate must be in (0, 1], got {p.rate}")
     need(0 <= p.r_min <= p.r0 <= 1, f"need 0 <= r_min <= r0 <= 1, got r0={p.r0}, r_min={p.r_min}")
     need(0 <= p.mt_fraction < 1, f"pruning.mt_fraction must be in [0, 1), got {p.mt_fraction}")
+    need(p.counts in COUNTS, f"unknown counts '{p.counts}' (choose from: {', '.join(COUNTS)})")
     need(t.epochs >= 1, f"epochs must be a positive integer, got {t.epochs}")
     need(t.batch_size >= 1, f"batch_size must be >= 1, got {t.batch_size}")
     need(t.lr > 0, f"lr must be > 0, got {t.lr}")
@@ -256,6 +272,7 @@ def validate(cfg: Config) -> None:
     need(r.seed >= 0, f"seed must be >= 0, got {r.seed}")
     need(r.device in DEVICES, f"unknown device '{r.device}' (choose from: {', '.join(DEVICES)})")
     need(r.threads >= 0, f"threads must be >= 0, got {r.threads}")
+    need(r.precision in PRECISIONS, f"unknown precision '{r.precision}' (choose from: {', '.join(PRECISIONS)})")
 
 
 # ---- presets and files ---------------------------------------------------------------------------

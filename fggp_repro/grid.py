@@ -18,23 +18,49 @@ from . import config as C
 from .records import record_path
 
 
+# pruning fields a grid method token may set: "annealed:r0=0.01" is the annealed rule at r0 = 0.01
+VARIANT_FIELDS = ("r0", "rate", "r_min")
+
+
 @dataclass(frozen=True)
 class GridRun:
     method: str
     sparsity: float | None  # None for dense
     init: str | None
     seed: int
+    variant: tuple = ()  # ((pruning field, value), ...) from a method token such as "annealed:r0=0.01"
 
     def flags(self) -> list[str]:
         out = ["--method", self.method, "--seed", str(self.seed)]
         if self.method != "dense":
             out += ["--sparsity", repr(self.sparsity), "--init", self.init]
+        for k, v in self.variant:
+            out += ["--" + k.replace("_", "-"), repr(v)]
         return out
 
     def label(self) -> str:
         if self.method == "dense":
             return f"dense seed {self.seed}"
-        return f"{self.method} {self.sparsity:g} {self.init} seed {self.seed}"
+        var = "".join(f":{k}={v:g}" for k, v in self.variant)
+        return f"{self.method}{var} {self.sparsity:g} {self.init} seed {self.seed}"
+
+
+def parse_method(token: str) -> tuple[str, tuple]:
+    """``"annealed"`` -> ("annealed", ()); ``"annealed:r0=0.01"`` -> ("annealed", (("r0", 0.01),))."""
+    name, *parts = token.split(":")
+    variant = []
+    for part in parts:
+        key, eq, value = part.partition("=")
+        if not eq or key not in VARIANT_FIELDS:
+            raise C.ConfigError(f"method '{token}': a variant is METHOD:FIELD=VALUE with FIELD one of "
+                                f"{', '.join(VARIANT_FIELDS)} (e.g. annealed:r0=0.01)")
+        try:
+            variant.append((key, float(value)))
+        except ValueError:
+            raise C.ConfigError(f"method '{token}': {key} must be a number, got '{value}'") from None
+    if name == "dense" and variant:
+        raise C.ConfigError(f"method '{token}': dense takes no variant")
+    return name, tuple(variant)
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -64,12 +90,15 @@ def parse_list(text: str, name: str, kind=str) -> list:
 
 def expand(methods: list[str], sparsities: list[float], inits: list[str], seeds: list[int]) -> list[GridRun]:
     """The runs of the grid, seed by seed (so a grid stopped part-way covers every setting with its
-    first seeds): per seed, dense (one run), then by sparsity, start and method."""
+    first seeds): per seed, dense (one run), then by sparsity, start and method. A method may carry a
+    variant (``annealed:r0=0.01``, see :func:`parse_method`)."""
+    parsed = [parse_method(m) for m in methods]
     runs = []
     for s in seeds:
-        if "dense" in methods:
+        if any(m == "dense" for m, _ in parsed):
             runs.append(GridRun("dense", None, None, s))
-        runs += [GridRun(m, sp, init, s) for sp in sparsities for init in inits for m in methods if m != "dense"]
+        runs += [GridRun(m, sp, init, s, var) for sp in sparsities for init in inits for m, var in parsed
+                 if m != "dense"]
     return runs
 
 
@@ -77,6 +106,7 @@ def config_of(run: GridRun, preset: str, extra: dict) -> C.Config:
     over = {"pruning": {"method": run.method}, "run": {"seed": run.seed}}
     if run.method != "dense":
         over["pruning"].update(sparsity=run.sparsity, init=run.init)
+    over["pruning"].update(dict(run.variant))
     for g, vals in extra.items():
         over.setdefault(g, {}).update(vals)
     return C.load(preset=preset, overrides=over)
@@ -88,9 +118,18 @@ def _fmt_time(s: float) -> str:
 
 
 def run_grid(preset: str, runs: list[GridRun], out: str, *, jobs: int = 1, extra_flags: list[str] = (),
-             extra: dict | None = None, quiet: bool = False) -> int:
-    """Run every missing run; returns the number of runs that failed (diverged runs are not failures)."""
+             extra: dict | None = None, quiet: bool = False, deadline_minutes: float | None = None) -> int:
+    """Run every missing run; returns the number of runs that failed (diverged runs are not failures).
+
+    With ``deadline_minutes`` every run stops at the end of its last epoch that fits before the deadline,
+    leaving a checkpoint; no run starts in the last minute (a fifth of a deadline under five minutes); a summary says what is done, in flight
+    (checkpointed, resumed by the same call) and left.
+    """
     extra = extra or {}
+    t_begin = time.time()
+    deadline = None if deadline_minutes is None else t_begin + 60.0 * deadline_minutes
+    # no run starts this close to the deadline: a minute, or a fifth of a short deadline
+    no_start = 0.0 if deadline_minutes is None else min(60.0, 12.0 * deadline_minutes)
     todo = []
     for r in runs:
         cfg = config_of(r, preset, extra)  # validates the whole grid before anything starts
@@ -104,12 +143,13 @@ def run_grid(preset: str, runs: list[GridRun], out: str, *, jobs: int = 1, extra
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     running: list[tuple[GridRun, subprocess.Popen, float]] = []
     queue = list(todo)
-    finished, failed, t0 = 0, 0, time.time()
+    finished, failed, paused, t0 = 0, 0, 0, time.time()
+    deadline_flags = [] if deadline is None else ["--deadline-at", repr(deadline)]
     while queue or running:
-        while queue and len(running) < jobs:
+        while queue and len(running) < jobs and (deadline is None or time.time() < deadline - no_start):
             r = queue.pop(0)
             cmd = [sys.executable, "-m", "fggp_repro", "train", "--preset", preset, *r.flags(), "--out", out,
-                   "--threads", str(threads), "--quiet", *extra_flags]
+                   "--threads", str(threads), "--quiet", *extra_flags, *deadline_flags]
             running.append((r, subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                                 text=True), time.time()))
         time.sleep(0.2)
@@ -119,6 +159,10 @@ def run_grid(preset: str, runs: list[GridRun], out: str, *, jobs: int = 1, extra
                 continue
             running.remove(item)
             output = proc.stdout.read().strip()
+            if proc.returncode == 0 and output.startswith("stopped"):
+                paused += 1
+                print(f"{r.label()}: checkpointed at the deadline ({time.time() - started:.0f}s)", flush=True)
+                continue
             finished += 1
             if proc.returncode not in (0, 1):  # 1 = diverged, recorded as such
                 failed += 1
@@ -128,5 +172,10 @@ def run_grid(preset: str, runs: list[GridRun], out: str, *, jobs: int = 1, extra
             if not quiet or proc.returncode not in (0, 1):
                 print(f"[{done_before + finished}/{total}] {r.label()}: {status[:160]} "
                       f"({time.time() - started:.0f}s; elapsed {_fmt_time(elapsed)}, ETA {_fmt_time(eta)})", flush=True)
+        if deadline is not None and not running and queue and time.time() >= deadline - no_start:
+            break
     print(f"grid: finished {finished} runs in {_fmt_time(time.time() - t0)}, {failed} failed", flush=True)
+    if deadline is not None:
+        print(f"grid: deadline summary: done {done_before + finished - failed} of {total}, in flight (checkpointed) "
+              f"{paused}, left {len(queue)}, failed {failed}", flush=True)
     return failed

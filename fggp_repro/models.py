@@ -7,6 +7,7 @@ nondeterministic.
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -67,7 +68,7 @@ class Bottleneck(nn.Module):
 
 
 class ResNet50(nn.Module):
-    """CIFAR ResNet-50: 3x3 stride-1 stem, no max-pool, bottlenecks [3, 4, 6, 3], 4x4 average pool, Linear."""
+    """CIFAR ResNet-50: 3x3 stride-1 stem, no max-pool, bottlenecks [3, 4, 6, 3], 4x4 average pool, bias-free Linear."""
 
     def __init__(self, num_classes: int = 10, width: float = 1.0):
         super().__init__()
@@ -84,7 +85,8 @@ class ResNet50(nn.Module):
                 c_in = planes * Bottleneck.expansion
             stages.append(nn.Sequential(*blocks))
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
-        self.linear = nn.Linear(c_in, num_classes)
+        # bias-free, as in the authors' archs/cifar10/resnet.py ("what used by granet")
+        self.linear = nn.Linear(c_in, num_classes, bias=False)
 
     def forward(self, x):
         out = F.relu(self.bn1(self.conv1(x)))
@@ -96,9 +98,44 @@ class ResNet50(nn.Module):
 MODELS: dict[str, Callable[..., nn.Module]] = {"vgg19": VGG19, "resnet50": ResNet50}
 
 
-def build(arch: str, width: float = 1.0, num_classes: int = 10) -> nn.Module:
-    """A freshly initialised network (PyTorch's default init, drawn from the global RNG)."""
-    return MODELS[arch](num_classes=num_classes, width=width)
+def build(arch: str, width: float = 1.0, num_classes: int = 10, weight_init: str = "torch") -> nn.Module:
+    """A freshly initialised network, drawn from the global RNG.
+
+    ``weight_init="torch"``: PyTorch's layer defaults. ``"authors"``: the initialisation of the FGGP
+    authors' code for that network (:func:`authors_init`).
+    """
+    model = MODELS[arch](num_classes=num_classes, width=width)
+    if weight_init == "authors":
+        authors_init(model, arch)
+    elif weight_init != "torch":
+        raise ValueError(f"unknown weight_init {weight_init!r}")
+    return model
+
+
+@torch.no_grad()
+def authors_init(model: nn.Module, arch: str) -> None:
+    """Re-initialise ``model`` as the FGGP authors' code does (LingkaiZhu1999/NetworkPruning @ 06dbe30).
+
+    vgg19 (``archs/cifar10/vgg.py``, ``_initialize_weights``): every Conv2d weight ~ N(0, 2 / (k*k*c_in))
+    (He-normal, fan-in), conv biases 0; BatchNorm weight 1, bias 0; Linear weight ~ N(0, 0.01), bias 0.
+    resnet50 (``archs/cifar10/resnet.py``): that file draws no weights of its own, so PyTorch's defaults
+    stand (nothing is changed here).
+    """
+    if arch != "vgg19":
+        return
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            n = m.kernel_size[0] * m.kernel_size[1] * m.in_channels
+            m.weight.normal_(0.0, math.sqrt(2.0 / n))
+            if m.bias is not None:
+                m.bias.zero_()
+        elif isinstance(m, nn.BatchNorm2d):
+            m.weight.fill_(1.0)
+            m.bias.zero_()
+        elif isinstance(m, nn.Linear):
+            m.weight.normal_(0.0, 0.01)
+            if m.bias is not None:
+                m.bias.zero_()
 
 
 def conv_linear_weights(model: nn.Module) -> list[tuple[str, nn.Module]]:

@@ -94,9 +94,26 @@ def git_state() -> tuple[str, bool | None]:
     """
     commit = _git("rev-parse", "HEAD")
     if not commit:
-        return "unknown", None
+        # a copy without .git (e.g. the device machine): the commit its caller declared, dirty unknown;
+        # source_sha256 in the provenance lets anyone check the code against that commit
+        return os.environ.get("FGGP_SOURCE_COMMIT", "unknown"), None
     status = _git("status", "--porcelain", "--", *RUN_SOURCES)
     return commit, bool(status)
+
+
+def source_sha256() -> str:
+    """SHA-256 over the code a run executes (:data:`RUN_SOURCES`: every .py and .toml under fggp_repro/,
+    pyproject.toml, constraints.txt), by relative path, in sorted order: comparable across checkouts."""
+    h = hashlib.sha256()
+    files = []
+    for src in RUN_SOURCES:
+        p = REPO_ROOT / src
+        files += sorted(p.rglob("*")) if p.is_dir() else [p]
+    for f in files:
+        if f.is_file() and f.suffix in (".py", ".toml", ".txt") and "__pycache__" not in f.parts:
+            h.update(f"{f.relative_to(REPO_ROOT).as_posix()}|".encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()
 
 
 def cpu_model() -> str:
@@ -132,6 +149,7 @@ def provenance(device: torch.device, deterministic: bool, command: list[str] | N
     return {
         "git_commit": commit,
         "git_dirty": dirty,
+        "source_sha256": source_sha256(),
         "command": shlex.join(command if command is not None else ["fggp-repro", *sys.argv[1:]]),
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -140,5 +158,8 @@ def provenance(device: torch.device, deterministic: bool, command: list[str] | N
         "device": device_name(device),
         "deterministic": deterministic,
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        # TF32 on CUDA: PyTorch's defaults allow it for cuDNN convolutions, not for matrix products
+        "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
+        "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
         "hostname": platform.node(),
     }

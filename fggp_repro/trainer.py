@@ -100,7 +100,7 @@ def build_model(cfg: C.Config, device: torch.device) -> nn.Module:
     """The network, initialised from the run's own 'init' stream (independent of device and global RNG)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(cfg.run.seed, "init"))
-        model = models.build(cfg.model.arch, cfg.model.width)
+        model = models.build(cfg.model.arch, cfg.model.width, weight_init=cfg.model.weight_init)
     return model.to(device, memory_format=torch.channels_last if cfg.run.channels_last else torch.contiguous_format)
 
 
@@ -109,13 +109,39 @@ def make_optimizer(model: nn.Module, tc: C.TrainingConfig) -> torch.optim.SGD:
                            weight_decay=tc.weight_decay)
 
 
+def autocast(precision: str, device: torch.device):
+    """The forward pass's autocast context: bf16 autocast for ``precision="bf16"``, a no-op for fp32.
+
+    Only the forward pass and the loss run under it; parameters, their gradients, optimizer state, masks
+    and pruning scores stay fp32 (autocast casts copies of the weights, the gradients land in fp32).
+    """
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, criterion, optimizer, pruner: "Pruner",
+               iteration: int, precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor]:
+    """One training iteration (forward, loss, backward, pruning hook, step, masks); returns (loss, logits),
+    detached and still on the device, so nothing here waits for the device."""
+    with autocast(precision, x.device):
+        logits = model(x)
+        loss = criterion(logits, y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    pruner.on_backward(iteration)
+    optimizer.step()
+    pruner.apply_masks()
+    return loss.detach(), logits.detach()
+
+
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: D.DeviceLoader, batch_size: int) -> float:
-    """Test accuracy in percent."""
+def evaluate(model: nn.Module, loader: D.DeviceLoader, batch_size: int, precision: str = "fp32") -> float:
+    """Test accuracy in percent (the forward pass in the run's precision)."""
     model.eval()
     correct = torch.zeros((), dtype=torch.int64, device=loader.device)
     for x, y in loader.eval_batches(batch_size):
-        correct += (model(x).argmax(1) == y).sum()
+        with autocast(precision, x.device):
+            logits = model(x)
+        correct += (logits.argmax(1) == y).sum()
     model.train()
     return 100.0 * int(correct) / len(loader)
 
@@ -159,8 +185,14 @@ def checkpoint_path(out: str | Path, rid: str) -> Path:
 
 
 def train(cfg: C.Config, out: str | Path, *, force: bool = False, quiet: bool = False,
-          stop_after_epochs: int | None = None, command: list[str] | None = None) -> RunResult:
-    """Run (or resume, or skip) one configured run and write its record under ``out``."""
+          stop_after_epochs: int | None = None, command: list[str] | None = None,
+          deadline: float | None = None) -> RunResult:
+    """Run (or resume, or skip) one configured run and write its record under ``out``.
+
+    ``stop_after_epochs``: checkpoint and stop after that many epochs of this call. ``deadline`` (a
+    ``time.time()`` value): checkpoint and stop after the last epoch that ends before it, judged by the
+    slowest epoch of this call; either way the result is "interrupted" and the same call resumes.
+    """
     rid = C.run_id(cfg)
     rpath = record_path(out, cfg.data.dataset, cfg.model.arch, cfg.pruning.method, rid)
     ckpt = checkpoint_path(out, rid)
@@ -200,7 +232,9 @@ def train(cfg: C.Config, out: str | Path, *, force: bool = False, quiet: bool = 
     history: list[dict] = state["history"]
     iteration = state["iteration"]
     divergence = None
+    slowest_epoch = 0.0
     for epoch in range(state["epoch"], tc.epochs):
+        t_epoch = time.time()
         lr = lr_at(tc, epoch)
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -211,15 +245,9 @@ def train(cfg: C.Config, out: str | Path, *, force: bool = False, quiet: bool = 
         try:
             for x, y in train_loader.train_epoch(cfg.run.seed, epoch, tc.batch_size, cfg.data.augment):
                 iteration += 1
-                logits = model(x)
-                loss = criterion(logits, y)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                pruner.on_backward(iteration)
-                optimizer.step()
-                pruner.apply_masks()
-                loss_sum += loss.detach() * len(y)
-                correct += (logits.detach().argmax(1) == y).sum()
+                loss, logits = train_step(model, x, y, criterion, optimizer, pruner, iteration, cfg.run.precision)
+                loss_sum += loss * len(y)
+                correct += (logits.argmax(1) == y).sum()
                 if bar is not None:
                     bar.update(1)
             train_loss = float(loss_sum) / len(train_loader)
@@ -232,7 +260,7 @@ def train(cfg: C.Config, out: str | Path, *, force: bool = False, quiet: bool = 
         finally:
             if bar is not None:
                 bar.close()
-        test_acc = evaluate(model, test_loader, tc.eval_batch_size)
+        test_acc = evaluate(model, test_loader, tc.eval_batch_size, cfg.run.precision)
         sp = measure_sparsity(model)
         history.append({"epoch": epoch + 1, "lr": lr, "train_loss": train_loss,
                         "train_acc": 100.0 * int(correct) / len(train_loader), "test_acc": test_acc,
@@ -243,7 +271,10 @@ def train(cfg: C.Config, out: str | Path, *, force: bool = False, quiet: bool = 
         if tc.checkpoint_every and done % tc.checkpoint_every == 0 and done < tc.epochs:
             _save_checkpoint(ckpt, rid, model, optimizer, pruner, done, iteration, history,
                              state["wall_before"] + time.time() - t_start, state["started"])
-        if stop_after_epochs is not None and done - state["epoch"] >= stop_after_epochs and done < tc.epochs:
+        slowest_epoch = max(slowest_epoch, time.time() - t_epoch)
+        out_of_time = deadline is not None and time.time() + 1.1 * slowest_epoch + 5.0 > deadline
+        asked = stop_after_epochs is not None and done - state["epoch"] >= stop_after_epochs
+        if (asked or out_of_time) and done < tc.epochs:
             if not (tc.checkpoint_every and done % tc.checkpoint_every == 0):
                 _save_checkpoint(ckpt, rid, model, optimizer, pruner, done, iteration, history,
                                  state["wall_before"] + time.time() - t_start, state["started"])

@@ -12,8 +12,12 @@ def test_defaults_are_the_paper_protocol():
     assert (t.epochs, t.batch_size, t.lr, t.momentum, t.nesterov, t.weight_decay) == (160, 64, 0.1, 0.9, True, 5e-4)
     assert t.milestones == (80, 120) and t.gamma == 0.1 and t.label_smoothing == 0.0
     assert (p.update_interval, p.end_fraction, p.rate, p.r0, p.r_min) == (2000, 0.8, 0.5, 0.5, 0.005)
-    # the shipped paper preset only restates the defaults, so its runs have the default-config ids
-    assert C.id_fields(C.load(preset="paper")) == {}
+    # the shipped paper preset restates the defaults and adds the authors' own choices where their code
+    # settles what the paper leaves open (issue 10)
+    assert C.id_fields(C.load(preset="paper")) == {"model": {"weight_init": "authors"},
+                                                   "pruning": {"counts": "authors"}}
+    short = C.load(preset="paper-short")
+    assert (short.model.weight_init, short.pruning.counts) == ("authors", "authors")
 
 
 def test_presets_listed_and_protocol_label_set():

@@ -21,7 +21,9 @@ def test_vgg19_matches_the_protocol():
 
 def test_resnet50_matches_the_protocol():
     m = models.build("resnet50")
-    assert sum(p.numel() for p in m.parameters()) == 23_520_842  # the usual CIFAR ResNet-50 (kuangliu) count
+    # the usual CIFAR ResNet-50 (kuangliu) count, 23,520,842, less the 10 classifier biases the authors drop
+    assert sum(p.numel() for p in m.parameters()) == 23_520_832
+    assert m.linear.bias is None
     assert round(_conv_linear_weight_count(m) / 1e6, 1) == 23.5
     assert m.conv1.kernel_size == (3, 3) and m.conv1.stride == (1, 1)
     assert [len(s) for s in (m.layer1, m.layer2, m.layer3, m.layer4)] == [3, 4, 6, 3]
@@ -47,5 +49,26 @@ def test_width_multiplier_scales_channels():
 def test_denominator_counts_weights_and_biases():
     # 20,024,000 weights + conv biases 2*64 + 2*128 + 4*256 + 8*512 = 5,504 + classifier bias 10
     assert models.denominator(models.build("vgg19")) == 20_029_514
-    # ResNet-50's convolutions have no bias: weights + the classifier's 10 biases
-    assert models.denominator(models.build("resnet50")) == 23_467_712 + 10
+    # ResNet-50's convolutions and its classifier (the authors' bias=False) have no bias: weights only
+    assert models.denominator(models.build("resnet50")) == 23_467_712
+
+
+def test_authors_init_of_vgg19_draws_the_authors_distributions():
+    torch.manual_seed(0)
+    m = models.build("vgg19", weight_init="authors")
+    convs = [mod for mod in m.modules() if isinstance(mod, torch.nn.Conv2d)]
+    # a deep 512->512 convolution: He-normal fan-in, std = sqrt(2 / (3*3*512)) = 0.020833 (2.36 M draws)
+    assert abs(convs[-1].weight.std().item() - 0.0208333) < 2e-4
+    assert abs(convs[-1].weight.mean().item()) < 1e-4
+    # the first convolution: fan-in 3*3*3 = 27, std = sqrt(2/27) = 0.27217 (1,728 draws: +-5 %)
+    assert abs(convs[0].weight.std().item() - 0.27217) < 0.0136
+    assert all(float(c.bias.detach().abs().max()) == 0.0 for c in convs)
+    bns = [mod for mod in m.modules() if isinstance(mod, torch.nn.BatchNorm2d)]
+    assert all(bool((b.weight == 1).all()) and bool((b.bias == 0).all()) for b in bns)
+    # classifier ~ N(0, 0.01): 5,120 draws, std within +-4 %
+    assert abs(m.classifier.weight.std().item() - 0.01) < 4e-4 and float(m.classifier.bias.detach().abs().max()) == 0.0
+    # PyTorch's default for the same conv is kaiming_uniform(a=sqrt(5)): std = 1/sqrt(3*fan_in) = 0.0085
+    torch.manual_seed(0)
+    d = models.build("vgg19", weight_init="torch")
+    dconvs = [mod for mod in d.modules() if isinstance(mod, torch.nn.Conv2d)]
+    assert abs(dconvs[-1].weight.std().item() - 0.0085052) < 1e-4

@@ -63,6 +63,10 @@ class EventContext:
         generator: torch.Generator for ``random`` (required there), on the scores' device.
         layer_index: for ``gmp-mt``, a 1-D integer tensor with the layer id of every flat entry.
         min_per_layer: for ``gmp-mt``, the minimum number of active weights each layer keeps.
+        remain: the count the candidate fractions apply to. ``None`` (the exact convention): the active
+            count ``R``. The FGGP authors' convention passes their ``remain`` (every nonzero conv/linear
+            weight plus every bias, the unpruned first convolution included), so that the fixed rules take
+            ``floor(rho * remain)`` candidates and the annealed ones ``n + floor((remain - n) * r(t))``.
     """
 
     t: int
@@ -73,6 +77,7 @@ class EventContext:
     generator: Optional[torch.Generator] = None
     layer_index: Optional[torch.Tensor] = None
     min_per_layer: int = 0
+    remain: Optional[int] = None
 
     def __post_init__(self):
         if self.t < 0:
@@ -85,6 +90,8 @@ class EventContext:
                 raise ValueError(f"{name} must be in [0, 1], got {v}")
         if self.min_per_layer < 0:
             raise ValueError(f"min_per_layer must be >= 0, got {self.min_per_layer}")
+        if self.remain is not None and self.remain < 0:
+            raise ValueError(f"remain must be >= 0, got {self.remain}")
         if self.generator is not None and not isinstance(self.generator, torch.Generator):
             raise ValueError(f"generator must be a torch.Generator, got {type(self.generator).__name__}")
 
@@ -106,11 +113,13 @@ def _need_grad(g_abs: Optional[torch.Tensor], method: str) -> torch.Tensor:
 
 
 def _fixed_candidates(n_active: int, ctx: EventContext) -> int:
-    return math.floor(ctx.rho * n_active)
+    base = n_active if ctx.remain is None else ctx.remain
+    return math.floor(ctx.rho * base)
 
 
 def _annealed_candidates(n: int, n_active: int, ctx: EventContext) -> int:
-    return n + math.floor((n_active - n) * ctx.rate())
+    base = n_active if ctx.remain is None else ctx.remain
+    return n + math.floor(max(0, base - n) * ctx.rate())
 
 
 def _rule_fggp(w_abs, g_abs, active, n, n_active, ctx):

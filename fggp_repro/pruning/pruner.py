@@ -8,6 +8,8 @@ Conv2d/Linear weights and biases); only prunable weights are ever removed, so at
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 
@@ -32,6 +34,7 @@ class MaskPruner(Pruner):
         p = self.cfg.pruning
         layers = models.conv_linear_weights(model) if self.method == "granet" else models.prunable_layers(model)
         self.names = [f"{n}.weight" for n, _ in layers]
+        self.all_layers = [m for _, m in models.conv_linear_weights(model)]
         self.weights = [m.weight for _, m in layers]
         self.sizes = [w.numel() for w in self.weights]
         self.optimizer = optimizer
@@ -92,8 +95,16 @@ class MaskPruner(Pruner):
             return
         p = self.cfg.pruning
         d = cubic_density(min(t, self.prune_end), self.prune_end, self.d_initial, self.d_final)
-        target_zero = round((1.0 - d) * self.denominator)
-        n = min(max(0, target_zero - (self.n_prunable - self.n_active)), self.n_active)
+        remain = None
+        if p.counts == "authors":
+            # the authors' script: zeros counted in every conv/linear weight (first conv included),
+            # n = floor(denominator x (1 - d) - zeros), remain = denominator - zeros (biases always count)
+            zeros = sum(int((m.weight == 0).sum()) for m in self.all_layers)
+            n = math.floor(self.denominator * (1.0 - d) - zeros)
+            remain = self.denominator - zeros
+        else:
+            n = round((1.0 - d) * self.denominator) - (self.n_prunable - self.n_active)
+        n = min(max(0, n), self.n_active)
         w_abs = torch.cat([w.detach().abs().flatten() for w in self.weights])
         g_abs = torch.cat([w.grad.detach().abs().flatten() for w in self.weights])
         active = torch.cat([m.flatten() for m in self.masks])
@@ -106,7 +117,7 @@ class MaskPruner(Pruner):
         else:
             gen = generator(self.seed, "random-prune", n_event, device=w_abs.device) if self.method == "random" else None
             ctx = EventContext(t=t, t_total=self.total_iters, rho=p.rate, r0=p.r0, r_min=p.r_min, generator=gen,
-                               layer_index=self.layer_index, min_per_layer=self.min_per_layer)
+                               layer_index=self.layer_index, min_per_layer=self.min_per_layer, remain=remain)
             pruned = prune_mask(self.method, w_abs, g_abs, active, n, ctx)
             self._set_flat_mask(active & ~pruned)
             n_regrown = 0

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# One device call: unpack the carried dataset, run a grid with a deadline inside the call's limit, pack
+# every finished record into one archive under $OUT.
+#
+#   FGGP_SOURCE_COMMIT=<commit> bash scripts/device-grid.sh PRESET CALL_MINUTES [fggp-repro grid flags...]
+#
+# Runs the project from the checkout (PYTHONPATH=., nothing installed). Data: the tarball at
+# $DATA_TARBALL (default .carry/cifar10-jpeg.tar.gz), unpacked once into .device/data; decoded images
+# are cached in .device/cache, records and checkpoints kept in $RUNS (default .device/runs), so a
+# later call on the same machine resumes the checkpointed runs. The grid's deadline is the call's
+# limit less the set-up already spent and a minute for packing. The archive
+# $OUT/records.tar.gz holds every record under $RUNS/raw (finished runs only: a record is written
+# whole at the end of its run); the last grid output is in $OUT/grid.log.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ $# -lt 2 ]; then
+  echo "usage: scripts/device-grid.sh PRESET CALL_MINUTES [grid flags...]" >&2
+  exit 2
+fi
+preset=$1
+minutes=$2
+shift 2
+t0=$(date +%s)
+tarball=${DATA_TARBALL:-.carry/cifar10-jpeg.tar.gz}
+runs=${RUNS:-.device/runs}
+out=${OUT:?set OUT to the folder the archive goes to}
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+export FGGP_CACHE="$PWD/.device/cache"
+mkdir -p .device "$runs" "$out"
+
+dataset_flags=()
+if [ -n "$tarball" ] && [ "$tarball" != none ]; then
+  if [ ! -d .device/data/cifar10-jpeg ]; then
+    [ -f "$tarball" ] || { echo "device-grid: data tarball $tarball not found (carry it, or set DATA_TARBALL)" >&2; exit 2; }
+    mkdir -p .device/data.tmp
+    tar -xzf "$tarball" -C .device/data.tmp
+    mv .device/data.tmp .device/data
+  fi
+  dataset_flags=(--dataset cifar10-jpeg --data-root "$PWD/.device/data/cifar10-jpeg")
+  # decode the images once, before the runs start (they all read the cache)
+  python -c "
+import sys
+from fggp_repro import config as C, data as D
+D.load(C.load(preset='$preset', overrides={'data': {'dataset': 'cifar10-jpeg', 'data_root': sys.argv[1]}}).data)
+" "$PWD/.device/data/cifar10-jpeg"
+fi
+
+spent=$(( $(date +%s) - t0 ))
+deadline=$(python -c "print(max(0.5, $minutes - 1.0 - $spent / 60.0))")
+echo "device-grid: set-up took ${spent}s; grid deadline ${deadline} min" | tee "$out/grid.log"
+set +e
+python -m fggp_repro grid --preset "$preset" --out "$runs" "${dataset_flags[@]}" --deadline "$deadline" "$@" \
+  2>&1 | tee -a "$out/grid.log"
+rc=${PIPESTATUS[0]}
+set -e
+if [ -d "$runs/raw" ]; then
+  tar -czf "$out/records.tar.gz.tmp" -C "$runs" raw
+  mv "$out/records.tar.gz.tmp" "$out/records.tar.gz"
+  echo "device-grid: $(find "$runs/raw" -name '*.json' | wc -l) records in $out/records.tar.gz" | tee -a "$out/grid.log"
+fi
+exit "$rc"
