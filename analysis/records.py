@@ -41,14 +41,46 @@ HISTORY_FIELDS: tuple[str, ...] = ("lr", "train_loss", "train_acc", "test_acc", 
 
 DENSE = "dense"
 #: Display order of methods (others follow alphabetically, dense last).
-METHOD_ORDER: tuple[str, ...] = ("fggp", "annealed", "gf-annealed", "mf-fixed", "gmp", "gmp-mt", "granet", "random")
+METHOD_ORDER: tuple[str, ...] = ("fggp", "annealed", "annealed:r0=0.01", "gf-annealed", "gf-annealed:r0=0.01",
+                                  "mf-fixed", "gmp", "gmp-mt", "granet", "random")
+
+#: The pruning hyperparameters that make a method a distinct alternative, with the protocol's values
+#: (the training config's defaults: GraNet's r0 = 0.5, r_min = 0.005; FGGP's rho = 0.5). A run whose value
+#: differs is labelled ``method:field=value``, e.g. ``annealed:r0=0.01`` (the FGGP authors' script
+#: default), and is never pooled with the protocol's method -- the same syntax as ``grid --methods``.
+METHOD_VARIANT_FIELDS: dict[str, tuple[tuple[str, float], ...]] = {
+    "annealed": (("r0", 0.5), ("r_min", 0.005)),
+    "gf-annealed": (("r0", 0.5), ("r_min", 0.005)),
+    "granet": (("r0", 0.5), ("r_min", 0.005)),
+    "fggp": (("rate", 0.5),),
+    "mf-fixed": (("rate", 0.5),),
+}
+
+
+def method_label(method: str, pruning: dict | None) -> str:
+    """``method`` plus ``:field=value`` for each of its :data:`METHOD_VARIANT_FIELDS` that ``pruning``
+    (a record's ``config.pruning``) sets to another value than the protocol's; ``method`` itself when
+    the record has no config (older tools) or keeps every protocol value."""
+    if not pruning:
+        return method
+    label = method
+    for field, default in METHOD_VARIANT_FIELDS.get(method, ()):
+        v = pruning.get(field, default)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and float(v) != default:
+            label += f":{field}={float(v):g}"
+    return label
 
 
 def method_order(methods) -> list[str]:
-    """Sort method names for display: the known order first, unknown ones alphabetically, dense last."""
+    """Sort method names for display: the known order first (an unknown variant ``m:field=v`` right
+    after its method), unknown ones alphabetically, dense last."""
     known = {m: i for i, m in enumerate(METHOD_ORDER)}
-    uniq = sorted(set(methods), key=lambda m: (m == DENSE, known.get(m, len(known)), m))
-    return uniq
+
+    def key(m):
+        base = m.split(":")[0]
+        return (m == DENSE, known.get(m, known.get(base, len(known)) + 0.5), m)
+
+    return sorted(set(methods), key=key)
 
 
 @dataclass(frozen=True)
@@ -143,6 +175,9 @@ def _parse(path: Path, *, history: bool, layers: bool):
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise RecordError(path, "setting.seed", f"expected an integer, got {_show(seed)}")
     row["seed"] = seed
+    config = rec.get("config")
+    pruning = config.get("pruning") if isinstance(config, dict) else None
+    row["method"] = method_label(row["method"], pruning if isinstance(pruning, dict) else None)
     if row["method"] == DENSE and (row["target_sparsity"] != 0.0 or row["initial_density"] != 1.0):
         raise RecordError(path, "setting.target_sparsity",
                           "a dense run must have target_sparsity 0.0 and initial_density 1.0")

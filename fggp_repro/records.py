@@ -91,12 +91,17 @@ def git_state() -> tuple[str, bool | None]:
 
     ``dirty`` is whether the code a run executes (:data:`RUN_SOURCES`) differs from the commit,
     untracked files included; call it when the run starts, as a run imports its code then.
+    ``$FGGP_SOURCE_COMMIT``, when set, is taken as the commit (dirty unknown): the device scripts set it.
     """
+    declared = os.environ.get("FGGP_SOURCE_COMMIT")
+    if declared:
+        # a copy made for another machine (the device runner): its .git, if any, need not match the
+        # files it carries, so the caller declares the commit; dirty is unknown, and source_sha256 in
+        # the provenance lets anyone check the code against that commit
+        return declared, None
     commit = _git("rev-parse", "HEAD")
     if not commit:
-        # a copy without .git (e.g. the device machine): the commit its caller declared, dirty unknown;
-        # source_sha256 in the provenance lets anyone check the code against that commit
-        return os.environ.get("FGGP_SOURCE_COMMIT", "unknown"), None
+        return "unknown", None
     status = _git("status", "--porcelain", "--", *RUN_SOURCES)
     return commit, bool(status)
 

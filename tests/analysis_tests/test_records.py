@@ -182,3 +182,46 @@ def test_malformed_history_is_named(tmp_path):
         load_histories(tmp_path)
     assert e.value.field == "history[1].test_acc"
     load_runs(tmp_path)  # the run itself is fine: load_runs does not read histories
+
+
+def test_method_label_keeps_annealed_rates_apart():
+    from analysis.records import METHOD_VARIANT_FIELDS, method_label, method_order
+
+    assert method_label("annealed", {"r0": 0.5, "r_min": 0.005, "rate": 0.5}) == "annealed"
+    assert method_label("annealed", {"r0": 0.01, "r_min": 0.005}) == "annealed:r0=0.01"
+    assert method_label("gf-annealed", {"r0": 0.01}) == "gf-annealed:r0=0.01"
+    # r0 means nothing to fggp or gmp: never part of their label
+    assert method_label("fggp", {"r0": 0.01, "rate": 0.5}) == "fggp"
+    assert method_label("gmp", {"r0": 0.01}) == "gmp"
+    assert method_label("fggp", {"rate": 0.3}) == "fggp:rate=0.3"
+    assert method_label("annealed", None) == "annealed"
+    assert method_order(["dense", "random", "annealed:r0=0.01", "fggp", "annealed", "mf-fixed:rate=0.3",
+                         "mf-fixed"]) == ["fggp", "annealed", "annealed:r0=0.01", "mf-fixed", "mf-fixed:rate=0.3",
+                                          "random", "dense"]
+    # the protocol values the labels compare with are the training config's defaults
+    from fggp_repro import config as C
+
+    p = C.PruningConfig()
+    for fields in METHOD_VARIANT_FIELDS.values():
+        for field, default in fields:
+            assert getattr(p, field) == default
+
+
+def test_two_annealed_rates_are_two_methods_not_a_duplicate(tmp_path):
+    from fake_records import make_record, write_record
+
+    a = make_record(method="annealed", run_id="a-05", test_acc=90.0)
+    a["config"]["pruning"]["r0"] = 0.5
+    b = make_record(method="annealed", run_id="a-001", test_acc=91.0)
+    b["config"]["pruning"]["r0"] = 0.01
+    write_record(tmp_path, a)
+    write_record(tmp_path, b)
+    df = load_runs(tmp_path)
+    assert sorted(df["method"]) == ["annealed", "annealed:r0=0.01"]
+    assert df.set_index("method").loc["annealed:r0=0.01", "test_acc"] == 91.0
+    # the same rate twice is still a duplicate run
+    c = make_record(method="annealed", run_id="a-001-again", test_acc=92.0)
+    c["config"]["pruning"]["r0"] = 0.01
+    write_record(tmp_path, c)
+    with pytest.raises(RecordError, match="duplicate run"):
+        load_runs(tmp_path)
