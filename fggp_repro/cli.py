@@ -158,6 +158,8 @@ EXTERNAL = {
     "figures": ("regenerate every figure and table in paper_figures/ from the run records in results/",
                 "analysis.cli:figures_main"),
     "audit": ("audit the paper's three claims against the run records", "analysis.cli:audit_main"),
+    "plan": ("seeds each setting needs to detect a given effect, from the observed seed spread",
+             "analysis.cli:plan_main"),
 }
 
 
