@@ -33,7 +33,7 @@ class ConfigError(ValueError):
 
 # Registries of names the config accepts. The pruning package and the model registry check they
 # agree with these (tests/test_config.py), so that validation here needs no torch import.
-ARCHS = ("vgg19", "resnet50")
+ARCHS = ("vgg19", "resnet50", "resnet50-6n2")
 DATASETS = ("cifar10", "cifar10-jpeg", "synthetic")
 METHODS = ("dense", "fggp", "annealed", "gf-annealed", "mf-fixed", "gmp", "gmp-mt", "random", "granet")
 INITS = {"dense": 1.0, "sparse50": 0.5}
@@ -67,7 +67,9 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    arch: str = _f("vgg19", "architecture: vgg19 (VGG-19-BN, CIFAR) or resnet50 (bottleneck [3,4,6,3], CIFAR)",
+    arch: str = _f("vgg19", "architecture: vgg19 (VGG-19-BN, CIFAR), resnet50 (bottleneck [3,4,6,3], CIFAR) or "
+                   "resnet50-6n2 (GraNet's resnet(depth=50): 6n+2 BasicBlocks, widths 32/64/128, what the "
+                   "authors' current script calls)",
                    choices=ARCHS)
     width: float = _f(1.0, "channel width multiplier (1.0 = the paper's networks)")
     weight_init: str = _f("torch", "weight initialisation: torch (PyTorch's layer defaults) or authors (the FGGP "

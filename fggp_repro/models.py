@@ -95,7 +95,60 @@ class ResNet50(nn.Module):
         return self.linear(torch.flatten(out, 1))
 
 
-MODELS: dict[str, Callable[..., nn.Module]] = {"vgg19": VGG19, "resnet50": ResNet50}
+class BasicBlock(nn.Module):
+    """GraNet's CIFAR BasicBlock: two 3x3 convolutions; a 1x1 projection with its own BN when the shape changes."""
+
+    def __init__(self, c_in: int, planes: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = None
+        self.bn3 = None
+        if stride != 1 or c_in != planes:
+            self.downsample = nn.Sequential(nn.Conv2d(c_in, planes, 1, stride=stride, bias=False))
+            self.bn3 = nn.BatchNorm2d(planes)
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        residual = x if self.downsample is None else self.bn3(self.downsample(x))
+        return F.relu(out + residual)
+
+
+class ResNet6n2(nn.Module):
+    """GraNet's ``CIFAR/models/resnet.py`` ``resnet(depth)``: a 6n+2 BasicBlock network, 3 stages of n blocks,
+    widths 32/64/128, 3x3 stem, 8x8 average pool, Linear(128, classes) with bias. ``resnet(depth=50)`` (n = 8)
+    is what the FGGP authors' current script calls; 3,016,800 conv/linear weights."""
+
+    def __init__(self, num_classes: int = 10, width: float = 1.0, depth: int = 50):
+        super().__init__()
+        if (depth - 2) % 6:
+            raise ValueError(f"depth must be 6n + 2, got {depth}")
+        n = (depth - 2) // 6
+        widths = [_w(c, width) for c in (32, 64, 128)]
+        self.conv1 = nn.Conv2d(3, widths[0], 3, stride=1, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(widths[0])
+        c_in = widths[0]
+        stages = []
+        for planes, stride in zip(widths, (1, 2, 2)):
+            blocks = []
+            for s in [stride] + [1] * (n - 1):
+                blocks.append(BasicBlock(c_in, planes, s))
+                c_in = planes
+            stages.append(nn.Sequential(*blocks))
+        self.layer1, self.layer2, self.layer3 = stages
+        self.linear = nn.Linear(c_in, num_classes)
+
+    def forward(self, x):
+        out = F.relu(self.bn(self.conv1(x)))
+        out = self.layer3(self.layer2(self.layer1(out)))
+        out = F.avg_pool2d(out, out.shape[3])
+        return self.linear(torch.flatten(out, 1))
+
+
+MODELS: dict[str, Callable[..., nn.Module]] = {"vgg19": VGG19, "resnet50": ResNet50, "resnet50-6n2": ResNet6n2}
 
 
 def build(arch: str, width: float = 1.0, num_classes: int = 10, weight_init: str = "torch") -> nn.Module:
@@ -120,7 +173,21 @@ def authors_init(model: nn.Module, arch: str) -> None:
     (He-normal, fan-in), conv biases 0; BatchNorm weight 1, bias 0; Linear weight ~ N(0, 0.01), bias 0.
     resnet50 (``archs/cifar10/resnet.py``): that file draws no weights of its own, so PyTorch's defaults
     stand (nothing is changed here).
+    resnet50-6n2 (GraNet's ``CIFAR/models/init_utils.py``, ``weights_init``, which the network applies
+    to itself): Conv2d ~ N(0, 2 / (k*k*c_out)) (kaiming_normal, fan_out, relu); Linear ~ N(0, 0.01),
+    bias 0; BatchNorm weight 1, bias 0.
     """
+    if arch == "resnet50-6n2":
+        for m in model.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.Linear):
+                m.weight.normal_(0.0, 0.01)
+                m.bias.zero_()
+            elif isinstance(m, nn.BatchNorm2d):
+                m.weight.fill_(1.0)
+                m.bias.zero_()
+        return
     if arch != "vgg19":
         return
     for m in model.modules():

@@ -2,7 +2,8 @@
 
 Per iteration: forward, loss, backward, ``pruner.on_backward(t)`` (a pruning event sees this
 minibatch's raw loss gradients and the weights before the step), ``optimizer.step()``,
-``pruner.apply_masks()``. Nothing in the loop synchronises with the device except pruning events:
+``pruner.apply_masks()``, ``pruner.after_step(t)`` (GraNet's prune-and-regrow, after the step as in
+GraNet's code). Nothing in the loop synchronises with the device except pruning events:
 loss and accuracy accumulate on the device and are read once per epoch.
 """
 
@@ -21,48 +22,13 @@ import torch.nn as nn
 from . import config as C
 from . import data as D
 from . import models
+from .pruning.base import Divergence, Pruner  # noqa: F401  (Divergence, Pruner: re-exported)
 from .records import SCHEMA, atomic_write_bytes, now, provenance, read_record, record_path, weights_sha256, write_record
 from .seeding import derive_seed, set_strict_determinism
 
 
 class CheckpointError(RuntimeError):
     """An unreadable or mismatched checkpoint; the CLI prints the message as one line and exits 2."""
-
-
-class Divergence(RuntimeError):
-    """Raised inside the loop (e.g. by a pruning event that meets non-finite scores) to end a diverged run."""
-
-
-class Pruner:
-    """The trainer's pruning interface. This base class is the dense method: it never prunes.
-
-    ``setup`` binds to the model and draws the starting masks (on resume ``load_state_dict`` follows it);
-    ``on_backward(t)`` is called with the 1-based iteration after each backward pass;
-    ``apply_masks`` after each optimizer step keeps masked weights exactly zero.
-    """
-
-    method = "dense"
-    events: list
-
-    def __init__(self, cfg: C.Config | None = None):
-        self.cfg = cfg
-        self.events = []
-        self.prune_end = 0  # last iteration at which masks may still change (0: never pruned)
-
-    def setup(self, model: nn.Module, optimizer: torch.optim.Optimizer, total_iters: int, seed: int) -> None:
-        pass
-
-    def on_backward(self, iteration: int) -> None:
-        pass
-
-    def apply_masks(self) -> None:
-        pass
-
-    def state_dict(self) -> dict:
-        return {"events": list(self.events)}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.events = list(state["events"])
 
 
 def measure_sparsity(model: nn.Module) -> dict:
@@ -130,6 +96,7 @@ def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, criterion, op
     pruner.on_backward(iteration)
     optimizer.step()
     pruner.apply_masks()
+    pruner.after_step(iteration)
     return loss.detach(), logits.detach()
 
 

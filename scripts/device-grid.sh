@@ -46,7 +46,7 @@ D.load(C.load(preset='$preset', overrides={'data': {'dataset': 'cifar10-jpeg', '
 fi
 
 spent=$(( $(date +%s) - t0 ))
-deadline=$(python -c "print(max(0.5, $minutes - 1.0 - $spent / 60.0))")
+deadline=$(python -c "print(round(max(0.05, $minutes - 1.0 - $spent / 60.0), 3))")
 echo "device-grid: set-up took ${spent}s; grid deadline ${deadline} min" | tee "$out/grid.log"
 set +e
 python -m fggp_repro grid --preset "$preset" --out "$runs" "${dataset_flags[@]}" --deadline "$deadline" "$@" \

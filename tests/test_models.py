@@ -72,3 +72,26 @@ def test_authors_init_of_vgg19_draws_the_authors_distributions():
     d = models.build("vgg19", weight_init="torch")
     dconvs = [mod for mod in d.modules() if isinstance(mod, torch.nn.Conv2d)]
     assert abs(dconvs[-1].weight.std().item() - 0.0085052) < 1e-4
+
+
+def test_resnet50_6n2_is_granets_depth_50_network():
+    m = models.build("resnet50-6n2")
+    # by hand: stem 3*32*9 = 864; stage 1: 16 convs 32*32*9 = 147,456; stage 2: 32*64*9 + 64*64*9 + 1x1 32*64
+    # + 14 convs 64*64*9 = 573,440; stage 3: 64*128*9 + 128*128*9 + 1x1 64*128 + 14 convs 128*128*9 = 2,293,760;
+    # Linear 128*10 = 1,280
+    assert _conv_linear_weight_count(m) == 864 + 147_456 + 573_440 + 2_293_760 + 1_280 == 3_016_800
+    assert [len(s) for s in (m.layer1, m.layer2, m.layer3)] == [8, 8, 8]
+    # 49 convolutions + 1 Linear = depth 50 counted as GraNet counts (6n + 2 with n = 8)
+    convs = [mod for mod in m.modules() if isinstance(mod, torch.nn.Conv2d) and mod.kernel_size == (3, 3)]
+    assert len(convs) == 49
+    assert m.linear.bias is not None and m(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+    names = [n for n, _ in models.prunable_layers(m)]
+    assert "conv1" not in names and "layer2.0.downsample.0" in names and len(names) == 49 + 2 + 1 - 1
+
+
+def test_resnet50_6n2_authors_init_is_granets_fan_out_kaiming():
+    torch.manual_seed(0)
+    m = models.build("resnet50-6n2", weight_init="authors")
+    conv = m.layer3[7].conv2  # 128 -> 128, fan_out = 3*3*128 = 1,152: std sqrt(2/1152) = 0.041667 (147,456 draws)
+    assert abs(conv.weight.std().item() - 0.0416667) < 4e-4
+    assert abs(m.linear.weight.std().item() - 0.01) < 0.001 and float(m.linear.bias.detach().abs().max()) == 0.0

@@ -582,3 +582,36 @@ def test_cuda_matches_brute_force_and_cpu():
     cuda_gen = torch.Generator(device="cuda").manual_seed(0)
     out = prune_mask("random", w, None, ALL8.cuda(), 3, EventContext(t=0, t_total=10, generator=cuda_gen))
     assert out.is_cuda and int(out.sum()) == 3
+
+
+# ---- the two counting conventions (issue 10, item 5), worked by hand -----------------------------
+
+def test_prune_count_rounds_exactly_and_floors_as_the_authors_do():
+    from fggp_repro.pruning.schedule import prune_count
+
+    # (1 - 0.6453) * 1000 = 354.7 (354.69999... in floating point): exact rounds to 355, minus 100 masked = 255;
+    # the authors floor 354.7 - 100 = 254.7 to 254
+    assert prune_count(1000, 0.6453, 100, "exact") == 255
+    assert prune_count(1000, 0.6453, 100, "authors") == 254
+    # 354.3: both give 254
+    assert prune_count(1000, 0.6457, 100, "exact") == 254 == prune_count(1000, 0.6457, 100, "authors")
+    with pytest.raises(ValueError, match="counts"):
+        prune_count(1000, 0.5, 0, "nearest")
+
+
+def test_candidate_counts_over_remain_change_the_selection():
+    # 10 active weights; |g| = index, |w| = 9 - index; n = 2 to prune
+    g = torch.arange(10, dtype=torch.float32)
+    w = 9 - g
+    active = torch.ones(10, dtype=torch.bool)
+    exact = EventContext(t=0, t_total=100, rho=0.5, r0=0.5)
+    authors = EventContext(t=0, t_total=100, rho=0.5, r0=0.5, remain=13)  # 3 more: biases, first conv
+    # fggp, exact: floor(0.5 * 10) = 5 candidates by smallest |g| = {0..4}, |w| = 9..5: prune {3, 4}
+    assert torch.nonzero(prune_mask("fggp", w, g, active, 2, exact)).flatten().tolist() == [3, 4]
+    # fggp, authors: int(0.5 * 13) = 6 candidates {0..5}, |w| = 9..4: prune {4, 5}
+    assert torch.nonzero(prune_mask("fggp", w, g, active, 2, authors)).flatten().tolist() == [4, 5]
+    # annealed at t = 0 (r = r0 = 0.5), exact: 2 + floor(8 * 0.5) = 6 candidates by smallest |w| = {4..9};
+    # prune the 2 with the smallest |g|: {4, 5}
+    assert torch.nonzero(prune_mask("annealed", w, g, active, 2, exact)).flatten().tolist() == [4, 5]
+    # authors: 2 + int((13 - 2) * 0.5) = 7 candidates {3..9}: prune {3, 4}
+    assert torch.nonzero(prune_mask("annealed", w, g, active, 2, authors)).flatten().tolist() == [3, 4]

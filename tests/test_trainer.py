@@ -31,6 +31,47 @@ def test_same_seed_gives_identical_records(tmp_path):
     assert c.record["weights_sha256"] != a.record["weights_sha256"]
 
 
+def test_bf16_strict_runs_are_bit_identical_and_differ_from_fp32(tmp_path):
+    cfg = _cfg(pruning={"method": "fggp"}, run={"seed": 3, "precision": "bf16"})
+    a = T.train(cfg, tmp_path / "a", quiet=True)
+    b = T.train(cfg, tmp_path / "b", quiet=True)
+    assert a.status == b.status == "completed"
+    assert a.record["weights_sha256"] == b.record["weights_sha256"]
+    assert _strip(a.record) == _strip(b.record)
+    assert a.record["config"]["run"]["precision"] == "bf16"
+    fp32 = T.train(_cfg(pruning={"method": "fggp"}, run={"seed": 3}), tmp_path / "c", quiet=True)
+    assert fp32.record["weights_sha256"] != a.record["weights_sha256"]
+    assert C.run_id(cfg) != fp32.record["run_id"]  # precision is part of what a run computes
+
+
+def test_bf16_keeps_weights_gradients_and_optimizer_state_in_fp32():
+    cfg = _cfg(pruning={"method": "fggp"}, run={"precision": "bf16"})
+    model = T.build_model(cfg, torch.device("cpu"))
+    opt = T.make_optimizer(model, cfg.training)
+    pruner = T.make_pruner(cfg)
+    pruner.setup(model, opt, 100, 0)
+    x = torch.randn(8, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (8,))
+    loss, logits = T.train_step(model, x, y, torch.nn.CrossEntropyLoss(), opt, pruner, 1, "bf16")
+    assert logits.dtype == torch.bfloat16 and loss.dtype == torch.float32
+    assert all(p.dtype == torch.float32 and p.grad.dtype == torch.float32 for p in model.parameters())
+    assert all(s["momentum_buffer"].dtype == torch.float32 for s in opt.state.values())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_strict_cuda_runs_are_bit_identical(tmp_path):
+    import os
+
+    for precision in ("fp32", "bf16"):
+        cfg = _cfg(pruning={"method": "fggp"}, run={"seed": 3, "device": "cuda", "precision": precision})
+        a = T.train(cfg, tmp_path / f"a-{precision}", quiet=True)
+        b = T.train(cfg, tmp_path / f"b-{precision}", quiet=True)
+        assert a.record["weights_sha256"] == b.record["weights_sha256"]
+        assert a.record["provenance"]["deterministic"] is True
+    assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.deterministic
+    assert not torch.backends.cudnn.benchmark and os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+
+
 def test_killed_and_resumed_run_matches_uninterrupted(tmp_path):
     cfg = _cfg(pruning={"method": "random"}, run={"seed": 1})
     full = T.train(cfg, tmp_path / "full", quiet=True)

@@ -8,18 +8,16 @@ Conv2d/Linear weights and biases); only prunable weights are ever removed, so at
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn as nn
 
 from .. import config as C
 from .. import models
 from ..seeding import generator
-from ..trainer import Divergence, Pruner
+from .base import Divergence, Pruner
 from .erk import erk_masks
 from .methods import EventContext, granet_prune_regrow, prune_mask
-from .schedule import cosine_rate, cubic_density
+from .schedule import cosine_rate, cubic_density, prune_count
 
 
 class MaskPruner(Pruner):
@@ -91,19 +89,29 @@ class MaskPruner(Pruner):
 
     @torch.no_grad()
     def on_backward(self, t: int) -> None:
-        if not self.is_event(t):
-            return
+        """The gradual-pruning methods' event: the weights before this iteration's step, its raw gradients."""
+        if self.method != "granet" and self.is_event(t):
+            self._event_now(t)
+
+    @torch.no_grad()
+    def after_step(self, t: int) -> None:
+        """GraNet's event, after ``optimizer.step()`` and the mask as in GraNet's ``Masking.step``: |w| after
+        the step, the gradients of this iteration's minibatch; regrown weights stay zero until the next step."""
+        if self.method == "granet" and self.is_event(t):
+            self._event_now(t)
+
+    def _event_now(self, t: int) -> None:
         p = self.cfg.pruning
         d = cubic_density(min(t, self.prune_end), self.prune_end, self.d_initial, self.d_final)
         remain = None
         if p.counts == "authors":
             # the authors' script: zeros counted in every conv/linear weight (first conv included),
-            # n = floor(denominator x (1 - d) - zeros), remain = denominator - zeros (biases always count)
+            # remain = denominator - zeros (every bias counts, whatever its value)
             zeros = sum(int((m.weight == 0).sum()) for m in self.all_layers)
-            n = math.floor(self.denominator * (1.0 - d) - zeros)
+            n = prune_count(self.denominator, d, zeros, "authors")
             remain = self.denominator - zeros
         else:
-            n = round((1.0 - d) * self.denominator) - (self.n_prunable - self.n_active)
+            n = prune_count(self.denominator, d, self.n_prunable - self.n_active, "exact")
         n = min(max(0, n), self.n_active)
         w_abs = torch.cat([w.detach().abs().flatten() for w in self.weights])
         g_abs = torch.cat([w.grad.detach().abs().flatten() for w in self.weights])

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["cubic_density", "cosine_rate"]
+__all__ = ["cubic_density", "cosine_rate", "prune_count"]
 
 
 def _check_finite(name: str, value: float) -> float:
@@ -69,3 +69,18 @@ def cosine_rate(t: float, t_total: float, r0: float, r_min: float = 0.005) -> fl
             raise ValueError(f"{name} must be in [0, 1], got {r}")
     t = min(max(t, 0.0), t_total)
     return r_min + (r0 - r_min) * (1.0 + math.cos(math.pi * t / t_total)) / 2.0
+
+
+def prune_count(denominator: int, density: float, already_zero: int, counts: str = "exact") -> int:
+    """How many more weights an event removes to reach ``density`` over ``denominator`` (not clipped).
+
+    ``counts="exact"``: ``round((1 - density) * denominator) - already_zero`` (``already_zero`` = the
+    prunable weights already masked). ``counts="authors"`` (the FGGP authors' script):
+    ``floor(denominator * (1 - density) - already_zero)`` (``already_zero`` = every conv/linear weight
+    that is exactly zero).
+    """
+    if counts == "exact":
+        return round((1.0 - density) * denominator) - already_zero
+    if counts == "authors":
+        return math.floor(denominator * (1.0 - density) - already_zero)
+    raise ValueError(f"counts must be 'exact' or 'authors', got {counts!r}")
