@@ -123,7 +123,7 @@ def _cmd_grid(args: argparse.Namespace) -> int:
     if args.deadline is not None and not args.deadline > 0:
         raise C.ConfigError(f"--deadline must be a positive number of minutes, got {args.deadline}")
     failed = grid.run_grid(args.preset, runs, args.out, jobs=args.jobs, extra_flags=extra_flags, extra=extra,
-                           quiet=args.quiet, deadline_minutes=args.deadline)
+                           quiet=args.quiet, deadline_minutes=args.deadline, resume_only=args.resume_only)
     return 1 if failed else 0
 
 
@@ -205,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--deadline", type=float, metavar="MINUTES",
                    help="stop every run at its last epoch that ends within MINUTES (checkpointed; the same call "
                         "resumes them), start none in the last minute, print done / in flight / left, exit 0")
+    g.add_argument("--resume-only", action="store_true",
+                   help="run only the runs that have a checkpoint in OUT (finish what is in flight, start nothing new)")
     g.add_argument("--quiet", action="store_true", help="print failures and the summary only")
     g.set_defaults(func=_cmd_grid)
 

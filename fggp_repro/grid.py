@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from . import config as C
 from .records import record_path
@@ -118,11 +119,14 @@ def _fmt_time(s: float) -> str:
 
 
 def run_grid(preset: str, runs: list[GridRun], out: str, *, jobs: int = 1, extra_flags: list[str] = (),
-             extra: dict | None = None, quiet: bool = False, deadline_minutes: float | None = None) -> int:
+             extra: dict | None = None, quiet: bool = False, deadline_minutes: float | None = None,
+             resume_only: bool = False) -> int:
     """Run every missing run; returns the number of runs that failed (diverged runs are not failures).
 
     With ``deadline_minutes`` every run stops at the end of its last epoch that fits before the deadline,
-    leaving a checkpoint; no run starts in the last minute (a fifth of a deadline under five minutes); a summary says what is done, in flight
+    leaving a checkpoint; no run starts in the last minute (a fifth of a deadline under five minutes);
+    ``resume_only`` runs only the runs that have a checkpoint (a device session's last call: finish what is
+    in flight, start nothing that cannot end before the machine goes back); a summary says what is done, in flight
     (checkpointed, resumed by the same call) and left.
     """
     extra = extra or {}
@@ -133,10 +137,17 @@ def run_grid(preset: str, runs: list[GridRun], out: str, *, jobs: int = 1, extra
     todo = []
     for r in runs:
         cfg = config_of(r, preset, extra)  # validates the whole grid before anything starts
-        if not record_path(out, cfg.data.dataset, cfg.model.arch, cfg.pruning.method, C.run_id(cfg)).is_file():
-            todo.append(r)
+        rid = C.run_id(cfg)
+        if record_path(out, cfg.data.dataset, cfg.model.arch, cfg.pruning.method, rid).is_file():
+            continue
+        if resume_only and not (Path(out) / "checkpoints" / f"{rid}.pt").is_file():
+            continue
+        todo.append(r)
+    if resume_only:
+        runs = todo
     total, done_before = len(runs), len(runs) - len(todo)
-    print(f"grid: {total} runs, {done_before} already recorded, {len(todo)} to run with {jobs} job(s)", flush=True)
+    print(f"grid: {total} runs, {done_before} already recorded, {len(todo)} to run with {jobs} job(s)"
+          + (" (resume only)" if resume_only else ""), flush=True)
     if not todo:
         return 0
     threads = max(1, (os.cpu_count() or 1) // jobs)

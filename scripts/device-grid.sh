@@ -8,7 +8,8 @@
 # $DATA_TARBALL (default .carry/cifar10-jpeg.tar.gz), unpacked once into .device/data; decoded images
 # are cached in .device/cache, records and checkpoints kept in $RUNS (default .device/runs), so a
 # later call on the same machine resumes the checkpointed runs. The grid's deadline is the call's
-# limit less the set-up already spent and a minute for packing. The archive
+# limit less the set-up already spent and 20 s for packing (runs stop at their last epoch that ends
+# before it). Pass --resume-only on a session's last call: it finishes the runs in flight and starts none. The archive
 # $OUT/records.tar.gz holds every record under $RUNS/raw (finished runs only: a record is written
 # whole at the end of its run); the last grid output is in $OUT/grid.log.
 set -euo pipefail
@@ -46,7 +47,7 @@ D.load(C.load(preset='$preset', overrides={'data': {'dataset': 'cifar10-jpeg', '
 fi
 
 spent=$(( $(date +%s) - t0 ))
-deadline=$(python -c "print(round(max(0.05, $minutes - 1.0 - $spent / 60.0), 3))")
+deadline=$(python -c "print(round(max(0.05, $minutes - 1 / 3 - $spent / 60.0), 3))")
 echo "device-grid: set-up took ${spent}s; grid deadline ${deadline} min" | tee "$out/grid.log"
 set +e
 python -m fggp_repro grid --preset "$preset" --out "$runs" "${dataset_flags[@]}" --deadline "$deadline" "$@" \

@@ -16,10 +16,10 @@ SCRIPT = REPO / "scripts" / "device-grid.sh"
 GRID = ["--methods", "dense,fggp", "--sparsities", "0.9", "--inits", "dense", "--seeds", "0", "--jobs", "2"]
 
 
-def _call(tmp_path, name, minutes, runs):
+def _call(tmp_path, name, minutes, runs, *flags):
     out = tmp_path / name
     env = dict(os.environ, OUT=str(out), RUNS=str(runs), DATA_TARBALL="none", FGGP_SOURCE_COMMIT="c0ffee")
-    r = subprocess.run(["bash", str(SCRIPT), "smoke", str(minutes), *GRID], cwd=REPO, env=env,
+    r = subprocess.run(["bash", str(SCRIPT), "smoke", str(minutes), *GRID, *flags], cwd=REPO, env=env,
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     return out, r.stdout
@@ -33,14 +33,14 @@ def _archive(out: Path) -> dict:
 @pytest.mark.slow
 def test_device_grid_stops_at_the_deadline_resumes_and_archives_every_record(tmp_path):
     runs = tmp_path / "runs"
-    # 1.08 call-minutes leave a grid deadline of 0.08 min (under 5 s): each run stops after its first epoch
-    out1, log1 = _call(tmp_path, "call1", 1.08, runs)
+    # 0.42 call-minutes leave a grid deadline of 0.42 - 1/3 = 0.087 min (5 s): each run stops after its first epoch
+    out1, log1 = _call(tmp_path, "call1", 0.42, runs)
     assert "in flight (checkpointed) 2" in log1 and "done 0 of 2" in log1
     assert len(list((runs / "checkpoints").glob("*.pt"))) == 2
     assert not (out1 / "records.tar.gz").exists() or _archive(out1) == {}
-    # the next call resumes both from their checkpoints and finishes them
-    out2, log2 = _call(tmp_path, "call2", 3, runs)
-    assert "done 2 of 2" in log2 and "left 0" in log2
+    # the next call, resume-only, finishes both from their checkpoints
+    out2, log2 = _call(tmp_path, "call2", 3, runs, "--resume-only")
+    assert "(resume only)" in log2 and "done 2 of 2" in log2 and "left 0" in log2
     got = _archive(out2)
     assert len(got) == 2 and {r["setting"]["method"] for r in got.values()} == {"dense", "fggp"}
     assert all(r["status"] == "completed" and r["provenance"]["git_commit"] == "c0ffee" for r in got.values())
