@@ -8,15 +8,21 @@ Public API (plain arrays or tidy frames in, named fields out):
 * statistics: :func:`summarize`, :func:`t_interval`, :func:`holm`, :func:`paired_test`,
   :func:`welch_test`, :func:`compare`, :func:`average_ranks`, :func:`friedman`,
   :func:`iman_davenport`, :func:`friedman_chi2_from_ranks`, :func:`nemenyi_cd`, :func:`cd_cliques`,
-  :func:`bootstrap_ci`, :func:`probability_of_improvement`, :func:`aggregate_scores`
-* claims: :func:`audit`, :func:`load_claims`
-* command line: :func:`analysis.cli.figures_main`, :func:`analysis.cli.audit_main`
+  :func:`bootstrap_ci`, :func:`probability_of_improvement`, :func:`aggregate_scores` and
+  :func:`pooled_effects` (whole seeds resampled), :func:`t_power`, :func:`min_detectable_difference`,
+  :func:`seeds_needed`
+* claims: :func:`audit`, :func:`judge`, :func:`load_claims`; the decision rules on arrays in
+  :mod:`analysis.decisions`, their calibration by simulation in :mod:`analysis.calibration`
+* command line: :func:`analysis.cli.figures_main`, :func:`analysis.cli.audit_main`,
+  :func:`analysis.cli.plan_main`, :func:`analysis.cli.calibrate_main`
 * outputs: :data:`analysis.registry.REGISTRY` (figures and tables register on
   :func:`analysis.registry.all_outputs`; matplotlib is imported only then)
 """
 
-from .bootstrap import BootstrapResult, ImprovementResult, aggregate_scores, bootstrap_ci, probability_of_improvement
-from .claims import audit, load_claims
+from .bootstrap import (BootstrapResult, ImprovementResult, aggregate_scores, bootstrap_ci, pooled_effects,
+                        probability_of_improvement)
+from .claims import audit, judge, load_claims
+from .power import min_detectable_difference, seeds_needed, t_power
 from .errors import RecordError
 from .ranks import (
     AverageRanks, FriedmanResult, IDResult, average_ranks, cd_cliques, friedman, friedman_chi2_from_ranks,
@@ -35,5 +41,5 @@ __all__ = [
     "AverageRanks", "FriedmanResult", "IDResult", "average_ranks", "setting_means", "friedman", "iman_davenport",
     "friedman_chi2_from_ranks", "nemenyi_cd", "cd_cliques",
     "BootstrapResult", "ImprovementResult", "bootstrap_ci", "probability_of_improvement", "aggregate_scores",
-    "audit", "load_claims",
+    "pooled_effects", "audit", "judge", "load_claims", "t_power", "min_detectable_difference", "seeds_needed",
 ]

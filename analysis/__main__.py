@@ -1,4 +1,4 @@
-"""``python -m analysis figures|audit ...`` (the same as ``fggp-repro figures|audit ...``)."""
+"""``python -m analysis figures|audit|plan|calibrate ...`` (the first three are also ``fggp-repro figures|audit|plan``)."""
 
 import sys
 

@@ -1,12 +1,14 @@
-"""Seeded, vectorised bootstrap intervals and the probability of improvement (rliable style).
+"""Seeded, vectorised bootstrap intervals, the probability of improvement (rliable style) and
+effects pooled over settings with the seed as the unit.
 
-All resampling draws index matrices from one ``numpy.random.default_rng(seed)`` at once: no
-Python loop per resample. Aggregate scores are stratified: seeds are resampled within each
-setting, the settings themselves are fixed (they are the design, not a sample).
+All resampling draws from one ``numpy.random.default_rng(seed)`` at once: no Python loop per
+resample. Aggregates over settings resample **whole seeds**: one seed drives every setting and method
+of a protocol (the same initialisation and data order), so a resampled seed takes all its runs with
+it; resampling seeds independently within each setting would treat correlated outcomes as independent
+and give intervals that are too narrow. The settings themselves are fixed (they are the design).
 
-These intervals are for aggregates over many settings x seeds. For one setting with 3-5 seeds use
-the Student-t interval of :func:`analysis.summarize`: a percentile bootstrap of 3 values covers
-the truth far less often than its nominal rate.
+With 3-5 seeds every bootstrap interval is rough (a percentile interval of 5 values covers less than
+its nominal rate); the Student-t interval over seeds is reported beside it where one exists.
 """
 
 from __future__ import annotations
@@ -17,12 +19,15 @@ from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats as st
 
-from .records import DENSE, SETTING_KEYS
+from .decisions import seed_weights, weighted_seed_means
+from .records import DENSE, SETTING_KEYS, SORT_KEYS
 from .ranks import setting_means
-from .stats import method_values
+from .stats import holm, method_values
 
-__all__ = ["BootstrapResult", "ImprovementResult", "bootstrap_ci", "probability_of_improvement", "aggregate_scores"]
+__all__ = ["BootstrapResult", "ImprovementResult", "bootstrap_ci", "probability_of_improvement", "aggregate_scores",
+           "pooled_effects", "POOLED_COLUMNS"]
 
 
 @dataclass(frozen=True)
@@ -97,11 +102,28 @@ def bootstrap_ci(values, statistic: Callable = np.mean, *, strata=None, n_resamp
     return BootstrapResult(est, lo, hi, confidence, n_resamples, dist)
 
 
-def _poi(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """P(X_a > X_b) over all pairs, ties counting 1/2; a: (..., n_a), b: (..., n_b)."""
-    gt = (a[..., :, None] > b[..., None, :]).mean(axis=(-2, -1))
-    eq = (a[..., :, None] == b[..., None, :]).mean(axis=(-2, -1))
-    return gt + 0.5 * eq
+def _cube(df: pd.DataFrame, methods: Sequence[str], settings: list, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """(S, M, K) completed values of ``methods`` on ``settings`` (NaN = missing) and the K seeds (the
+    union of the protocol's seeds). ``"dense"`` is matched to every setting of its dataset/arch/protocol."""
+    sdf = pd.DataFrame(settings, columns=list(SETTING_KEYS))
+    seeds = np.array(sorted(set(df["seed"].astype(int))), dtype=np.int64)
+    kpos = {int(k): i for i, k in enumerate(seeds)}
+    spos = {tuple(k): i for i, k in enumerate(settings)}
+    Y = np.full((len(settings), len(methods), len(seeds)), np.nan)
+    for j, m in enumerate(methods):
+        v = method_values(df, m, metric, sdf)
+        for r in v[list(SETTING_KEYS) + ["seed", "value"]].itertuples(index=False, name=None):
+            i = spos.get(tuple(r[:5]))
+            if i is not None:
+                Y[i, j, kpos[int(r[5])]] = float(r[6])
+    return Y, seeds
+
+
+def _poi_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(K, K) matrix [a_i > b_j] + [a_i == b_j] / 2, 0 where either value is missing."""
+    ok = np.isfinite(a)[:, None] & np.isfinite(b)[None, :]
+    c = (a[:, None] > b[None, :]) + 0.5 * (a[:, None] == b[None, :])
+    return np.where(ok, c, 0.0)
 
 
 @dataclass(frozen=True)
@@ -109,7 +131,7 @@ class ImprovementResult:
     """Probability of improvement of method a over method b, averaged over settings."""
 
     estimate: float  #: mean over settings of P(X_a > X_b) (ties count 1/2)
-    ci_low: float  #: stratified percentile bootstrap interval
+    ci_low: float  #: percentile interval, whole seeds resampled
     ci_high: float
     confidence: float
     n_resamples: int
@@ -123,10 +145,10 @@ def probability_of_improvement(df: pd.DataFrame, a: str, b: str, metric: str = "
     """rliable-style probability of improvement P(X_a > X_b).
 
     In each setting where both methods have completed runs, the Mann-Whitney estimate
-    P(X_a > X_b) + P(X_a = X_b) / 2 over all (seed of a, seed of b) pairs (unpaired: it does not
-    need matching seeds); the estimate is its mean over those settings. The interval is a
-    stratified bootstrap: the runs of each method are resampled within each setting. ``b`` may be
-    ``"dense"``, whose runs serve every setting of the same dataset/arch/protocol. 0.5 means no
+    P(X_a > X_b) + P(X_a = X_b) / 2 over all (run of a, run of b) pairs; the estimate is its mean over
+    those settings. The interval resamples whole seeds: one draw of seeds (with replacement) serves
+    both methods and every setting, and each pair counts as often as its two seeds were drawn. ``b``
+    may be ``"dense"``, whose runs serve every setting of the same dataset/arch/protocol. 0.5 means no
     tendency either way.
     """
     _check(n_resamples, confidence)
@@ -134,55 +156,110 @@ def probability_of_improvement(df: pd.DataFrame, a: str, b: str, metric: str = "
         raise ValueError("a and b must differ")
     if a == DENSE:
         raise ValueError("dense is the reference: pass it as b")
-    settings = (df.loc[df["method"] == a, list(SETTING_KEYS)].drop_duplicates()
-                .sort_values(list(SETTING_KEYS), kind="mergesort").reset_index(drop=True))
-    va = method_values(df, a, metric, settings)
-    vb = method_values(df, b, metric, settings)
-    ga = {k: g["value"].to_numpy(float) for k, g in va.groupby(list(SETTING_KEYS), sort=False)}
-    gb = {k: g.sort_values("seed")["value"].to_numpy(float) for k, g in vb.groupby(list(SETTING_KEYS), sort=False)}
-    sign = 1.0 if higher_is_better else -1.0
-    rng = np.random.default_rng(seed)
-    rows, dists = [], []
-    for key in settings.itertuples(index=False, name=None):
-        xa, xb = ga.get(key), gb.get(key)
-        if xa is None or xb is None or xa.size == 0 or xb.size == 0:
+    sd = (df.loc[df["method"] == a, list(SETTING_KEYS)].drop_duplicates()
+          .sort_values([k for k in SORT_KEYS if k in SETTING_KEYS], kind="mergesort"))
+    settings = [tuple(r) for r in sd.itertuples(index=False, name=None)]
+    Y, seeds = _cube(df, [a, b], settings, metric)
+    if not higher_is_better:
+        Y = -Y
+    rows, mats = [], []
+    for i, key in enumerate(settings):
+        xa, xb = Y[i, 0], Y[i, 1]
+        na, nb = int(np.isfinite(xa).sum()), int(np.isfinite(xb).sum())
+        if na == 0 or nb == 0:
             continue
-        # Sort so that the draws do not depend on row order (seed order here).
-        xa, xb = np.sort(xa) * sign, np.sort(xb) * sign
-        rows.append(dict(zip(SETTING_KEYS, key), n_a=xa.size, n_b=xb.size, poi=float(_poi(xa, xb))))
-        ra = xa[rng.integers(0, xa.size, size=(n_resamples, xa.size))]
-        rb = xb[rng.integers(0, xb.size, size=(n_resamples, xb.size))]
-        dists.append(_poi(ra, rb))
+        c = _poi_pairs(xa, xb)
+        rows.append(dict(zip(SETTING_KEYS, key), n_a=na, n_b=nb, poi=float(c.sum() / (na * nb))))
+        mats.append((c, np.isfinite(xa).astype(float), np.isfinite(xb).astype(float)))
     per = pd.DataFrame(rows, columns=list(SETTING_KEYS) + ["n_a", "n_b", "poi"])
     if not rows:
         return ImprovementResult(math.nan, math.nan, math.nan, confidence, n_resamples, 0, per)
-    dist = np.mean(dists, axis=0)
-    lo, hi = _percentile(dist, confidence)
+    w = seed_weights(len(seeds), n_resamples, np.random.default_rng(seed))
+    dist = np.zeros(n_resamples)
+    for c, oka, okb in mats:
+        num = np.einsum("bi,ij,bj->b", w, c, w)
+        den = (w @ oka) * (w @ okb)
+        with np.errstate(all="ignore"):
+            dist += np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+    dist /= len(mats)
+    lo, hi = _percentile(dist[np.isfinite(dist)], confidence)
     return ImprovementResult(float(per["poi"].mean()), lo, hi, confidence, n_resamples, len(rows), per)
 
 
 def aggregate_scores(df: pd.DataFrame, metric: str = "test_acc", methods: Sequence[str] | None = None, *,
                      n_resamples: int = 10_000, confidence: float = 0.95, seed: int = 0) -> pd.DataFrame:
     """Per method: the mean over settings of its seed-mean (every setting weighs the same), with a
-    stratified bootstrap interval (seeds resampled within each setting). Only settings where every
-    method has a completed run are used, so methods are scored on the same settings.
+    percentile interval that resamples whole seeds (one draw of seeds serves every setting and method).
+    Only settings where every method has a completed run are used, so methods are scored on the same
+    settings. A resample in which some setting has no run of a method left is not counted.
 
     Columns: method, n_settings, estimate, ci_low, ci_high (units of ``metric``).
     """
+    _check(n_resamples, confidence)
     means = setting_means(df, metric, methods)
     used = means[means.notna().all(axis=1)]
-    keys = set(used.index)
-    d = df[(df["status"] == "completed") & df["method"].isin(list(means.columns))]
-    d = d[np.isfinite(d[metric].astype(float))]
-    in_used = np.array([tuple(r) in keys for r in d[list(SETTING_KEYS)].itertuples(index=False, name=None)],
-                       dtype=bool) if len(d) else np.zeros(0, bool)
-    d = d[in_used]
+    cols = ["method", "n_settings", "estimate", "ci_low", "ci_high"]
+    if used.empty:
+        return pd.DataFrame([dict(method=m, n_settings=0, estimate=math.nan, ci_low=math.nan, ci_high=math.nan)
+                             for m in means.columns], columns=cols)
+    settings = [tuple(k) for k in used.index]
+    Y, seeds = _cube(df, list(means.columns), settings, metric)
+    w = seed_weights(len(seeds), n_resamples, np.random.default_rng(seed))
+    dist = weighted_seed_means(Y, w).mean(axis=0)  # (M, B): NaN when a setting lost all its runs
     rows = []
-    for i, m in enumerate(means.columns):
-        dm = d[d["method"] == m]
-        labels = dm[list(SETTING_KEYS)].astype(str).agg("|".join, axis=1).to_numpy() if len(dm) else np.array([])
-        res = bootstrap_ci(dm[metric].to_numpy(float), strata=labels if len(dm) else None,
-                           n_resamples=n_resamples, confidence=confidence, seed=seed + i)
-        rows.append(dict(method=m, n_settings=len(used), estimate=res.estimate, ci_low=res.ci_low,
-                         ci_high=res.ci_high))
-    return pd.DataFrame(rows, columns=["method", "n_settings", "estimate", "ci_low", "ci_high"])
+    for j, m in enumerate(means.columns):
+        d = dist[j][np.isfinite(dist[j])]
+        lo, hi = _percentile(d, confidence) if d.size else (math.nan, math.nan)
+        rows.append(dict(method=m, n_settings=len(settings), estimate=float(used[m].mean()), ci_low=lo, ci_high=hi))
+    return pd.DataFrame(rows, columns=cols)
+
+
+POOLED_COLUMNS = ["protocol", "method", "baseline", "n_settings", "n_seeds", "seeds_dropped", "mean_diff",
+                  "ci_low", "ci_high", "boot_low", "boot_high", "p_ttest", "p_holm", "mdd"]
+
+
+def pooled_effects(df: pd.DataFrame, method: str, baselines: Sequence[str], metric: str = "test_acc", *,
+                   confidence: float = 0.95, alpha: float = 0.05, power: float = 0.8, n_resamples: int = 10_000,
+                   seed: int = 0) -> pd.DataFrame:
+    """``method`` minus each baseline pooled over the settings of one protocol, with the seed as the unit.
+
+    For each seed, the mean over settings of the seed-paired difference (method - baseline, same seed,
+    same setting); then over seeds: the mean, its Student-t interval, a percentile interval resampling
+    whole seeds, the paired t-test of mean 0 (two-sided) with Holm across the baselines, and the minimum
+    detectable difference at ``power`` (two-sided, level ``alpha``). Settings: those where both have
+    runs; seeds: those paired in every one of them (the others are dropped and counted, so that every
+    seed averages the same settings). ``"dense"`` is matched to every setting of its dataset/arch.
+    """
+    from .power import min_detectable_difference
+
+    rows = []
+    protocol = str(df["protocol"].iloc[0]) if len(df) else ""
+    sd = (df.loc[df["method"] == method, list(SETTING_KEYS)].drop_duplicates()
+          .sort_values([k for k in SORT_KEYS if k in SETTING_KEYS], kind="mergesort"))
+    settings_m = [tuple(r) for r in sd.itertuples(index=False, name=None)]
+    for i, b in enumerate(baselines):
+        Y, seeds = _cube(df, [method, b], settings_m, metric)
+        d = Y[:, 0, :] - Y[:, 1, :]  # (S, K)
+        has = np.isfinite(d).any(axis=1)
+        d = d[has]
+        complete = np.isfinite(d).all(axis=0) if d.size else np.zeros(len(seeds), bool)
+        per_seed = d[:, complete].mean(axis=0) if d.size else np.array([])
+        n = per_seed.size
+        row = dict(protocol=protocol, method=method, baseline=b, n_settings=int(has.sum()), n_seeds=n,
+                   seeds_dropped=int(np.isfinite(d).any(axis=0).sum() - n) if d.size else 0,
+                   mean_diff=float(per_seed.mean()) if n else math.nan, ci_low=math.nan, ci_high=math.nan,
+                   boot_low=math.nan, boot_high=math.nan, p_ttest=math.nan, mdd=math.nan)
+        if n >= 2:
+            sdv = float(per_seed.std(ddof=1))
+            half = float(st.t.ppf(0.5 + confidence / 2, n - 1)) * sdv / math.sqrt(n)
+            row.update(ci_low=row["mean_diff"] - half, ci_high=row["mean_diff"] + half)
+            if sdv > 0:
+                row["p_ttest"] = float(st.ttest_1samp(per_seed, 0.0).pvalue)
+                row["mdd"] = min_detectable_difference(sdv, n, alpha, power)
+            w = seed_weights(n, n_resamples, np.random.default_rng([seed, i]))
+            dist = (w @ per_seed) / n
+            row["boot_low"], row["boot_high"] = _percentile(dist, confidence)
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=[c for c in POOLED_COLUMNS if c != "p_holm"])
+    out["p_holm"] = holm(out["p_ttest"].to_numpy(float)) if len(out) else np.array([])
+    return out[POOLED_COLUMNS]

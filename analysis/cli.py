@@ -1,7 +1,7 @@
-"""Command-line entry points: ``fggp-repro figures`` and ``fggp-repro audit`` (also
-``python -m analysis figures|audit``). Both take ``argv`` without the program/subcommand name and
-return an exit status: 0 on success (including "nothing to draw yet"), 2 on a bad record or bad
-arguments, with one line on stderr naming the file and the field."""
+"""Command-line entry points: ``fggp-repro figures``, ``fggp-repro audit`` and ``fggp-repro plan`` (also
+``python -m analysis figures|audit|plan|calibrate``). Each takes ``argv`` without the program/subcommand
+name and returns an exit status: 0 on success (including "nothing to draw yet"), 2 on a bad record or
+bad arguments, with one line on stderr naming the file and the field."""
 
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ from pathlib import Path
 
 from .errors import RecordError
 
-__all__ = ["figures_main", "audit_main", "main"]
+__all__ = ["figures_main", "audit_main", "plan_main", "calibrate_main", "main"]
+
+#: Suffixes of the files `figures` writes; others in an output folder are never touched.
+OUTPUT_SUFFIXES = (".md", ".tex", ".csv", ".png", ".pdf")
 
 
 def _parse(parser: argparse.ArgumentParser, argv) -> argparse.Namespace | int:
@@ -102,14 +105,41 @@ def figures_main(argv: list[str] | None = None) -> int:
         out_dir = Path(args.out) / _safe(p)
         n_div = int((ctx.runs["status"] == "diverged").sum())
         print(f"protocol {p}: {len(ctx.runs)} runs ({len(ctx.runs) - n_div} completed, {n_div} diverged) -> {out_dir}")
+        written: set[Path] = set()
+        lines = []
         for name, o in outputs.items():
             try:
                 paths = o.func(ctx, out_dir)
             except SkipOutput as e:
-                print(f"  skip {name}: {e}")
+                lines.append(f"  skip {name}: {e}")
                 continue
-            print(f"  {name}: {', '.join(Path(x).name for x in paths)}")
+            written.update(Path(x).resolve() for x in paths)
+            lines.append(f"  {name}: {', '.join(Path(x).name for x in paths)}")
+        if not written and len(lines) > 1 and not set(ctx.runs["method"]) - {"dense"}:
+            print("  skip every output: only dense runs, nothing to compare")
+        else:
+            print("\n".join(lines))
+        removed = _remove_stale(out_dir, written, None if not args.only else set(outputs))
+        if removed:
+            print(f"  removed (no longer produced): {', '.join(removed)}")
     return 0
+
+
+def _remove_stale(out_dir: Path, written: set[Path], only: set[str] | None) -> list[str]:
+    """Delete the output files in ``out_dir`` that this run did not write: every table or figure file
+    (by suffix) after a full run, or the files of the selected outputs (``only``) that were skipped.
+    Other files are never touched. Returns the names removed, sorted."""
+    if not out_dir.is_dir():
+        return []
+    removed = []
+    for f in sorted(out_dir.iterdir()):
+        if not f.is_file() or f.suffix not in OUTPUT_SUFFIXES or f.resolve() in written:
+            continue
+        if only is not None and f.stem not in only:
+            continue
+        f.unlink()
+        removed.append(f.name)
+    return removed
 
 
 def audit_main(argv: list[str] | None = None) -> int:
@@ -121,22 +151,36 @@ def audit_main(argv: list[str] | None = None) -> int:
     parser.add_argument("results", nargs="?", default="results", help="folder of run records (default: results)")
     parser.add_argument("--protocol", help="audit only this protocol")
     parser.add_argument("--claims", help="a claims TOML file instead of the packaged analysis/claims.toml")
+    parser.add_argument("--json", action="store_true",
+                        help="print the verdicts as JSON: one object per (protocol, claim) with claim id, verdict, "
+                             "reason and the deciding numbers")
     args = _parse(parser, argv)
     if isinstance(args, int):
         return args
 
     from .claims import audit
     from .records import load_runs
-    from .tables import diverged_note
+    from .tables import collapsed_note, diverged_note
 
     runs = _load(Path(args.results), load_runs, "audit")
     if isinstance(runs, int):
+        if args.json and runs == 0:
+            return 0
         return runs
     try:
-        table = audit(runs, protocol=args.protocol, claims=args.claims)
+        table = audit(runs, protocol=args.protocol, claims=args.claims, with_numbers=args.json)
     except (ValueError, OSError) as e:
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
+    if args.json:
+        import json
+
+        out = [dict(protocol=r["protocol"], claim=r["claim"], verdict=r["verdict"], reason=r["reason"],
+                    numbers=_json_safe(r["numbers"]), evidence=r["evidence"], test=r["test"], text=r["text"],
+                    completed=int(r["completed"]), diverged=int(r["diverged"]), collapsed=int(r["collapsed"]))
+               for r in table.to_dict("records")]
+        print(json.dumps(out, indent=2, ensure_ascii=False, allow_nan=False))
+        return 0
 
     wrap = textwrap.TextWrapper(width=110, initial_indent=" " * 4, subsequent_indent=" " * 6)
     first = True
@@ -145,25 +189,150 @@ def audit_main(argv: list[str] | None = None) -> int:
             print()
         first = False
         pr = runs[runs["protocol"] == p]
-        print(f"protocol {p}: {int(t['completed'].iloc[0])} completed runs. {diverged_note(pr)}")
+        print(f"protocol {p}: {int(t['completed'].iloc[0])} completed runs. {diverged_note(pr)} {collapsed_note(pr)}")
         w = max(len("claim"), *(len(c) for c in t["claim"]))
-        print(f"  {'claim':{w}s}  {'verdict':13s}  numbers")
-        print(f"  {'-' * w}  {'-' * 13}  {'-' * 60}")
+        print(f"  {'claim':{w}s}  {'verdict':12s}  claim text")
+        print(f"  {'-' * w}  {'-' * 12}  {'-' * 60}")
         for r in t.itertuples(index=False):
-            print(f"  {r.claim:{w}s}  {r.verdict:13s}  {r.text}")
+            print(f"  {r.claim:{w}s}  {r.verdict:12s}  {r.text}")
+            print(wrap.fill(f"why: {r.reason}"))
             print(wrap.fill(f"test: {r.test}"))
-            print(wrap.fill(f"numbers: {r.evidence}"))
+            if r.evidence:
+                print(wrap.fill(f"numbers: {r.evidence}"))
+    return 0
+
+
+def _json_safe(x):
+    """NaN and infinities as null, numpy scalars as Python numbers: strict JSON."""
+    import math
+
+    import numpy as np
+
+    if isinstance(x, dict):
+        return {str(k): _json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_safe(v) for v in x]
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        return float(x) if math.isfinite(float(x)) else None
+    return x
+
+
+def plan_main(argv: list[str] | None = None) -> int:
+    """``fggp-repro plan [RESULTS] --protocol P [--effect E] [--power Q] [--alpha A] [--claims FILE]``: from the
+    observed spread of each paired comparison of a protocol, the minimum detectable difference now and the
+    seeds each setting needs to detect a difference of E accuracy points."""
+    parser = argparse.ArgumentParser(
+        prog="fggp-repro plan",
+        description="Seeds each setting needs for the audit's paired comparisons to detect a given difference, "
+                    "from the observed seed-to-seed spread of the paired differences (noncentral t, Bonferroni "
+                    "level alpha/m over the protocol's m settings, as the audit's Holm procedure starts).")
+    parser.add_argument("results", nargs="?", default="results", help="folder of run records (default: results)")
+    parser.add_argument("--protocol", help="the protocol to plan for (required when the records hold several)")
+    parser.add_argument("--effect", type=float, default=None,
+                        help="the difference to detect, accuracy points (default: delta of claims.toml)")
+    parser.add_argument("--power", type=float, default=None, help="power (default: claims.toml, 0.8)")
+    parser.add_argument("--alpha", type=float, default=None, help="family-wise level (default: claims.toml, 0.05)")
+    parser.add_argument("--claims", help="a claims TOML file instead of the packaged analysis/claims.toml")
+    args = _parse(parser, argv)
+    if isinstance(args, int):
+        return args
+    from .claims import load_claims
+    from .plan import plan, plan_text
+    from .records import load_runs
+
+    try:
+        cfg = load_claims(args.claims)
+    except (ValueError, OSError) as e:
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    d = cfg["defaults"]
+    effect = d["delta"] if args.effect is None else args.effect
+    power = d["power"] if args.power is None else args.power
+    alpha = d["alpha"] if args.alpha is None else args.alpha
+    for name, v, ok in (("--effect", effect, effect > 0), ("--power", power, 0 < power < 1),
+                        ("--alpha", alpha, 0 < alpha < 1)):
+        if not ok:
+            print(f"error: {name} must be {'> 0' if name == '--effect' else 'in (0, 1)'}, got {v:g}", file=sys.stderr)
+            return 2
+    runs = _load(Path(args.results), load_runs, "plan")
+    if isinstance(runs, int):
+        return runs
+    protocols = sorted(runs["protocol"].unique())
+    if args.protocol is None:
+        if len(protocols) > 1:
+            print(f"error: the records hold several protocols; name one with --protocol ({', '.join(protocols)})",
+                  file=sys.stderr)
+            return 2
+        args.protocol = protocols[0]
+    if args.protocol not in protocols:
+        print(f"error: no runs of protocol {args.protocol}; present: {', '.join(protocols)}", file=sys.stderr)
+        return 2
+    claim = next(c for c in cfg["claims"] if c["rule"] == "outperforms_in_most_settings")
+    table = plan(runs[runs["protocol"] == args.protocol], claim, effect=effect, power=power, alpha=alpha)
+    print(plan_text(table, args.protocol, claim, effect=effect, power=power, alpha=alpha))
+    return 0
+
+
+def calibrate_main(argv: list[str] | None = None) -> int:
+    """``python -m analysis calibrate [--replicates R] [--resamples B] [--seed S] [--fit P --results DIR]``:
+    simulate records under known truths and print how often each claim is judged supported / refuted /
+    inconclusive (the calibration of the audit's decision rules)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m analysis calibrate",
+        description="Calibration of the claims audit: verdict rates on records simulated from a variance-components "
+                    "model (seed, seed x setting, noise) under known true differences.")
+    parser.add_argument("--replicates", type=int, default=1000, help="simulated replicates per scenario (default 1000)")
+    parser.add_argument("--resamples", type=int, default=1000,
+                        help="whole-seed bootstrap resamples per replicate for claim 3 (default 1000)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the simulation (default 0)")
+    parser.add_argument("--fit", metavar="P", help="also print the variance components fitted to protocol P's records")
+    parser.add_argument("--results", default="results", help="folder of run records for --fit (default: results)")
+    args = _parse(parser, argv)
+    if isinstance(args, int):
+        return args
+    if args.replicates < 1 or args.resamples < 1:
+        print("error: --replicates and --resamples must be >= 1", file=sys.stderr)
+        return 2
+    from .calibration import MINI_COMPONENTS, SCENARIOS, calibrate, fit_components
+
+    if args.fit:
+        from .records import load_runs
+
+        runs = _load(Path(args.results), load_runs, "fit")
+        if isinstance(runs, int):
+            return runs
+        try:
+            comp = fit_components(runs[runs["protocol"] == args.fit])
+        except (ValueError, KeyError) as e:
+            print(f"error: cannot fit protocol {args.fit}: {' '.join(str(e).split())}", file=sys.stderr)
+            return 2
+        print(f"variance components of protocol {args.fit} ({comp['settings']} settings x {comp['methods']} methods "
+              f"x {comp['seeds']} seeds, random excluded), standard deviations in accuracy points: seed "
+              f"{comp['seed']:.2f}, seed x setting {comp['setting_seed']:.2f}, noise {comp['noise']:.2f}")
+    print(f"simulated with seed {MINI_COMPONENTS['seed']}, seed x setting {MINI_COMPONENTS['setting_seed']}, noise "
+          f"{MINI_COMPONENTS['noise']} (accuracy points); 6 settings, fggp + 5 alternatives + dense; "
+          f"{args.replicates} replicates per scenario, {args.resamples} whole-seed resamples for claim 3")
+    t = calibrate(n_replicates=args.replicates, seed=args.seed, n_resamples=args.resamples)
+    for name, g in t.groupby("scenario", sort=False):
+        scn = SCENARIOS[name]
+        print(f"\n{name}: {scn.description}")
+        for r in g.itertuples(index=False):
+            print(f"  {r.claim:26s} supported {r.supported:.3f} (se {r.se_supported:.3f})  refuted {r.refuted:.3f} "
+                  f"(se {r.se_refuted:.3f})  inconclusive {r.inconclusive:.3f}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m analysis figures|audit ...``."""
+    """``python -m analysis figures|audit|plan|calibrate ...``."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"figures": figures_main, "audit": audit_main}
+    commands = {"figures": figures_main, "audit": audit_main, "plan": plan_main, "calibrate": calibrate_main}
     if not argv or argv[0] not in commands:
         if argv and argv[0] in ("-h", "--help"):
-            print("usage: python -m analysis {figures,audit} [options]  (see python -m analysis figures --help)")
+            print("usage: python -m analysis {figures,audit,plan,calibrate} [options]  "
+                  "(see python -m analysis figures --help)")
             return 0
-        print("usage: python -m analysis {figures,audit} [options]", file=sys.stderr)
+        print("usage: python -m analysis {figures,audit,plan,calibrate} [options]", file=sys.stderr)
         return 2
     return commands[argv[0]](argv[1:])

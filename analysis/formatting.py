@@ -90,6 +90,48 @@ def save_figure(fig, path: str | Path, dpi: int = 150) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
+def save_figure_pdf(fig, path: str | Path) -> Path:
+    """Save a matplotlib figure as PDF, byte-stable: no creation date, producer or creator, atomic."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="pdf", metadata={"CreationDate": None, "Producer": None, "Creator": None})
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def _thousands(x: float) -> str:
+    return f"{int(round(x)):,}"
+
+
+def scale_line(protocol: str, runs: pd.DataFrame, summary: pd.DataFrame) -> str:
+    """``protocol mini: vgg19 width 1/8, 4 epochs, 10,000 training images (cifar10-jpeg); dense 39.75 ± 2.78 %
+    (n = 5)``: the scale of a protocol, from its records (one clause per dataset/architecture)."""
+    parts = []
+    done = runs[runs["status"] == "completed"] if "status" in runs.columns else runs
+    for (ds, arch), g in done.groupby(["dataset", "arch"], sort=True):
+        bits = [arch]
+        w = g["width"].dropna().unique() if "width" in g.columns else []
+        if len(w) == 1 and w[0] != 1.0:
+            inv = 1.0 / w[0]
+            bits.append(f"width 1/{inv:g}" if abs(inv - round(inv)) < 1e-9 else f"width {w[0]:g}")
+        elif len(w) == 1:
+            bits.append("full width")
+        e = g["epochs"].dropna().unique() if "epochs" in g.columns else []
+        if len(e) == 1:
+            bits.append(f"{int(e[0])} epochs")
+        t = g["train_images"].unique() if "train_images" in g.columns else []
+        if len(t) == 1:
+            bits.append("all training images" if not np.isfinite(t[0]) else f"{_thousands(t[0])} training images")
+        clause = " ".join(bits[:2]) + (", " + ", ".join(bits[2:]) if len(bits) > 2 else "") + f" ({ds})"
+        d = summary[(summary["method"] == "dense") & (summary["dataset"] == ds) & (summary["arch"] == arch)]
+        if len(d) and int(d["n"].iloc[0]) > 0:
+            r = d.iloc[0]
+            acc = fmt_num(r["mean"]) + (f" ± {fmt_num(r['ci_high'] - r['mean'])}" if int(r["n"]) > 1 else "")
+            clause += f"; dense {acc} % (n = {int(r['n'])})"
+        parts.append(clause)
+    return f"protocol {protocol}: " + "; ".join(parts)
+
+
 # --------------------------------------------------------------------------------------------
 # table writers
 

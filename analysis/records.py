@@ -36,8 +36,14 @@ SORT_KEYS: tuple[str, ...] = ("protocol", "dataset", "arch", "initial_density", 
 RUN_COLUMNS: tuple[str, ...] = (
     "dataset", "arch", "method", "target_sparsity", "initial_density", "seed", "protocol",
     "status", "run_id", "test_acc", "best_test_acc_after_pruning", "sparsity", "path",
+    "collapsed", "best_test_acc_window", "epochs", "width", "train_images", "iterations", "t_end",
 )
-HISTORY_FIELDS: tuple[str, ...] = ("lr", "train_loss", "train_acc", "test_acc", "sparsity")
+HISTORY_FIELDS: tuple[str, ...] = ("iteration", "lr", "train_loss", "train_acc", "test_acc", "sparsity")
+
+#: A completed run whose final test accuracy (percent) is at or below this is at chance level on
+#: CIFAR-10's 10 classes: flagged ``collapsed`` in tables and counted in the audit's evidence. It stays
+#: in every statistic (collapsing is an outcome of the method, not a defect of the record).
+COLLAPSED_AT = 11.0
 
 DENSE = "dense"
 #: Display order of methods (others follow alphabetically, dense last).
@@ -195,6 +201,10 @@ def _parse(path: Path, *, history: bool, layers: bool):
     row["status"] = status
     row["run_id"] = run_id
     row["path"] = str(path)
+    row["collapsed"] = bool(done and row["test_acc"] <= COLLAPSED_AT)
+    row["_config"] = _run_config(config if isinstance(config, dict) else {}, row["method"] == DENSE)
+    _scale(row, config if isinstance(config, dict) else {})
+    row["best_test_acc_window"] = _best_in_window(path, rec.get("history"), row, done)
 
     hist = None
     if history:
@@ -203,6 +213,118 @@ def _parse(path: Path, *, history: bool, layers: bool):
     if layers:
         lay = _parse_layers(path, rec.get("per_layer_sparsity"))
     return row, hist, lay
+
+
+#: Config fields that legitimately differ between the runs of one protocol (they are the setting, the
+#: method, the seed, or do not change the result), ignored when telling protocol variants apart.
+_PER_RUN_FIELDS = {"run.seed", "run.protocol", "run.device", "run.threads", "run.strict", "run.channels_last",
+                   "data.data_root", "data.download", "data.dataset", "model.arch", "pruning.method",
+                   "pruning.sparsity", "pruning.init", "training.eval_batch_size", "training.checkpoint_every"}
+
+
+def _run_config(config: dict, dense: bool) -> dict:
+    """The record's config flattened to dotted keys, without the per-run fields (and, for a dense run,
+    without the pruning group, which it does not use; variant fields are part of the method label)."""
+    out = {}
+    for group, fields in config.items():
+        if not isinstance(fields, dict) or (dense and group == "pruning"):
+            continue
+        for k, v in fields.items():
+            key = f"{group}.{k}"
+            if key in _PER_RUN_FIELDS or (group == "pruning" and k in ("r0", "r_min", "rate")):
+                continue
+            out[key] = tuple(v) if isinstance(v, list) else v
+    return out
+
+
+def _show_value(v) -> str:
+    if isinstance(v, tuple):
+        return "/".join(_show_value(x) for x in v)
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+def _split_protocol_variants(rows: list[dict], configs: list[dict]) -> None:
+    """Relabel the protocol of every run of a protocol in which two records share (setting, method,
+    seed) but not their config: ``protocol[field=value,...]`` with the fields that differ between such
+    records. Two records of the same run and config are a duplicate: RecordError."""
+    by_key: dict[tuple, list[int]] = {}
+    for i, r in enumerate(rows):
+        by_key.setdefault(tuple(r[k] for k in RUN_KEYS), []).append(i)
+    fields_by_protocol: dict[str, set] = {}
+    for key, idx in by_key.items():
+        if len(idx) < 2:
+            continue
+        for a in range(len(idx)):
+            for b in range(a):
+                ca, cb = configs[idx[a]], configs[idx[b]]
+                diff = {k for k in set(ca) | set(cb) if ca.get(k) != cb.get(k)}
+                if not diff:
+                    raise RecordError(rows[idx[a]]["path"], "setting",
+                                      f"duplicate run: same (setting, method, seed) and config as {rows[idx[b]]['path']}")
+                fields_by_protocol.setdefault(rows[idx[a]]["protocol"], set()).update(diff)
+    for protocol, fields in fields_by_protocol.items():
+        names = sorted(fields)
+        short = {f: f.split(".")[-1] for f in names}
+        if len(set(short.values())) < len(names):
+            short = {f: f for f in names}
+        for r, c in zip(rows, configs):
+            if r["protocol"] == protocol:
+                label = ",".join(f"{short[f]}={_show_value(c.get(f, 'none'))}" for f in names)
+                r["protocol"] = f"{protocol}[{label}]"
+    if fields_by_protocol:  # the new labels must leave no two runs with one key
+        seen: dict[tuple, str] = {}
+        for r in rows:
+            key = tuple(r[k] for k in RUN_KEYS)
+            if key in seen:
+                raise RecordError(r["path"], "setting", f"duplicate run: same (setting, method, seed) as {seen[key]}")
+            seen[key] = r["path"]
+
+
+def _config_number(config: dict, group: str, key: str) -> float:
+    g = config.get(group)
+    v = g.get(key) if isinstance(g, dict) else None
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else math.nan
+
+
+def _scale(row: dict, config: dict) -> None:
+    """The protocol's scale, from the record's config (NaN when an older tool left it out): epochs,
+    network width, training images (NaN = the whole training set)."""
+    row["epochs"] = _config_number(config, "training", "epochs")
+    row["width"] = _config_number(config, "model", "width")
+    sub = _config_number(config, "data", "train_subset")
+    row["train_images"] = sub if sub > 0 else math.nan
+    row["end_fraction"] = _config_number(config, "pruning", "end_fraction")
+
+
+def _best_in_window(path, hist, row: dict, done: bool) -> float:
+    """OPTIMISTIC best test accuracy [%] over the epochs that end at or after T_end =
+    floor(end_fraction * total iterations) -- the same window for every method, dense included
+    (the record's own ``best_test_acc_after_pruning`` uses every epoch for dense runs, which never
+    prune). Also sets ``row["iterations"]`` and ``row["t_end"]``.
+
+    Needs a history whose entries carry ``iteration``; without one, a pruned run falls back to the
+    record's ``best_test_acc_after_pruning`` (the same window) and a dense run gets NaN."""
+    row["iterations"] = row["t_end"] = math.nan
+    fallback = row["best_test_acc_after_pruning"] if row["method"] != DENSE else math.nan
+    end_fraction = row.pop("end_fraction")
+    if not done or not isinstance(hist, list) or not hist:
+        return fallback if done else math.nan
+    its, accs = [], []
+    for i, e in enumerate(hist):
+        it = e.get("iteration") if isinstance(e, dict) else None
+        acc = e.get("test_acc") if isinstance(e, dict) else None
+        if isinstance(it, bool) or not isinstance(it, int) or isinstance(acc, bool) or not isinstance(acc, (int, float)):
+            return fallback
+        its.append(it)
+        accs.append(float(acc))
+    total = max(its)
+    frac = end_fraction if math.isfinite(end_fraction) else 0.8
+    t_end = int(frac * total)
+    row["iterations"], row["t_end"] = float(total), float(t_end)
+    window = [a for it, a in zip(its, accs) if it >= t_end and math.isfinite(a)]
+    return max(window) if window else math.nan
 
 
 def _parse_history(path, hist):
@@ -260,8 +382,10 @@ def _empty_runs() -> pd.DataFrame:
 
 
 def _typed(df: pd.DataFrame) -> pd.DataFrame:
-    for c in ("target_sparsity", "initial_density", "test_acc", "best_test_acc_after_pruning", "sparsity"):
+    for c in ("target_sparsity", "initial_density", "test_acc", "best_test_acc_after_pruning", "sparsity",
+              "best_test_acc_window", "epochs", "width", "train_images", "iterations", "t_end"):
         df[c] = df[c].astype(float)
+    df["collapsed"] = df["collapsed"].astype(bool)
     df["seed"] = df["seed"].astype(np.int64)
     for c in ("dataset", "arch", "method", "protocol", "status", "run_id", "path"):
         df[c] = df[c].astype(str)
@@ -278,22 +402,25 @@ def load_records(path: str | Path, *, histories: bool = True, layers: bool = Tru
     in the record — and sparsity [fraction]). ``histories=False`` / ``layers=False`` skip reading those
     parts (the frames come back empty).
 
+    A protocol is one preset: when two records of one protocol share (setting, method, seed) but were
+    made with different configs (e.g. a sweep over epochs), the protocol is split by the config
+    fields that tell them apart, e.g. ``cpu-frontier[epochs=8]`` and ``cpu-frontier[epochs=12]``, so
+    that they are never pooled (:func:`_split_protocol_variants`).
+
     Raises :class:`RecordError` for a malformed record or two records of the same
-    (setting, method, seed), ``FileNotFoundError`` when ``path`` does not exist.
+    (setting, method, seed) and config, ``FileNotFoundError`` when ``path`` does not exist.
     """
     rows: list[dict] = []
     hists: list = []
     lays: list = []
-    seen: dict[tuple, str] = {}
+    configs: list[dict] = []
     for f in record_files(path):
         row, hist, lay = _parse(f, history=histories, layers=layers)
-        key = tuple(row[k] for k in RUN_KEYS)
-        if key in seen:
-            raise RecordError(f, "setting", f"duplicate run: same (setting, method, seed) as {seen[key]}")
-        seen[key] = str(f)
+        configs.append(row.pop("_config"))
         rows.append(row)
         hists.append(hist)
         lays.append(lay)
+    _split_protocol_variants(rows, configs)
 
     if not rows:
         runs = _empty_runs()

@@ -14,7 +14,7 @@ from typing import Callable
 
 import pandas as pd
 
-from .records import DENSE, method_order
+from .records import DENSE, SETTING_KEYS, method_order
 
 
 class SkipOutput(Exception):
@@ -101,6 +101,57 @@ class Context:
         if n == 0:
             raise SkipOutput("no setting where every method has a completed run")
         return ar, k, n
+
+    @property
+    def claims(self) -> dict:
+        """The packaged claims configuration (analysis/claims.toml)."""
+        from .claims import load_claims
+
+        return self.cached("claims", load_claims)
+
+    def claim(self, rule: str) -> dict:
+        """The merged configuration of the claim decided by ``rule``."""
+        return next(c for c in self.claims["claims"] if c["rule"] == rule)
+
+    def audit(self) -> pd.DataFrame:
+        """The claims audit of this protocol (with the machine-readable numbers)."""
+        from .claims import audit
+
+        return self.cached("audit", lambda: audit(self.runs, protocol=self.protocol, claims=self.claims,
+                                                  with_numbers=True))
+
+    def judgement(self):
+        """Per-setting decisions of ``method`` against every other method and dense (claims.toml defaults)."""
+        from .claims import judge
+
+        return self.cached("judgement", lambda: judge(self.runs, self.claim("outperforms_in_most_settings")))
+
+    def rank_uncertainty(self):
+        """Whole-seed bootstrap of the average ranks of every sparse method (``method`` first when present);
+        a string (the reason) when there is nothing to rank."""
+        from .bootstrap import _cube
+        from .claims import rank_uncertainty
+
+        def make():
+            methods = self.methods
+            if self.method in methods:
+                methods = [self.method] + [m for m in methods if m != self.method]
+            if len(methods) < 2:
+                return f"only {len(methods)} sparse method(s): nothing to rank"
+            sp = self.runs[self.runs["method"].isin(methods)]
+            settings = [tuple(r) for r in sp[list(SETTING_KEYS)].drop_duplicates().sort_values(
+                list(SETTING_KEYS), kind="mergesort").itertuples(index=False, name=None)]
+            Y, seeds = _cube(self.runs, methods, settings, "test_acc")
+            c = self.claim("best_average_rank")
+            return rank_uncertainty(Y, settings, seeds, methods, int(c["min_seeds"]), self.n_resamples, self.seed)
+
+        return self.cached("rank_uncertainty", make)
+
+    def scale(self) -> str:
+        """One line naming the protocol's scale: architecture and width, epochs, training images, dense accuracy."""
+        from .formatting import scale_line
+
+        return self.cached("scale", lambda: scale_line(self.protocol, self.runs, self.summary()))
 
     def comparisons(self) -> pd.DataFrame:
         """``method`` against every other method present (dense included), stacked."""

@@ -28,7 +28,7 @@ from .records import DENSE, REFERENCE_KEYS, SETTING_KEYS, SORT_KEYS
 
 __all__ = [
     "MeanCI", "PairedComparison", "t_interval", "summarize", "holm", "paired_test", "welch_test", "compare",
-    "signed_rank_permutation_p",
+    "signed_rank_permutation_p", "signed_rank_p",
 ]
 
 
@@ -261,6 +261,40 @@ def signed_rank_permutation_p(d) -> float:
     mu = r.sum() / 2.0
     tol = 1e-9 * max(1.0, mu)
     return float(min(1.0, np.mean(np.abs(null - mu) >= abs(obs - mu) - tol)))
+
+
+def signed_rank_p(d, alternative: str = "two-sided") -> float:
+    """p of the Wilcoxon signed-rank test of the differences ``d`` (zeros dropped, average ranks for
+    ties), for ``alternative`` "two-sided", "greater" (location > 0) or "less".
+
+    Up to 13 non-zero differences the null distribution is enumerated over all 2^n sign patterns
+    (exact, with or without ties); beyond, SciPy's exact distribution when there are no ties and
+    n <= 50, else its normal approximation. NaN when no difference is non-zero.
+    """
+    if alternative not in ("two-sided", "greater", "less"):
+        raise ValueError(f"alternative must be 'two-sided', 'greater' or 'less', got {alternative!r}")
+    d = np.asarray(d, dtype=float).ravel()
+    d = d[np.isfinite(d) & (d != 0)]
+    n = d.size
+    if n == 0:
+        return math.nan
+    if n <= 13:
+        r = st.rankdata(np.abs(d))
+        signs = (np.arange(2 ** n)[:, None] >> np.arange(n)) & 1
+        null = signs @ r
+        obs = r[d > 0].sum()
+        tol = 1e-9 * max(1.0, r.sum())
+        if alternative == "greater":
+            return float(np.mean(null >= obs - tol))
+        if alternative == "less":
+            return float(np.mean(null <= obs + tol))
+        mu = r.sum() / 2.0
+        return float(min(1.0, np.mean(np.abs(null - mu) >= abs(obs - mu) - tol)))
+    absd = np.abs(d)
+    exact = np.unique(absd).size == absd.size and n <= 50
+    with _quiet():
+        return float(st.wilcoxon(d, zero_method="wilcox", alternative=alternative,
+                                 method="exact" if exact else "asymptotic").pvalue)
 
 
 def welch_test(x, y, alternative: str = "two-sided") -> float:

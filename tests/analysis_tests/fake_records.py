@@ -40,7 +40,7 @@ def make_record(*, dataset="cifar10", arch="vgg19", method="fggp", target_sparsi
     history = []
     for ep in range(1, n_ep + 1):
         frac = ep / epochs
-        history.append({"epoch": ep, "lr": 0.1 if frac < 0.5 else 0.01, "train_loss": round(2.0 * (1 - frac) + 0.05, 4),
+        history.append({"epoch": ep, "iteration": 100 * ep, "lr": 0.1 if frac < 0.5 else 0.01, "train_loss": round(2.0 * (1 - frac) + 0.05, 4),
                         "train_acc": round(40 + 55 * frac, 2),
                         "test_acc": round((test_acc if done else 50.0) * (0.6 + 0.4 * frac), 2),
                         "sparsity": round(target_sparsity * min(1.0, frac / 0.8) if method != "dense" else 0.0, 4)})
@@ -55,7 +55,7 @@ def make_record(*, dataset="cifar10", arch="vgg19", method="fggp", target_sparsi
             "data": {"dataset": dataset, "augment": True},
             "model": {"arch": arch, "width": 1.0},
             "pruning": {"method": method, "target_sparsity": target_sparsity, "initial_density": initial_density,
-                        "update_interval": 2000, "rho": 0.5},
+                        "update_interval": 2000, "rho": 0.5, "end_fraction": 0.8},
             "training": {"epochs": epochs, "batch_size": 64, "lr": 0.1, "milestones": [80, 120],
                          "weight_decay": 5e-4, "label_smoothing": 0.0},
             "run": {"seed": seed, "protocol": protocol},

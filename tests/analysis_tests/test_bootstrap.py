@@ -113,3 +113,40 @@ def test_aggregate_scores_is_mean_of_setting_means():
     assert agg.loc["b", "estimate"] == pytest.approx((91.0 + 80.0) / 2)
     assert (agg["n_settings"] == 2).all()
     assert agg.loc["a", "ci_low"] <= agg.loc["a", "estimate"] <= agg.loc["a", "ci_high"]
+
+
+def test_aggregate_resamples_whole_seeds():
+    # Two settings whose runs are equal seed by seed (one seed drives both): resampling whole seeds keeps them
+    # together, so the mean over settings varies as one setting's seed-mean does; resampling seeds within each
+    # setting independently would average two independent resamples and shrink the spread by sqrt(2).
+    vals = [88.0, 90.0, 91.0, 93.0, 95.0, 89.0, 92.0, 94.0]
+    df = runs({(0.9, "a"): vals, (0.95, "a"): vals, (0.9, "b"): [v - 1 for v in vals],
+               (0.95, "b"): [v - 1 for v in vals]})
+    agg = aggregate_scores(df, n_resamples=20000, seed=1).set_index("method")
+    single = bootstrap_ci(vals, n_resamples=20000, seed=1)
+    width = agg.loc["a", "ci_high"] - agg.loc["a", "ci_low"]
+    assert width == pytest.approx(single.ci_high - single.ci_low, rel=0.06)
+    strat = bootstrap_ci(vals * 2, strata=["s1"] * 8 + ["s2"] * 8, n_resamples=20000, seed=1)
+    assert (strat.ci_high - strat.ci_low) == pytest.approx(width / math.sqrt(2), rel=0.08)
+
+
+def test_pooled_effects_use_the_seed_as_the_unit():
+    from scipy import stats as st
+
+    from analysis import pooled_effects
+
+    # per seed: mean over the two settings of (a - b) = [1.5, 0.5, 1.0, 2.0]
+    df = runs({(0.9, "a"): [91.0, 90.0, 92.0, 93.0], (0.9, "b"): [90.0, 90.0, 91.0, 91.0],
+               (0.95, "a"): [85.0, 84.0, 85.0, 86.0], (0.95, "b"): [83.0, 83.0, 84.0, 84.0]})
+    p = pooled_effects(df, "a", ["b"], n_resamples=2000).iloc[0]
+    per_seed = np.array([1.5, 0.5, 1.0, 2.0])
+    assert p["n_settings"] == 2 and p["n_seeds"] == 4 and p["seeds_dropped"] == 0
+    assert p["mean_diff"] == pytest.approx(1.25)
+    lo, hi = st.t.interval(0.95, 3, loc=per_seed.mean(), scale=st.sem(per_seed))
+    assert (p["ci_low"], p["ci_high"]) == (pytest.approx(lo), pytest.approx(hi))
+    assert p["p_ttest"] == pytest.approx(st.ttest_1samp(per_seed, 0).pvalue)
+    assert 0.5 <= p["boot_low"] <= p["boot_high"] <= 2.0
+    # a seed missing in one setting is dropped from every setting
+    short = df[~((df["target_sparsity"] == 0.95) & (df["method"] == "b") & (df["seed"] == 3))]
+    q = pooled_effects(short, "a", ["b"], n_resamples=200).iloc[0]
+    assert q["n_seeds"] == 3 and q["seeds_dropped"] == 1 and q["mean_diff"] == pytest.approx(1.0)

@@ -14,7 +14,8 @@ from analysis.registry import all_outputs
 from fake_records import make_record, write_grid, write_record
 
 REPO = Path(__file__).resolve().parents[2]
-TABLES = ["main_results", "optimistic_results", "ranks", "comparisons", "claims_audit"]
+TABLES = ["main_results", "optimistic_results", "reporting_bias", "ranks", "comparisons", "pooled_effects",
+          "claims_audit", "sensitivity"]
 FIGURES = ["accuracy_vs_sparsity", "cd_diagram", "rank_chart", "forest_fggp", "training_curves", "layer_sparsity"]
 
 
@@ -59,6 +60,8 @@ def test_figures_twice_byte_identical(two_mixed_protocols, tmp_path, capsys):
     assert "skip training_curves: no training histories in these records" in log
     assert "skip layer_sparsity: no per-layer sparsity in these records" in log
     assert (out1 / "mini" / "accuracy_vs_sparsity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for name in FIGURES:  # every figure also as PDF
+        assert (out1 / "paper" / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
 
 
 def test_table_contents(two_mixed_protocols, tmp_path):
@@ -80,8 +83,17 @@ def test_table_contents(two_mixed_protocols, tmp_path):
     assert set(comp["baseline"]) == {"annealed", "gmp", "dense"}
     assert {"p_ttest", "p_wilcoxon", "p_welch", "effect_size", "p_holm", "n_pairs"} <= set(comp.columns)
     ranks = (out / "paper" / "ranks.md").read_text()
-    assert "Friedman χ²" in ranks and "Nemenyi CD" in ranks
+    assert "Friedman χ²" in ranks and "Nemenyi CD" in ranks and "P(best rank)" in ranks
+    assert "resamples of whole seeds" in ranks
     assert not (out / "paper" / "cd_diagram.png").exists()  # --only
+    # the adjusted ("Holm") interval excludes 0 exactly when the Holm-adjusted test rejects
+    two = comp[comp["alternative"] == "two-sided"]
+    excl = (two["adj_ci_low"] > 0) | (two["adj_ci_high"] < 0)
+    assert (excl == (two["p_win_holm"] < 0.05)).all() and excl.any()
+    one = comp[comp["alternative"] == "greater"]
+    assert set(one["baseline"]) == {"dense"}
+    assert ((one["adj_ci_low"] > 0) == (one["p_win_holm"] < 0.05)).all()
+    assert set(comp["class"].dropna()) <= {"win", "loss", "equivalent", "unresolved", "few seeds"}
 
 
 def test_nothing_to_draw_yet(tmp_path, capsys):
@@ -117,10 +129,141 @@ def test_audit_cli_prints_table(grid_dir, capsys):
     assert "protocol paper:" in out and "Diverged runs (excluded from every statistic, counted here): 1" in out
     for cid in ("outperforms-alternatives", "surpasses-dense", "highest-ranking"):
         assert cid in out
-    assert "numbers:" in out and "verdict" in out
+    assert "numbers:" in out and "verdict" in out and "why:" in out
     assert audit_main([str(grid_dir), "--protocol", "nope"]) == 2
     assert "nope" in capsys.readouterr().err
     assert audit_main(["--bogus"]) == 2
+
+
+def test_audit_json(grid_dir, capsys):
+    import json
+
+    assert audit_main([str(grid_dir), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)  # strict JSON: NaN would not parse back as a number
+    assert [d["claim"] for d in data] == ["outperforms-alternatives", "surpasses-dense", "highest-ranking"]
+    for d in data:
+        assert d["protocol"] == "paper" and d["verdict"] in ("supported", "refuted", "inconclusive")
+        assert d["reason"] and isinstance(d["numbers"], dict) and d["diverged"] == 1
+    n1 = data[0]["numbers"]
+    assert n1["settings"] == 12 and n1["alternatives"] == ["annealed", "gmp", "random"]
+    assert {"won", "lost", "unresolved", "per_alternative", "delta", "alpha"} <= set(n1)
+    assert "p_best" in data[2]["numbers"] and "rank_ci" in data[2]["numbers"]
+    # the same verdicts as the table
+    assert audit_main([str(grid_dir)]) == 0
+    text = capsys.readouterr().out
+    for d in data:
+        assert f"{d['claim']:24s}  {d['verdict']:12s}" in text
+
+
+def test_bad_claims_file_cli(grid_dir, tmp_path, capsys):
+    bad = tmp_path / "claims.toml"
+    bad.write_text("[defaults]\nalpha = 0.05\n")
+    assert audit_main([str(grid_dir), "--claims", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "lacks 'method'" in err
+
+
+def test_plan_cli(grid_dir, capsys):
+    from analysis.cli import plan_main
+
+    assert plan_main([str(grid_dir), "--effect", "0.5"]) == 0  # one protocol: no --protocol needed
+    out = capsys.readouterr().out
+    assert "protocol paper: seeds needed to detect a difference of 0.50 accuracy points" in out
+    assert "fggp - annealed" in out and "fggp - dense" in out and "-> this setting needs" in out
+    assert "every setting:" in out
+    assert plan_main([str(grid_dir), "--protocol", "nope"]) == 2
+    assert "nope" in capsys.readouterr().err
+    assert plan_main([str(grid_dir), "--effect", "0"]) == 2
+    assert "--effect must be > 0" in capsys.readouterr().err
+    assert plan_main([str(grid_dir), "--power", "1.5"]) == 2
+    assert plan_main(["--bogus"]) == 2
+
+
+def test_plan_numbers(tmp_path):
+    """Seeds needed for a hand-made spread: differences with sd 1 over 3 settings -> level 0.05/3."""
+    from analysis.plan import plan
+    from analysis.power import seeds_needed
+
+    rows = []
+    d = [0.0, 1.0, 2.0, 1.5, 0.5]  # sd of the paired differences: sqrt(0.625) = 0.7906
+    for t in (0.9, 0.95, 0.98):
+        for s in range(5):
+            for m, acc in (("fggp", 90.0 + d[s]), ("gmp", 90.0)):
+                rows.append(dict(dataset="c", arch="v", method=m, target_sparsity=t, initial_density=1.0, seed=s,
+                                 protocol="p", status="completed", run_id=f"{t}{m}{s}", test_acc=acc + 0.3 * s,
+                                 best_test_acc_after_pruning=float("nan"), sparsity=t, path="x", collapsed=False))
+    p = plan(pd.DataFrame(rows), {"method": "fggp", "alpha": 0.05, "delta": 0.5, "min_seeds": 3, "power": 0.8,
+                                  "reference": "dense"}, effect=0.5)
+    assert len(p) == 3 and (p["m"] == 3).all() and (p["n_pairs"] == 5).all()
+    assert p["sd"].iloc[0] == pytest.approx(0.625 ** 0.5)
+    assert (p["seeds_needed"] == seeds_needed(0.5, 0.625 ** 0.5, 0.05 / 3)).all()
+
+
+def test_calibrate_cli(grid_dir, capsys):
+    assert main(["calibrate", "--replicates", "20", "--resamples", "30"]) == 0
+    out = capsys.readouterr().out
+    for name in ("null:", "lf-claim1:", "effect:", "within:"):
+        assert name in out
+    assert "supported" in out and "refuted" in out and "20 replicates per scenario" in out
+    assert main(["calibrate", "--replicates", "0"]) == 2
+    assert main(["calibrate", "--replicates", "5", "--resamples", "10", "--fit", "paper",
+                 "--results", str(grid_dir)]) == 0
+    assert "variance components of protocol paper" in capsys.readouterr().out
+
+
+def test_stale_outputs_are_removed(two_mixed_protocols, tmp_path, capsys):
+    out = tmp_path / "o"
+    (out / "paper").mkdir(parents=True)
+    (out / "paper" / "old_figure.png").write_bytes(b"stale")
+    (out / "paper" / "old_table.md").write_text("stale")
+    (out / "paper" / "README.txt").write_text("not ours")
+    (out / "mini" ).mkdir()
+    (out / "mini" / "training_curves.png").write_bytes(b"stale")  # no histories in mini: no longer produced
+    assert figures_main(["--results", str(two_mixed_protocols), "--out", str(out)]) == 0
+    log = capsys.readouterr().out
+    assert not (out / "paper" / "old_figure.png").exists() and not (out / "paper" / "old_table.md").exists()
+    assert (out / "paper" / "README.txt").exists()
+    assert not (out / "mini" / "training_curves.png").exists()
+    assert "removed (no longer produced): old_figure.png, old_table.md" in log
+    # --only touches only the selected outputs' files
+    (out / "paper" / "old_figure.png").write_bytes(b"stale")
+    assert figures_main(["--results", str(two_mixed_protocols), "--out", str(out), "--only", "ranks"]) == 0
+    assert (out / "paper" / "old_figure.png").exists() and (out / "paper" / "cd_diagram.png").exists()
+
+
+def test_collapsed_runs_are_marked(tmp_path):
+    write_grid(tmp_path, archs=("vgg19",), targets=(0.9,), starts=(1.0,), methods=("fggp", "gmp", "random"))
+    write_record(tmp_path, make_record(method="random", seed=7, test_acc=10.0))
+    out = tmp_path / "o"
+    assert figures_main(["--results", str(tmp_path), "--out", str(out), "--only", "main_results"]) == 0
+    md = (out / "paper" / "main_results.md").read_text()
+    assert "(n=4, 1 collapsed†)" in md
+    assert "Collapsed runs (final accuracy ≤ 11 %, chance level; kept in every statistic, marked †): 1 — random 1." in md
+    csv = pd.read_csv(out / "paper" / "main_results.csv").set_index("method")
+    assert csv.loc["random", "collapsed"] == 1 and csv.loc["fggp", "collapsed"] == 0
+
+
+def test_sensitivity_table(grid_dir, tmp_path):
+    out = tmp_path / "o"
+    assert figures_main(["--results", str(grid_dir), "--out", str(out), "--only", "sensitivity",
+                         "--only", "reporting_bias", "--only", "pooled_effects"]) == 0
+    t = pd.read_csv(out / "paper" / "sensitivity.csv")
+    assert list(t.columns) == ["choice", "variant", "outperforms-alternatives", "surpasses-dense", "highest-ranking",
+                               "note"]
+    assert list(t["choice"]) == ["defaults", "test", "test", "alternatives", "annealed rate", "annealed rate",
+                                 "delta", "delta"]
+    # 3 seeds: the exact Wilcoxon test cannot go below p = 0.25, so no claim can be supported with it
+    wil = t[t["variant"].str.startswith("Wilcoxon")].iloc[0]
+    assert not str(wil["outperforms-alternatives"]).startswith("supported")
+    flagged = t.iloc[1:][[c for c in t.columns if c.endswith(("alternatives", "dense", "ranking"))]]
+    base = t.iloc[0]
+    for _, row in flagged.iterrows():
+        for c, v in row.items():
+            assert str(v).endswith("*") == (str(v).rstrip("*") != base[c])
+    assert "no run of the annealed rate it keeps" in " ".join(t["note"].fillna(""))
+    pooled = pd.read_csv(out / "paper" / "pooled_effects.csv").set_index("baseline")
+    assert set(pooled.index) == {"annealed", "gmp", "random", "dense"}
+    assert (pooled["n_seeds"] <= 3).all() and (pooled["n_settings"] == 12).all()
 
 
 def test_main_dispatch(grid_dir, capsys):

@@ -225,3 +225,51 @@ def test_two_annealed_rates_are_two_methods_not_a_duplicate(tmp_path):
     write_record(tmp_path, c)
     with pytest.raises(RecordError, match="duplicate run"):
         load_runs(tmp_path)
+
+
+def test_collapsed_and_scale_columns(tmp_path):
+    write_record(tmp_path, make_record(method="random", seed=0, test_acc=10.0))
+    write_record(tmp_path, make_record(method="random", seed=1, test_acc=11.5))
+    write_record(tmp_path, make_record(method="random", seed=2, status="diverged"))
+    df = load_runs(tmp_path).set_index("seed")
+    assert list(df["collapsed"]) == [True, False, False]  # at or below 11 %, completed runs only
+    assert df.loc[0, "epochs"] == 3 and df.loc[0, "width"] == 1.0 and np.isnan(df.loc[0, "train_images"])
+
+
+def test_best_epoch_window_is_the_same_for_dense(tmp_path):
+    # 4 epochs of 100 iterations: T_end = int(0.8 * 400) = 320, so the window is epoch 4 alone (iteration 400);
+    # the dense record's own best_test_acc_after_pruning (every epoch) says 95.0, the window says 90.0.
+    for method in ("dense", "fggp"):
+        rec = make_record(method=method, seed=0, test_acc=90.0, epochs=4, best_after=95.0)
+        for e, acc in zip(rec["history"], (60.0, 80.0, 95.0, 90.0)):
+            e["test_acc"] = acc
+        write_record(tmp_path, rec)
+    df = load_runs(tmp_path).set_index("method")
+    assert df.loc["dense", "best_test_acc_after_pruning"] == 95.0
+    assert df.loc["dense", "best_test_acc_window"] == 90.0 and df.loc["fggp", "best_test_acc_window"] == 90.0
+    assert df.loc["dense", "t_end"] == 320 and df.loc["dense", "iterations"] == 400
+    # without iterations in the history: a pruned run keeps its recorded number, a dense run has none
+    rec = make_record(method="dense", seed=1, test_acc=90.0)
+    for e in rec["history"]:
+        del e["iteration"]
+    write_record(tmp_path, rec)
+    assert np.isnan(load_runs(tmp_path).query("seed == 1")["best_test_acc_window"].iloc[0])
+
+
+def test_sweep_of_one_protocol_is_split_not_pooled(tmp_path):
+    # two dense runs of one seed and protocol that differ in their config (epochs): not a duplicate, two variants
+    for epochs in (8, 12):
+        rec = make_record(method="dense", seed=0, protocol="cpu-frontier", epochs=epochs, run_id=f"d{epochs}",
+                          test_acc=70.0 + epochs)
+        rec["config"]["training"]["epochs"] = epochs
+        write_record(tmp_path, rec)
+    write_record(tmp_path, make_record(method="fggp", seed=0, protocol="mini"))
+    df = load_runs(tmp_path)
+    assert sorted(df["protocol"]) == ["cpu-frontier[epochs=12]", "cpu-frontier[epochs=8]", "mini"]
+    assert df.set_index("protocol").loc["cpu-frontier[epochs=8]", "test_acc"] == 78.0
+    # the same config twice is still a duplicate
+    rec = make_record(method="dense", seed=0, protocol="cpu-frontier", epochs=8, run_id="d8-again")
+    rec["config"]["training"]["epochs"] = 8
+    write_record(tmp_path, rec)
+    with pytest.raises(RecordError, match="duplicate run"):
+        load_runs(tmp_path)

@@ -1,0 +1,191 @@
+"""Calibration of the claims audit by simulation.
+
+Records are simulated from a variance-components model of final test accuracy,
+
+    y[setting, method, seed] = mu[setting, method] + a[seed] + b[setting, seed] + e[setting, method, seed],
+
+with a seed effect ``a`` shared by every setting and method (one seed drives every run: the same
+initialisation and data order), a seed-by-setting effect ``b`` shared by the methods of a setting,
+and independent run noise ``e``; the dense reference is one more "setting" with its own ``b``. The
+default standard deviations are those :func:`fit_components` estimates from the committed ``mini``
+records (``python -m analysis calibrate --fit mini`` prints them).
+
+Each scenario fixes the true differences; the audit's own decision functions
+(:func:`analysis.claims.judge_family`, :mod:`analysis.decisions`) judge every replicate, vectorised
+over replicates, and the rates of each verdict are counted. ``tests/analysis_tests/test_calibration.py``
+asserts them; ``python -m analysis calibrate`` prints them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from . import decisions as D
+from .claims import judge_family, load_claims
+from .records import DENSE, SETTING_KEYS
+
+__all__ = ["MINI_COMPONENTS", "Scenario", "SCENARIOS", "simulate", "decide_arrays", "calibrate", "fit_components"]
+
+#: Standard deviations (accuracy points) fitted to the committed mini records by :func:`fit_components`
+#: (seed 2.22, seed x setting 1.68, noise 1.90 over the 5 non-random methods), rounded.
+MINI_COMPONENTS = {"seed": 2.2, "setting_seed": 1.7, "noise": 1.9}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """True differences of one simulated design, in units of the smallest effect of interest delta."""
+
+    name: str
+    description: str
+    n_seeds: int
+    #: (S, A) advantage of fggp over each alternative, in delta units (positive = fggp better)
+    advantage: np.ndarray = field(repr=False)
+    #: (S,) advantage of fggp over dense, in delta units
+    over_dense: np.ndarray = field(repr=False)
+
+    @property
+    def n_settings(self) -> int:
+        return self.advantage.shape[0]
+
+    @property
+    def n_alternatives(self) -> int:
+        return self.advantage.shape[1]
+
+
+def _scenarios(S: int = 6, A: int = 5) -> dict[str, Scenario]:
+    zero = np.zeros((S, A))
+    lf1 = np.full((S, A), 10.0)
+    lf1[S // 2:, 0] = 0.0  # tied with one alternative in half the settings: "most" is false, barely
+    lf3 = np.full((S, A), 10.0)
+    lf3[:, 0] = 0.0  # tied with one alternative, far ahead of the others
+    within = np.full((S, A), 2.0)
+    within[:, 0] = 0.25  # within delta / 4 of one alternative
+    return {s.name: s for s in [
+        Scenario("null", "no difference anywhere (mini-like: 5 seeds)", 5, zero, np.zeros(S)),
+        Scenario("null-30", "no difference anywhere, 30 seeds", 30, zero, np.zeros(S)),
+        Scenario("lf-claim1", "least favourable for claim 1: fggp 10 delta ahead of every alternative, except one "
+                              "it ties with in half the settings (30 seeds)", 30, lf1, np.zeros(S)),
+        Scenario("lf-claim3", "least favourable for claim 3: fggp tied with one alternative, 10 delta ahead of "
+                              "the others (5 seeds)", 5, lf3, np.zeros(S)),
+        Scenario("effect", "fggp better by 2 delta than every alternative and dense, everywhere (150 seeds)", 150,
+                 np.full((S, A), 2.0), np.full(S, 2.0)),
+        Scenario("within", "fggp within delta / 4 of one alternative (+delta / 4) and of dense (+delta / 4), "
+                           "2 delta ahead of the others (150 seeds)", 150, within, np.full(S, 0.25)),
+    ]}
+
+
+SCENARIOS: dict[str, Scenario] = _scenarios()
+
+
+def simulate(scn: Scenario, n_replicates: int, rng: np.random.Generator, delta: float = 0.5,
+             components: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Replicates of a scenario: Y (R, S, 1 + A, K) with fggp at method index 0, and the dense
+    reference D (R, S, K) (one dense run per seed, the same for every setting)."""
+    c = components or MINI_COMPONENTS
+    R, S, A, K = n_replicates, scn.n_settings, scn.n_alternatives, scn.n_seeds
+    # One level for every setting: setting means cancel in paired differences and within-setting ranks,
+    # and a common level lets the dense reference be one run per seed, as in the records.
+    base = np.full(S, 40.0)
+    mu = np.empty((S, 1 + A))
+    mu[:, 0] = base
+    mu[:, 1:] = base[:, None] - scn.advantage * delta
+    a = rng.normal(0.0, c["seed"], (R, 1, 1, K))
+    b = rng.normal(0.0, c["setting_seed"], (R, S, 1, K))
+    e = rng.normal(0.0, c["noise"], (R, S, 1 + A, K))
+    Y = mu[None, :, :, None] + a + b + e
+    # dense: its own "setting" of the variance model; its mean puts fggp - dense at the scenario's
+    # advantage (one dense mean, as one dense run per seed, when the advantage is the same everywhere)
+    bd = rng.normal(0.0, c["setting_seed"], (R, 1, K))
+    ed = rng.normal(0.0, c["noise"], (R, 1, K))
+    dense_mu = base - scn.over_dense * delta
+    Dref = dense_mu[None, :, None] + a[:, 0] + bd + ed
+    return Y, Dref
+
+
+def decide_arrays(Y: np.ndarray, Dref: np.ndarray, cfg: dict | None = None, *, rng: np.random.Generator | None = None,
+                  n_resamples: int | None = None) -> dict[str, np.ndarray]:
+    """Verdict codes (:data:`analysis.decisions.VERDICT_NAMES`) of the three claims for every replicate,
+    with the audit's decision functions and the packaged claims.toml (or ``cfg``, a loaded claims dict).
+
+    Y: (R, S, 1 + A, K), fggp first, every run present; Dref: (R, S, K). Claim 3's bootstrap draws
+    independent whole-seed resamples for each replicate from ``rng``."""
+    cfg = cfg or load_claims()
+    claims = {c["rule"]: c for c in cfg["claims"]}
+    c1, c2, c3 = (claims["outperforms_in_most_settings"], claims["surpasses_reference"],
+                  claims["best_average_rank"])
+    rng = rng or np.random.default_rng(int(c3.get("seed", 0)))
+    B = int(n_resamples or c3.get("n_resamples", 10_000))
+    common = lambda c: dict(test=c["comparison_test"], delta=c["delta"], alpha=c["alpha"],  # noqa: E731
+                            min_seeds=c["min_seeds"])
+    f1 = judge_family(Y[:, :, :1, :], Y[:, :, 1:, :], alternative="two-sided", axis=-2, **common(c1))
+    v1, _, _ = D.outperforms_verdict(f1.codes, c1["min_settings"])
+    f2 = judge_family(Y[:, :, 0, :], Dref, alternative="greater", axis=-1, **common(c2))
+    v2, _, _ = D.surpasses_verdict(f2.codes, c2["min_settings"])
+    R, K = Y.shape[0], Y.shape[-1]
+    p_best = np.empty(R)
+    p_beaten = np.empty(R)
+    for r in range(R):
+        _, p_best[r], beaten = D.rank_bootstrap(Y[r], D.seed_weights(K, B, rng), target=0)
+        p_beaten[r] = beaten.max()
+    v3 = D.rank_verdict(p_best, p_beaten, Y.shape[2], supported_at=float(c3["supported_at"]), alpha=c3["alpha"])
+    if Y.shape[1] < c3["min_settings"] or Y.shape[2] < 3:
+        v3 = np.full(R, D.INCONCLUSIVE, dtype=np.int8)
+    return {c1["id"]: v1, c2["id"]: v2, c3["id"]: v3}
+
+
+def calibrate(scenarios=None, n_replicates: int = 1000, seed: int = 0, n_resamples: int = 1000,
+              components: dict | None = None, cfg: dict | None = None) -> pd.DataFrame:
+    """Rates of each verdict per scenario and claim, with their binomial standard errors.
+
+    Columns: scenario, seeds, replicates, claim, supported, refuted, inconclusive (rates), se_supported,
+    se_refuted (binomial standard errors sqrt(p (1 - p) / R))."""
+    cfg = cfg or load_claims()
+    delta = float(cfg["defaults"]["delta"])
+    rows = []
+    names = list(scenarios or SCENARIOS)
+    for i, name in enumerate(names):
+        scn = SCENARIOS[name] if isinstance(name, str) else name
+        rng = np.random.default_rng([seed, i])
+        Y, Dref = simulate(scn, n_replicates, rng, delta, components)
+        v = decide_arrays(Y, Dref, cfg, rng=rng, n_resamples=n_resamples)
+        for cid, codes in v.items():
+            rates = [float(np.mean(codes == k)) for k in range(3)]
+            rows.append(dict(scenario=scn.name, seeds=scn.n_seeds, replicates=n_replicates, claim=cid,
+                             supported=rates[0], refuted=rates[1], inconclusive=rates[2],
+                             se_supported=math.sqrt(rates[0] * (1 - rates[0]) / n_replicates),
+                             se_refuted=math.sqrt(rates[1] * (1 - rates[1]) / n_replicates)))
+    return pd.DataFrame(rows)
+
+
+def fit_components(df: pd.DataFrame, exclude=("random",)) -> dict:
+    """Method-of-moments estimates of the model's standard deviations from one protocol's completed
+    sparse runs (settings x methods x seeds, complete cells only; ``exclude`` drops methods whose noise
+    differs in kind, e.g. random pruning's collapses).
+
+    Balanced two-way ANOVA of the residuals r = y - cell mean: noise from the method-by-seed
+    interaction within settings, seed-by-setting from the setting-by-seed means (less noise / M), seed
+    from the seed means (less the other two). Returns {"seed", "setting_seed", "noise", "settings",
+    "methods", "seeds"}."""
+    d = df[(df["status"] == "completed") & (df["method"] != DENSE) & ~df["method"].isin(list(exclude))]
+    piv = d.pivot_table(index=list(SETTING_KEYS), columns=["method", "seed"], values="test_acc")
+    methods = sorted(set(piv.columns.get_level_values(0)))
+    seeds = sorted(set(piv.columns.get_level_values(1)))
+    cube = np.stack([piv.reindex(columns=pd.MultiIndex.from_product([[m], seeds]))[m].to_numpy(float)
+                     for m in methods], axis=1)  # (S, M, K)
+    cube = cube[np.isfinite(cube).all(axis=(1, 2))]
+    S, M, K = cube.shape
+    if S < 2 or M < 2 or K < 2:
+        raise ValueError("need at least 2 complete settings, methods and seeds to fit the variance components")
+    r = cube - cube.mean(axis=2, keepdims=True)
+    b = r.mean(axis=1, keepdims=True)
+    e = r - b
+    a = b.mean(axis=0, keepdims=True)
+    var_e = float((e ** 2).sum() / (S * (M - 1) * (K - 1)))
+    var_b = float(((b - a) ** 2).sum() / ((S - 1) * (K - 1))) - var_e / M
+    var_a = float((a ** 2).sum() / (K - 1)) - max(var_b, 0.0) / S - var_e / (M * S)
+    return {"seed": math.sqrt(max(var_a, 0.0)), "setting_seed": math.sqrt(max(var_b, 0.0)),
+            "noise": math.sqrt(var_e), "settings": S, "methods": M, "seeds": K}
