@@ -75,6 +75,8 @@ def _scenarios(S: int = 6, A: int = 5) -> dict[str, Scenario]:
                  np.full((S, A), 2.0), np.full(S, 2.0)),
         Scenario("within", "fggp within delta / 4 of one alternative (+delta / 4) and of dense (+delta / 4), "
                            "2 delta ahead of the others (150 seeds)", 150, within, np.full(S, 0.25)),
+        Scenario("within-600", "the same with 600 seeds: enough to show the equivalence", 600, within,
+                 np.full(S, 0.25)),
     ]}
 
 

@@ -100,7 +100,7 @@ def _adjust(fig, *, left=0.7, right=0.15, top=0.55, bottom=0.55, hspace=0.55, ws
 def _caption(fig, ctx: Context, text: str, width_in: float | None = None) -> None:
     """The figure's caption at its foot: what it shows, then the protocol's scale."""
     w = width_in or fig.get_size_inches()[0]
-    chars = max(60, int(w * 20))
+    chars = max(60, int(w * 18))
     lines = textwrap.wrap(text, chars) + textwrap.wrap(ctx.scale(), chars)
     fig.text(0.5, 0.005, "\n".join(lines), ha="center", va="bottom", fontsize=6.5)
 
@@ -326,8 +326,9 @@ def forest_fggp(ctx: Context, out_dir: Path) -> list[Path]:
             sig = (cb["p_win_holm"].to_numpy(float) < ctx.alpha) | (
                 (cb["alternative"].to_numpy() == "two-sided") & (cb["p_loss_holm"].to_numpy(float) < ctx.alpha))
             mk = sty[b]["marker"] if b != DENSE else "o"
-            ax.scatter(d[sig], y[sig], color=col, marker=mk, s=18, zorder=3, label="significant (Holm)")
-            ax.scatter(d[~sig], y[~sig], facecolor="white", edgecolor=col, marker=mk, s=18, zorder=3,
+            size = 34 if mk == "*" else 18  # a star of the same area reads smaller
+            ax.scatter(d[sig], y[sig], color=col, marker=mk, s=size, zorder=3, label="significant (Holm)")
+            ax.scatter(d[~sig], y[~sig], facecolor="white", edgecolor=col, marker=mk, s=size, zorder=3,
                        label="not significant")
             for yy, dd, cl in zip(y, d, cb["class"].to_numpy()):
                 if cl == "equivalent":
@@ -382,8 +383,11 @@ def training_curves(ctx: Context, out_dir: Path) -> list[Path]:
     sty = _styles(methods + [DENSE])
     dense = mean[mean["method"] == DENSE]
     with plt.rc_context(RC):
+        n_epochs = float(mean["epoch"].max())
+        markevery = max(1, int(round(n_epochs / 10)))  # a dozen markers a line, whatever the run length
+        fw = max(3.0 * len(targets), 5.6)
         fig, axes = plt.subplots(2 * len(groups), len(targets),
-                                 figsize=(3.0 * len(targets), 1.9 * 2 * len(groups) + 0.6), squeeze=False, sharex=True)
+                                 figsize=(fw, 1.9 * 2 * len(groups) + 0.9), squeeze=False, sharex=True)
         for gi, (ds, arch, dens) in enumerate(groups):
             ref = dense[(dense["dataset"] == ds) & (dense["arch"] == arch)]
             t_end = _pruning_window_epochs(ctx.runs, ds, arch)
@@ -404,7 +408,7 @@ def training_curves(ctx: Context, out_dir: Path) -> list[Path]:
                         st_ = sty[m]
                         ax_acc.fill_between(sm["epoch"], sm["lo"], sm["hi"], color=st_["color"], alpha=0.15, lw=0)
                         ax_acc.plot(sm["epoch"], sm["test_acc"], color=st_["color"], ls=st_["ls"], lw=0.9,
-                                    marker=st_["marker"], ms=2.5, mfc=st_["mfc"], label=m)
+                                    marker=st_["marker"], ms=2.5, mfc=st_["mfc"], markevery=markevery, label=m)
                         ax_sp.plot(sm["epoch"], sm["sparsity"], color=st_["color"], ls=st_["ls"], lw=0.9)
                 ax_sp.axhline(tgt, color="k", lw=0.6, ls=":")
                 ax_acc.set_title(f"{ds} {arch}, {start_label(dens)}, target {_pct(tgt)}")
@@ -416,10 +420,10 @@ def training_curves(ctx: Context, out_dir: Path) -> list[Path]:
                     ax_sp.set_ylabel("sparsity")
                 if gi == len(groups) - 1:
                     ax_sp.set_xlabel("epoch (end of)")
-        _figure_legend(fig, axes)
+        _figure_legend(fig, axes, ncol=max(3, int(fw / 1.1)))
         _caption(fig, ctx, "Lines: seed mean at the end of each epoch; bands: range over seeds; grey: the pruning "
                            "window (up to T_end); dotted horizontal line: the target sparsity.")
-        _adjust(fig, top=0.5, bottom=0.95, hspace=0.35, wspace=0.22)
+        _adjust(fig, top=0.75, bottom=0.95, hspace=0.35, wspace=0.22)
         return _save(fig, out_dir, "training_curves")
 
 
@@ -483,8 +487,8 @@ def layer_sparsity(ctx: Context, out_dir: Path) -> list[Path]:
     sizes = layer_sizes(ls)
     eps = 1e-3
     with plt.rc_context(RC):
-        fig, axes = plt.subplots(len(groups), len(targets), figsize=(3.8 * len(targets), 2.6 * len(groups) + 0.7),
-                                 squeeze=False)
+        fw = max(3.8 * len(targets), 5.6)
+        fig, axes = plt.subplots(len(groups), len(targets), figsize=(fw, 2.6 * len(groups) + 0.9), squeeze=False)
         for gi, (ds, arch, dens) in enumerate(groups):
             labels = [readable_layer(arch, n) + (f" ({_short_size(sizes[(arch, n)])})" if (arch, n) in sizes else "")
                       for n in names.get(arch, [])]
@@ -507,9 +511,9 @@ def layer_sparsity(ctx: Context, out_dir: Path) -> list[Path]:
                 ax.set_xticks(range(len(labels)), labels, rotation=70, ha="right", fontsize=5.5)
                 if ti == 0:
                     ax.set_ylabel("layer sparsity (log-odds axis)")
-        _figure_legend(fig, axes)
+        _figure_legend(fig, axes, ncol=max(3, int(fw / 1.1)))
         _caption(fig, ctx, "Seed-mean fraction of each prunable tensor's weights that are zero, on a log-odds axis "
                            "(so that 97% and 99.8% are far apart); dotted: the target sparsity. Layer sizes "
                            "(weights) are inferred from the recorded sparsities.")
-        _adjust(fig, top=0.5, bottom=1.55, hspace=1.0, wspace=0.25)
+        _adjust(fig, top=0.7, bottom=1.55, hspace=1.0, wspace=0.25)
         return _save(fig, out_dir, "layer_sparsity")
