@@ -155,7 +155,7 @@ def matmul_rate(device, dtype, n):
 
 def _worker(args):
     """One concurrency process: wait for the common start, time the project loop, print JSON."""
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(max(1, args.threads))
     device = torch.device(args.device)
     while time.time() < args.start_at:
         time.sleep(0.01)
@@ -191,7 +191,9 @@ def main():
                     help="architectures whose concurrency is measured (default: the first of --archs)")
     ap.add_argument("--out", help="also write the table to this file")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch threads of the single-process measurements (0: torch's default). On a shared CPU use 1: "
+                         "multi-threaded runs collapse under outside load")
     ap.add_argument("--start-at", type=float, default=0.0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     gpu = args.device.startswith("cuda")
@@ -203,6 +205,8 @@ def main():
         args.workers = 4 if gpu else 1
     if args.worker:
         return _worker(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     name = torch.cuda.get_device_name(device) if gpu else f"cpu ({_cpu()}, {torch.get_num_threads()} threads)"
     mm32 = matmul_rate(device, torch.float32, 8192 if gpu else 1024)
