@@ -11,7 +11,8 @@ Everything is measured in one run on one device, so the ratios are what to read:
 - **FLOPs per image** of one training step (forward + backward) from ``torch.utils.flop_counter``, the
   achieved FLOP/s, and utilisation against a matrix product's rate measured here in the same precision.
 - **concurrency**: the aggregate images/s of 1, 2, 4, 8 project-loop processes (bf16) sharing the device,
-  each with ``cores // N`` threads (at least 1), timed over the same window.
+  each with ``cores // N`` threads (at least 1): all their timed images over the span from the first timed
+  step's start to the last one's end.
 
     python benchmarks/train_throughput.py                      # CPU: small widths, a few steps
     python benchmarks/train_throughput.py --device cuda --width 1 --steps 100   # a GPU, full size (about 3 min)
@@ -50,8 +51,9 @@ def _cfg(arch, width, batch, precision="fp32"):
                              "training": {"batch_size": batch}, "run": {"precision": precision}})
 
 
-def project_loop(arch, width, batch, precision, device, steps, warmup, n_images=2048):
-    """Images/s of the project's training step (trainer.train_step) in ``precision``."""
+def project_loop(arch, width, batch, precision, device, steps, warmup, n_images=2048, window=False):
+    """Images/s of the project's training step (trainer.train_step) in ``precision``; with ``window``,
+    ``(images, t_start, t_end)`` of the timed steps in wall-clock time instead."""
     cfg = _cfg(arch, width, batch, precision)
     set_strict_determinism(True)
     ds = D.synthetic(n_images, 10)
@@ -67,7 +69,7 @@ def project_loop(arch, width, batch, precision, device, steps, warmup, n_images=
         for x, y in loader.train_epoch(0, epoch, batch, True):
             if it == warmup:
                 _sync(device)
-                t0 = time.perf_counter()
+                t0, w0 = time.perf_counter(), time.time()
             it += 1
             loss, _ = T.train_step(model, x, y, criterion, opt, pruner, it, precision)
             loss_sum += loss * len(y)
@@ -75,6 +77,8 @@ def project_loop(arch, width, batch, precision, device, steps, warmup, n_images=
                 break
         epoch += 1
     _sync(device)
+    if window:
+        return steps * batch, w0, time.time()
     return steps * batch / (time.perf_counter() - t0)
 
 
@@ -159,8 +163,9 @@ def _worker(args):
     device = torch.device(args.device)
     while time.time() < args.start_at:
         time.sleep(0.01)
-    ips = project_loop(args.archs, args.width, args.batch, "bf16", device, args.steps, args.warmup)
-    print(json.dumps({"ips": ips}))
+    images, t0, t1 = project_loop(args.archs, args.width, args.batch, "bf16", device, args.steps, args.warmup,
+                                  window=True)
+    print(json.dumps({"images": images, "t0": t0, "t1": t1}))
 
 
 def concurrency(args, arch, n_procs):
@@ -172,8 +177,11 @@ def concurrency(args, arch, n_procs):
            "--threads", str(threads), "--start-at", repr(start_at)]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env) for _ in range(n_procs)]
-    out = [json.loads(p.communicate()[0].strip().splitlines()[-1])["ips"] for p in procs]
-    return sum(out), threads
+    out = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
+    # all images over the span from the first timed step's start to the last one's end: never more than
+    # the device delivered, even where the processes' timed windows do not overlap exactly
+    span = max(o["t1"] for o in out) - min(o["t0"] for o in out)
+    return sum(o["images"] for o in out) / span, threads
 
 
 def main():
