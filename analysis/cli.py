@@ -303,6 +303,10 @@ def calibrate_main(argv: list[str] | None = None) -> int:
         runs = _load(Path(args.results), load_runs, "fit")
         if isinstance(runs, int):
             return runs
+        if args.fit not in set(runs["protocol"]):
+            print(f"error: no runs of protocol {args.fit}; present: {', '.join(sorted(set(runs['protocol'])))}",
+                  file=sys.stderr)
+            return 2
         try:
             comp = fit_components(runs[runs["protocol"] == args.fit])
         except (ValueError, KeyError) as e:
