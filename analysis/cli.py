@@ -190,6 +190,11 @@ def audit_main(argv: list[str] | None = None) -> int:
         first = False
         pr = runs[runs["protocol"] == p]
         print(f"protocol {p}: {int(t['completed'].iloc[0])} completed runs. {diverged_note(pr)} {collapsed_note(pr)}")
+        if set(t["reason"]) == {"there are no fggp runs"}:
+            # e.g. a frontier of dense reference runs: nothing to judge, one line instead of three blocks
+            print(f"  every claim inconclusive: there are no fggp runs (methods here: "
+                  f"{', '.join(sorted(set(pr['method'])))})")
+            continue
         w = max(len("claim"), *(len(c) for c in t["claim"]))
         print(f"  {'claim':{w}s}  {'verdict':12s}  claim text")
         print(f"  {'-' * w}  {'-' * 12}  {'-' * 60}")
