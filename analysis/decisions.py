@@ -106,6 +106,15 @@ def paired_t_arrays(d, delta: float) -> PairedArrays:
 # Holm along an axis
 
 
+def _sorted_family(p: np.ndarray):
+    """For p-values along the last axis: the stable ascending order (NaN last), the sorted values, the
+    count m of finite ones per family, and the ranks 0..k-1."""
+    order = np.argsort(np.where(np.isnan(p), np.inf, p), axis=-1, kind="stable")
+    ps = np.take_along_axis(p, order, axis=-1)
+    m = np.isfinite(ps).sum(axis=-1, keepdims=True)
+    return order, ps, m, np.arange(ps.shape[-1])
+
+
 def holm_along(p, axis: int = -1) -> np.ndarray:
     """Holm step-down adjusted p-values along ``axis`` (one family per slice), vectorised.
 
@@ -115,10 +124,7 @@ def holm_along(p, axis: int = -1) -> np.ndarray:
     p = np.moveaxis(np.asarray(p, dtype=float), axis, -1)
     if p.shape[-1] == 0:
         return np.moveaxis(p.copy(), -1, axis)
-    order = np.argsort(np.where(np.isnan(p), np.inf, p), axis=-1, kind="stable")
-    ps = np.take_along_axis(p, order, axis=-1)
-    m = np.isfinite(ps).sum(axis=-1, keepdims=True)
-    j = np.arange(ps.shape[-1])
+    order, ps, m, j = _sorted_family(p)
     adj = np.minimum(1.0, (m - j) * ps)
     adj = np.where(np.isnan(ps), -np.inf, adj)
     adj = np.maximum.accumulate(adj, axis=-1)
@@ -141,10 +147,7 @@ def holm_levels(p, alpha: float, axis: int = -1) -> np.ndarray:
     p = np.moveaxis(np.asarray(p, dtype=float), axis, -1)
     if p.shape[-1] == 0:
         return np.moveaxis(p.copy(), -1, axis)
-    order = np.argsort(np.where(np.isnan(p), np.inf, p), axis=-1, kind="stable")
-    ps = np.take_along_axis(p, order, axis=-1)
-    m = np.isfinite(ps).sum(axis=-1, keepdims=True)
-    j = np.arange(ps.shape[-1])
+    order, ps, m, j = _sorted_family(p)
     step = alpha / np.maximum(m - j, 1)
     fails = np.isfinite(ps) & (ps >= step)
     # level at the first failure, carried to every later rank
