@@ -11,9 +11,11 @@ import argparse
 import importlib
 import sys
 
+from . import __version__
 from . import config as C
 
-EXIT_USAGE = 2
+EXIT_USAGE = 2  # bad input: one line on stderr naming the fix
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as a shell reports it
 
 
 class _Parser(argparse.ArgumentParser):
@@ -75,20 +77,27 @@ def config_from_args(args: argparse.Namespace) -> C.Config:
     return C.load(preset=args.preset, file=args.config, overrides=overrides_from_args(args))
 
 
+def _dense_note(args: argparse.Namespace, cfg: C.Config) -> None:
+    """A dense run ignores the pruning flags of C.DENSE_IGNORED: say so rather than silently."""
+    if cfg.pruning.method != "dense":
+        return
+    given = [f"--{k.replace('_', '-')}" for k in C.DENSE_IGNORED
+             if overrides_from_args(args).get("pruning", {}).get(k) is not None]
+    if given:
+        print(f"note: a dense run ignores {', '.join(given)} (one dense run per seed: its run id leaves them out)",
+              file=sys.stderr)
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .data import DataError
-    from .trainer import CheckpointError, train
+    from .trainer import train
 
     cfg = config_from_args(args)
+    _dense_note(args, cfg)
     if args.print_config:
         print(C.as_toml(cfg), end="")
         return 0
-    try:
-        res = train(cfg, args.out, force=args.force, quiet=args.quiet, stop_after_epochs=args.stop_after_epochs,
-                    deadline=args.deadline_at)
-    except (DataError, CheckpointError) as e:
-        print(f"fggp-repro train: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
+    res = train(cfg, args.out, force=args.force, quiet=args.quiet, stop_after_epochs=args.stop_after_epochs,
+                deadline=args.deadline_at)
     if res.status == "skipped":
         print(f"skipped: {res.path} exists (pass --force to rerun)")
     elif res.status == "interrupted":
@@ -120,30 +129,51 @@ def _cmd_grid(args: argparse.Namespace) -> int:
         extra["run"] = {"precision": args.precision}
     if args.jobs < 1:
         raise C.ConfigError(f"--jobs must be >= 1, got {args.jobs}")
+    if args.threads is not None and args.threads < 1:
+        raise C.ConfigError(f"--threads must be >= 1, got {args.threads}")
     if args.deadline is not None and not args.deadline > 0:
         raise C.ConfigError(f"--deadline must be a positive number of minutes, got {args.deadline}")
+    threads = args.threads or grid.default_threads(args.jobs)
+    if args.print_commands or args.dry_run:
+        p = grid.plan(args.preset, runs, args.out, extra, args.resume_only)
+        if args.print_commands:
+            print(f"# {len(p.runs)} runs, {p.recorded} already recorded in {args.out}: {len(p.todo)} commands",
+                  file=sys.stderr)
+            for line in grid.command_lines(args.preset, p, args.out, threads, extra_flags):
+                print(line)
+        else:
+            print("\n".join(grid.dry_run_lines(args.preset, p, args.out, args.jobs, threads)))
+        return 0
     failed = grid.run_grid(args.preset, runs, args.out, jobs=args.jobs, extra_flags=extra_flags, extra=extra,
-                           quiet=args.quiet, deadline_minutes=args.deadline, resume_only=args.resume_only)
+                           quiet=args.quiet, deadline_minutes=args.deadline, resume_only=args.resume_only,
+                           threads=threads)
     return 1 if failed else 0
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from .data import DataError
-    from .trainer import CheckpointError
     from .verify import verify
 
-    try:
-        report = verify(args.record, data_root=args.data_root, tolerance=args.tolerance, quiet=not args.verbose)
-    except (DataError, CheckpointError) as e:
-        print(f"fggp-repro verify: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
+    report = verify(args.record, data_root=args.data_root, tolerance=args.tolerance, results=args.results or (),
+                    quiet=args.quiet)
     print("\n".join(report.lines()))
     return 0 if report.ok else 1
 
 
+def _cmd_data(args: argparse.Namespace) -> int:
+    from . import data as D
+
+    if bool(args.source) == bool(args.download):
+        raise C.ConfigError("pass --from PATH (the cifar10-jpeg tarball or folder, cifar-10-python.tar.gz or a "
+                            "cifar-10-batches-py folder) or --download (genuine CIFAR-10 from the internet)")
+    report = D.setup(args.source, args.data_root, force=args.force, download=args.download,
+                     log=lambda line: print(line, file=sys.stderr, flush=True))
+    print("\n".join(report.lines()))
+    return 0
+
+
 def _cmd_presets(args: argparse.Namespace) -> int:
     for name in C.preset_names():
-        print(name)
+        print(C.preset_summary(name))
     return 0
 
 
@@ -165,6 +195,7 @@ EXTERNAL = {
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="fggp-repro", description="FGGP reproducibility package: train, regenerate figures, audit claims.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="train one run (dense or pruned) and write its record", formatter_class=_Fmt,
@@ -197,6 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--inits", default="dense,sparse50", help="starting networks (default: %(default)s)")
     g.add_argument("--seeds", default="0-4", help="seeds, ranges and lists: 0-4 or 0,2,5 (default: %(default)s)")
     g.add_argument("--jobs", type=int, default=1, help="runs at a time, sharing the CPU cores (default: 1)")
+    g.add_argument("--threads", type=int, metavar="N",
+                   help="torch threads of each run (default: this machine's cores divided by --jobs); results "
+                        "depend on it, so every record states it")
     g.add_argument("--out", default="results", help="output folder (default: results)")
     g.add_argument("--dataset", choices=C.DATASETS, help="dataset of every run (default: the preset's)")
     g.add_argument("--data-root", help="dataset folder, passed to every run")
@@ -208,28 +242,74 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--resume-only", action="store_true",
                    help="run only the runs that have a checkpoint in OUT (finish what is in flight, start nothing new)")
     g.add_argument("--quiet", action="store_true", help="print failures and the summary only")
+    g.add_argument("--print-commands", action="store_true",
+                   help="print one self-contained `fggp-repro train ...` command per run still to run (for GNU "
+                        "parallel or a SLURM job array) and exit")
+    g.add_argument("--dry-run", action="store_true",
+                   help="print what would run, the estimated cost and whether the data is there, and exit")
     g.set_defaults(func=_cmd_grid)
 
     v = sub.add_parser("verify", help="rerun a record's config and seed and compare, field by field",
                        formatter_class=_Fmt,
-                       description="Rerun RECORD's config and seed in a scratch folder and compare the new record with it.\n"
-                                   "Same platform (torch, device, CPU instruction set, strict mode): everything exact,\n"
-                                   "weights_sha256 included. Otherwise: accuracies within --tolerance points, losses within\n"
-                                   "10 %% relative, mask counts within one weight. Exit 0 on a match, 1 on a mismatch.")
+                       description="Check RECORD, rerun its config and seed (with its thread count) in a scratch folder\n"
+                                   "and compare the new record with it.\n"
+                                   "Same platform (torch version, device model, CPU instruction set, threads, precision,\n"
+                                   "strict mode): every field exact, weights_sha256 included.\n"
+                                   "Another platform: the final accuracy must lie in the 95 % prediction interval for a\n"
+                                   "new seed from the records of the same cell (same config but the seed; RECORD's folder\n"
+                                   "and --results), or within --tolerance points when the cell has fewer than 2 records;\n"
+                                   "mask bookkeeping within one weight. Exit 0 on a match, 1 on a mismatch, 2 on bad input.")
     v.add_argument("record", help="a run record (JSON)")
-    v.add_argument("--data-root", help="dataset folder on this machine (default: the record's, or $FGGP_DATA)")
+    v.add_argument("--data-root", help="dataset folder on this machine (default: the record's when it holds the "
+                                       "data, else $FGGP_DATA or ~/.cache/fggp-data)")
+    v.add_argument("--results", action="append", metavar="DIR",
+                   help="another results folder to find records of the same cell in (repeatable)")
     v.add_argument("--tolerance", type=float, default=1.0,
-                   help="accuracy tolerance in percentage points across platforms (default: 1.0)")
-    v.add_argument("--verbose", action="store_true", help="show the rerun's progress")
+                   help="across platforms, for a cell of fewer than 2 records: accuracy tolerance in percentage "
+                        "points (default: 1.0)")
+    v.add_argument("--quiet", action="store_true", help="no progress output while it reruns")
     v.set_defaults(func=_cmd_verify)
 
-    pr = sub.add_parser("presets", help="list the shipped presets")
+    d = sub.add_parser("data", help="set up a dataset in the data root and check it", formatter_class=_Fmt,
+                       description="Unpack or copy a dataset into the data root ($FGGP_DATA, else ~/.cache/fggp-data,\n"
+                                   "or --data-root), check it (10 classes, images per class, every image decodes) and\n"
+                                   "print the fingerprint of its decoded arrays, which every run record repeats.\n"
+                                   "Nothing is left behind when it fails.")
+    d.add_argument("--from", dest="source", metavar="PATH",
+                   help="cifar10-jpeg.tar.gz or its unpacked folder, or CIFAR-10's cifar-10-python.tar.gz or "
+                        "cifar-10-batches-py folder")
+    d.add_argument("--download", action="store_true",
+                   help="download genuine CIFAR-10 (cifar-10-python.tar.gz, MD5-checked) instead")
+    d.add_argument("--data-root", metavar="DIR", help="where to put it (default: $FGGP_DATA or ~/.cache/fggp-data)")
+    d.add_argument("--force", action="store_true", help="replace a different copy already there")
+    d.set_defaults(func=_cmd_data)
+
+    pr = sub.add_parser("presets", help="list the shipped presets: what each is and what a run costs")
     pr.set_defaults(func=_cmd_presets)
 
     for name, (help_text, _) in EXTERNAL.items():
         # listed for --help only: main() hands their arguments over untouched
         sub.add_parser(name, help=help_text + f" (see `fggp-repro {name} --help`)", add_help=False)
     return p
+
+
+def _interrupted(command: str, e: KeyboardInterrupt) -> str:
+    """The one line Ctrl-C ends a command with."""
+    ckpt = getattr(e, "checkpoint", None)
+    if command == "train" and ckpt is not None:
+        return (f"interrupted: the checkpoint after epoch {e.epoch} is kept ({ckpt}); run the same command again "
+                "to resume from it")
+    if command == "train":
+        return "interrupted before the first checkpoint: nothing was written; the same command starts the run again"
+    if command == "grid":
+        n = getattr(e, "in_flight", 0)
+        return (f"interrupted: {n} run(s) in flight stopped, each keeping the checkpoint of its last finished epoch, "
+                "and every finished record is kept; run the same command again to resume")
+    if command == "verify":
+        return "interrupted: the rerun and its scratch folder are gone; the record is untouched"
+    if command == "data":
+        return "interrupted: nothing was kept"
+    return "interrupted"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -239,9 +319,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except C.ConfigError as e:
+    except C.UserError as e:
         print(f"fggp-repro {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as e:  # an environment problem outside the checked paths (disk full, permissions)
+        print(f"fggp-repro {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt as e:
+        print(f"fggp-repro {args.command}: {_interrupted(args.command, e)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -15,19 +15,19 @@ import dataclasses
 import hashlib
 import json
 import math
-import sys
+import tomllib
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any, get_type_hints
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+
+class UserError(Exception):
+    """A problem the user can fix (bad config, missing data, unwritable output, malformed record): the CLI
+    prints its message, which names the fix, as one line and exits 2."""
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A user-fixable configuration problem; the CLI prints its message as one line and exits 2."""
 
 
@@ -227,8 +227,24 @@ def from_dict(d: dict) -> Config:
     if extra:
         raise ConfigError(f"unknown config group '{extra[0]}' (known: {', '.join(_GROUP_CLASSES)})")
     cfg = Config(**groups)
-    validate(cfg)
-    return cfg
+    validate(cfg)  # before canonical(): a dense run's ignored values must still be valid values
+    return canonical(cfg)
+
+
+# The pruning fields a dense run never reads. They are reset to their defaults, so that every dense
+# config of one seed and protocol has one run id, whatever --sparsity, --init or method variant it was
+# given. update_interval, end_fraction and counts are not reset: presets set them, and the dense run ids
+# of every existing record include them.
+DENSE_IGNORED = ("sparsity", "init", "rate", "r0", "r_min", "mt_fraction")
+
+
+def canonical(cfg: Config) -> Config:
+    """``cfg`` with the pruning fields a dense run ignores (:data:`DENSE_IGNORED`) at their defaults."""
+    if cfg.pruning.method != "dense":
+        return cfg
+    default = PruningConfig()
+    pruning = dataclasses.replace(cfg.pruning, **{k: getattr(default, k) for k in DENSE_IGNORED})
+    return dataclasses.replace(cfg, pruning=pruning)
 
 
 def validate(cfg: Config) -> None:
@@ -278,6 +294,42 @@ def validate(cfg: Config) -> None:
 
 
 # ---- presets and files ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PresetInfo:
+    what: str  # one line: what the preset is
+    cost: str  # one line: what a run costs, and on what
+    seconds: float | None = None  # nominal wall seconds a run (grid --dry-run's fallback estimate)
+
+
+# Costs are measured: mini and paper-short from the wall_seconds of their committed records, cpu from an
+# 8-epoch run of it (605 s) scaled to 12 epochs, smoke from a run on two shared CPU cores; paper is 4 x paper-short.
+PRESET_INFO = {
+    "paper": PresetInfo("the paper protocol: full networks and CIFAR-10, 160 epochs, batch 64, 50 pruning events",
+                        "GPU: about 10 device-minutes a VGG-19 run at 6 runs per H100 (4 x paper-short; none made yet)",
+                        4 * 900.0),
+    "paper-short": PresetInfo("the paper protocol scaled to 40 epochs (50 pruning events still)",
+                              "GPU: about 2.5 device-minutes a VGG-19 run at 6 runs per H100 (wall 815-906 s each)",
+                              900.0),
+    "cpu": PresetInfo("VGG-19 at width 1/4, all 50,000 images, 12 epochs, bf16: pruning a trained network on CPUs",
+                      "2 CPU cores: about 15 minutes a run, 2 runs at a time with 1 thread each", 907.0),
+    "mini": PresetInfo("VGG-19 at width 1/8, a 10,000-image subset, 4 epochs: the committed results",
+                       "2 CPU cores: about 1 minute a run (54-103 s, median 60 s), 2 at a time with 1 thread each",
+                       60.0),
+    "smoke": PresetInfo("a tiny synthetic-data run through every code path, pruning to 90 % in 80 iterations",
+                        "2 CPU cores: about 10 seconds a run", 10.0),
+}
+
+
+def preset_summary(name: str) -> str:
+    """``name: what it is; cost a run`` for ``fggp-repro presets`` (a new preset: its file's first comment)."""
+    info = PRESET_INFO.get(name)
+    if info:
+        return f"{name:<12} {info.what}; {info.cost}"
+    text = resources.files("fggp_repro.presets").joinpath(f"{name}.toml").read_text()
+    first = next((ln.lstrip("# ").strip() for ln in text.splitlines() if ln.startswith("#")), "")
+    return f"{name:<12} {first or '(no description)'}"
+
 
 def preset_names() -> list[str]:
     return sorted(p.name[:-5] for p in resources.files("fggp_repro.presets").iterdir() if p.name.endswith(".toml"))

@@ -8,7 +8,11 @@ setting has no sparsity or start).
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
+import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -16,7 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import config as C
-from .records import record_path
+from .records import check_writable, record_path
+
+
+class GridInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a grid: ``in_flight`` runs were stopped (each keeps its last checkpoint)."""
+
+    def __init__(self, in_flight: int, finished: int):
+        super().__init__()
+        self.in_flight = in_flight
+        self.finished = finished
 
 
 # pruning fields a grid method token may set: "annealed:r0=0.01" is the annealed rule at r0 = 0.01
@@ -118,75 +131,212 @@ def _fmt_time(s: float) -> str:
     return f"{s // 3600}h{s // 60 % 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
+def default_threads(jobs: int) -> int:
+    """Torch threads per run when ``jobs`` runs share this machine's cores."""
+    return max(1, (os.cpu_count() or 1) // jobs)
+
+
+def train_args(run: GridRun, preset: str, out: str, threads: int, extra_flags: list[str] = ()) -> list[str]:
+    """The ``fggp-repro train`` arguments of one run (without the program name)."""
+    return ["train", "--preset", preset, *run.flags(), "--out", str(out), "--threads", str(threads), *extra_flags]
+
+
+@dataclass
+class Plan:
+    runs: list  # every run of the grid (or, resume-only, those with a checkpoint)
+    todo: list  # the runs still to run
+    configs: dict  # GridRun -> Config
+    recorded: int  # runs whose record exists
+    resumable: int  # runs of todo with a checkpoint to resume from
+
+
+def plan(preset: str, runs: list[GridRun], out: str, extra: dict | None = None, resume_only: bool = False) -> Plan:
+    """Validate every run's config (before anything starts) and find what is left to run in ``out``."""
+    extra = extra or {}
+    configs, todo, recorded, resumable = {}, [], 0, 0
+    for r in runs:
+        cfg = config_of(r, preset, extra)
+        configs[r] = cfg
+        rid = C.run_id(cfg)
+        if record_path(out, cfg.data.dataset, cfg.model.arch, cfg.pruning.method, rid).is_file():
+            recorded += 1
+            continue
+        has_ckpt = (Path(out) / "checkpoints" / f"{rid}.pt").is_file()
+        if resume_only and not has_ckpt:
+            continue
+        resumable += has_ckpt
+        todo.append(r)
+    if resume_only:
+        runs = todo
+        recorded = 0
+    return Plan(runs, todo, configs, recorded, resumable)
+
+
+def check_data(configs) -> list[str]:
+    """Load each distinct dataset of the grid once (raising DataError in one line if one is missing or
+    corrupt, before any run starts); returns one line per dataset with its fingerprint. Also fills the
+    decoded-image cache that every run then reads."""
+    seen, lines = set(), []
+    for cfg in configs:
+        d = cfg.data
+        if d.dataset == "synthetic":
+            continue  # generated in each run: nothing to check (and no torch import to wait for)
+        from . import data as D
+
+        key = (d.dataset, str(D.data_root(d)), d.synthetic_train, d.synthetic_test, d.train_subset, d.subset_seed)
+        if key in seen:
+            continue
+        seen.add(key)
+        ds = D.load(d)
+        lines.append(f"grid: data {d.dataset} in {D.data_root(d)}: {len(ds.train_y)} training + "
+                     f"{len(ds.test_y)} test images, fingerprint {ds.fingerprint[:16]}")
+    return lines
+
+
+def _walls(out: str, protocol: str) -> list[float]:
+    walls = []
+    for f in Path(out).glob("raw/*/*/*/*.json"):
+        try:
+            rec = json.loads(f.read_text())
+            if rec.get("status") == "completed" and rec["setting"]["protocol"] == protocol:
+                walls.append(float(rec["provenance"]["wall_seconds"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return walls
+
+
+def estimate(preset: str, out: str) -> tuple[float | None, str]:
+    """(seconds a run, where that figure comes from): the median ``wall_seconds`` of the completed records of
+    this protocol in ``out``, else the preset's nominal figure (``config.PRESET_INFO``), else None."""
+    walls = _walls(out, preset)
+    if walls:
+        return statistics.median(walls), f"median wall time of the {len(walls)} {preset} record(s) in {out}"
+    info = C.PRESET_INFO.get(preset)
+    if info and info.seconds:
+        return info.seconds, f"the {preset} preset's nominal figure ({info.cost})"
+    return None, f"no {preset} record in {out} to estimate from"
+
+
+def _fmt_cost(seconds: float) -> str:
+    return _fmt_time(seconds) if seconds >= 60 else f"{seconds:.0f}s"
+
+
+def dry_run_lines(preset: str, p: Plan, out: str, jobs: int, threads: int) -> list[str]:
+    """What ``grid --dry-run`` prints: the runs that would run, and the estimated cost."""
+    from . import data as D
+
+    lines = [f"grid (dry run): {len(p.runs)} runs, {p.recorded} already recorded in {out}, {len(p.todo)} to run "
+             f"({p.resumable} resume from a checkpoint) with {jobs} job(s) of {threads} thread(s)"]
+    lines += [f"  would run: {r.label()}  [{C.run_id(p.configs[r])}]" for r in p.todo]
+    per_run, source = estimate(preset, out)
+    if p.todo and per_run is not None:
+        total = per_run * len(p.todo)
+        lines.append(f"estimated cost: {len(p.todo)} runs x {_fmt_cost(per_run)} = {_fmt_cost(total)} of run time, "
+                     f"about {_fmt_cost(total / min(jobs, len(p.todo)))} of wall time with --jobs {jobs} "
+                     f"(per run: {source}; resumed runs cost less)")
+    elif p.todo:
+        lines.append(f"estimated cost: unknown ({source})")
+    for cfg in {C.run_id(c): c for c in p.configs.values()}.values():
+        if not D.present(cfg.data):
+            lines.append(f"data: {cfg.data.dataset} NOT FOUND in {D.data_root(cfg.data)}: "
+                         f"{D.SETUP_HINT[cfg.data.dataset]}, or pass --data-root DIR")
+            break
+    else:
+        lines.append("data: found")
+    return lines
+
+
 def run_grid(preset: str, runs: list[GridRun], out: str, *, jobs: int = 1, extra_flags: list[str] = (),
              extra: dict | None = None, quiet: bool = False, deadline_minutes: float | None = None,
-             resume_only: bool = False) -> int:
+             resume_only: bool = False, threads: int | None = None) -> int:
     """Run every missing run; returns the number of runs that failed (diverged runs are not failures).
 
+    Before any run starts: every config is validated, the output folder checked, and each dataset loaded
+    once (a missing dataset is one DataError, not one failure per run).
     With ``deadline_minutes`` every run stops at the end of its last epoch that fits before the deadline,
     leaving a checkpoint; no run starts in the last minute (a fifth of a deadline under five minutes);
     ``resume_only`` runs only the runs that have a checkpoint (a device session's last call: finish what is
     in flight, start nothing that cannot end before the machine goes back); a summary says what is done, in flight
-    (checkpointed, resumed by the same call) and left.
+    (checkpointed, resumed by the same call) and left. Ctrl-C stops the runs in flight (each keeps its last
+    checkpoint) and raises :class:`GridInterrupted`.
     """
-    extra = extra or {}
     t_begin = time.time()
     deadline = None if deadline_minutes is None else t_begin + 60.0 * deadline_minutes
     # no run starts this close to the deadline: a minute, or a fifth of a short deadline
     no_start = 0.0 if deadline_minutes is None else min(60.0, 12.0 * deadline_minutes)
-    todo = []
-    for r in runs:
-        cfg = config_of(r, preset, extra)  # validates the whole grid before anything starts
-        rid = C.run_id(cfg)
-        if record_path(out, cfg.data.dataset, cfg.model.arch, cfg.pruning.method, rid).is_file():
-            continue
-        if resume_only and not (Path(out) / "checkpoints" / f"{rid}.pt").is_file():
-            continue
-        todo.append(r)
-    if resume_only:
-        runs = todo
-    total, done_before = len(runs), len(runs) - len(todo)
+    p = plan(preset, runs, out, extra, resume_only)
+    todo = p.todo
+    total, done_before = len(p.runs), p.recorded
+    threads = threads or default_threads(jobs)
     print(f"grid: {total} runs, {done_before} already recorded, {len(todo)} to run with {jobs} job(s)"
           + (" (resume only)" if resume_only else ""), flush=True)
     if not todo:
         return 0
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    check_writable(Path(out) / "raw", "output folder")
+    for line in check_data(p.configs[r] for r in todo):
+        print(line, flush=True)
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     running: list[tuple[GridRun, subprocess.Popen, float]] = []
     queue = list(todo)
     finished, failed, paused, t0 = 0, 0, 0, time.time()
     deadline_flags = [] if deadline is None else ["--deadline-at", repr(deadline)]
-    while queue or running:
-        while queue and len(running) < jobs and (deadline is None or time.time() < deadline - no_start):
-            r = queue.pop(0)
-            cmd = [sys.executable, "-m", "fggp_repro", "train", "--preset", preset, *r.flags(), "--out", out,
-                   "--threads", str(threads), "--quiet", *extra_flags, *deadline_flags]
-            running.append((r, subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                                text=True), time.time()))
-        time.sleep(0.2)
-        for item in list(running):
-            r, proc, started = item
-            if proc.poll() is None:
-                continue
-            running.remove(item)
-            output = proc.stdout.read().strip()
-            if proc.returncode == 0 and output.startswith("stopped"):
-                paused += 1
-                print(f"{r.label()}: checkpointed at the deadline ({time.time() - started:.0f}s)", flush=True)
-                continue
-            finished += 1
-            if proc.returncode not in (0, 1):  # 1 = diverged, recorded as such
-                failed += 1
-            elapsed = time.time() - t0
-            eta = elapsed / finished * (len(todo) - finished)
-            status = output.splitlines()[-1] if output else f"exit {proc.returncode}"
-            if not quiet or proc.returncode not in (0, 1):
-                print(f"[{done_before + finished}/{total}] {r.label()}: {status[:160]} "
-                      f"({time.time() - started:.0f}s; elapsed {_fmt_time(elapsed)}, ETA {_fmt_time(eta)})", flush=True)
-        if deadline is not None and not running and queue and time.time() >= deadline - no_start:
-            break
+    try:
+        while queue or running:
+            while queue and len(running) < jobs and (deadline is None or time.time() < deadline - no_start):
+                r = queue.pop(0)
+                cmd = [sys.executable, "-m", "fggp_repro",
+                       *train_args(r, preset, out, threads, [*extra_flags, "--quiet", *deadline_flags])]
+                running.append((r, subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                                    text=True), time.time()))
+            time.sleep(0.2)
+            for item in list(running):
+                r, proc, started = item
+                if proc.poll() is None:
+                    continue
+                running.remove(item)
+                output = proc.stdout.read().strip()
+                if proc.returncode == 0 and output.startswith("stopped"):
+                    paused += 1
+                    print(f"{r.label()}: checkpointed at the deadline ({time.time() - started:.0f}s)", flush=True)
+                    continue
+                finished += 1
+                if proc.returncode not in (0, 1):  # 1 = diverged, recorded as such
+                    failed += 1
+                elapsed = time.time() - t0
+                eta = elapsed / finished * (len(todo) - finished)
+                status = output.splitlines()[-1] if output else f"exit {proc.returncode}"
+                if not quiet or proc.returncode not in (0, 1):
+                    print(f"[{done_before + finished}/{total}] {r.label()}: {status[:160]} "
+                          f"({time.time() - started:.0f}s; elapsed {_fmt_time(elapsed)}, ETA {_fmt_time(eta)})",
+                          flush=True)
+            if deadline is not None and not running and queue and time.time() >= deadline - no_start:
+                break
+    except KeyboardInterrupt:
+        _stop(running)
+        raise GridInterrupted(len(running), finished) from None
     print(f"grid: finished {finished} runs in {_fmt_time(time.time() - t0)}, {failed} failed", flush=True)
     if deadline is not None:
         print(f"grid: deadline summary: done {done_before + finished - failed} of {total}, in flight (checkpointed) "
               f"{paused}, left {len(queue)}, failed {failed}", flush=True)
     return failed
+
+
+def _stop(running: list) -> None:
+    """Stop the runs in flight: Ctrl-C reached them too when it came from a terminal; otherwise send it.
+    Each ends at once, keeping the checkpoint of its last finished epoch."""
+    for _, proc, _ in running:
+        try:
+            proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGINT)
+    for _, proc, _ in running:
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def command_lines(preset: str, p: Plan, out: str, threads: int, extra_flags: list[str]) -> list[str]:
+    """One self-contained shell command per run still to run (``grid --print-commands``)."""
+    return [shlex.join(["fggp-repro", *train_args(r, preset, out, threads, extra_flags)]) for r in p.todo]

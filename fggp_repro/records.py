@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .config import UserError
+
 SCHEMA = "fggp-repro/run-record/v1"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,17 +28,58 @@ def record_path(out: str | Path, dataset: str, arch: str, method: str, run_id: s
     return Path(out) / "raw" / dataset / arch / method / f"{run_id}.json"
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write via a temp file in the same folder and rename, so readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+class OutputError(UserError, RuntimeError):
+    """An output folder that cannot be written; the CLI prints the message as one line and exits 2."""
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _nearest_existing(path: Path) -> Path:
+    path = Path(os.path.abspath(path))
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_writable(folder: str | Path, what: str = "output folder", fix: str = "choose another --out") -> None:
+    """Raise :class:`OutputError` unless files can be created in ``folder`` (or in the folders that would be
+    made to hold it). Creates nothing that stays: a probe file is made and removed in the deepest existing folder."""
+    folder = Path(folder)
+    base = _nearest_existing(folder)
+    if not base.is_dir():
+        raise OutputError(f"cannot write the {what} {folder}: {base} is a file, not a folder; {fix}")
     try:
+        with tempfile.TemporaryFile(dir=base, prefix=".fggp-write-probe-"):
+            pass
+    except OSError as e:
+        raise OutputError(f"cannot write the {what} {folder} ({e.strerror or e}); {fix}") from None
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write via a temp file in the same folder and rename, so readers never see half a file.
+
+    The file gets the mode a plain ``open`` would give it (0666 less the umask: 0644 by default), not
+    the 0600 of the temp file."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise OutputError(f"cannot write {path} ({e.strerror or e}); choose another --out") from None
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path} ({e.strerror or e}); free space or choose another --out") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -132,15 +175,48 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def device_model(device: torch.device) -> str:
+    """The device's model without the thread count: the GPU's name, or ``cpu (<CPU model name>)``."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({cpu_model()})"
+
+
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return f"cpu ({cpu_model()}, {torch.get_num_threads()} threads)"
 
 
-def platform_key(prov: dict) -> tuple:
-    """What must agree for two runs of one config to be bit-identical: software, device, kernels' ISA."""
-    return tuple(prov.get(k) for k in ("torch", "device", "cpu_capability", "deterministic"))
+#: The fields that define a platform: two strict runs of one config agree bit for bit when these agree.
+PLATFORM_FIELDS = ("torch", "device", "cpu_isa", "threads", "precision", "strict")
+
+
+def platform_of(record: dict) -> dict:
+    """The platform a record was made on, as :data:`PLATFORM_FIELDS` (records of every version).
+
+    ``device`` is the device model without the thread count (older records hold it only inside
+    ``provenance.device``, as ``cpu (<model>, <n> threads)``); ``threads`` is the torch thread count
+    the run used; ``precision`` comes from the config (fp32 for records older than the field)."""
+    prov = record.get("provenance") or {}
+    config = record.get("config") or {}
+    device = prov.get("device_model")
+    if device is None:
+        device = str(prov.get("device"))
+        if device.startswith("cpu (") and device.endswith(" threads)") and ", " in device:
+            device = device[: device.rindex(", ")] + ")"
+    threads = prov.get("torch_threads")
+    if threads is None:
+        threads = (config.get("run") or {}).get("threads") or None
+    return {"torch": prov.get("torch"), "device": device, "cpu_isa": prov.get("cpu_capability"),
+            "threads": threads, "precision": (config.get("run") or {}).get("precision", "fp32"),
+            "strict": prov.get("deterministic")}
+
+
+def platform_key(record: dict) -> tuple:
+    """What must agree for two runs of one config to be bit-identical (:data:`PLATFORM_FIELDS`)."""
+    p = platform_of(record)
+    return tuple(p[k] for k in PLATFORM_FIELDS)
 
 
 def now() -> str:
@@ -161,6 +237,8 @@ def provenance(device: torch.device, deterministic: bool, command: list[str] | N
         "torchvision": torchvision.__version__,
         "numpy": np.__version__,
         "device": device_name(device),
+        "device_model": device_model(device),
+        "torch_threads": torch.get_num_threads(),
         "deterministic": deterministic,
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         # TF32 on CUDA: PyTorch's defaults allow it for cuDNN convolutions, not for matrix products

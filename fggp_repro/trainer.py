@@ -23,12 +23,23 @@ from . import config as C
 from . import data as D
 from . import models
 from .pruning.base import Divergence, Pruner  # noqa: F401  (Divergence, Pruner: re-exported)
-from .records import SCHEMA, atomic_write_bytes, now, provenance, read_record, record_path, weights_sha256, write_record
+from .records import (SCHEMA, atomic_write_bytes, check_writable, now, provenance, read_record, record_path,
+                      weights_sha256, write_record)
 from .seeding import derive_seed, set_strict_determinism
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(C.UserError, RuntimeError):
     """An unreadable or mismatched checkpoint; the CLI prints the message as one line and exits 2."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: ``checkpoint`` is the checkpoint kept on disk (None if no epoch had been saved),
+    ``epoch`` the number of epochs it holds. The CLI says so in one line and exits 130."""
+
+    def __init__(self, checkpoint: Path | None, epoch: int):
+        super().__init__()
+        self.checkpoint = checkpoint
+        self.epoch = epoch
 
 
 def measure_sparsity(model: nn.Module) -> dict:
@@ -168,8 +179,21 @@ def train(cfg: C.Config, out: str | Path, *, force: bool = False, quiet: bool = 
     if force:
         ckpt.unlink(missing_ok=True)
 
+    # outputs first: a folder that cannot be written must fail now, not after the first epoch
+    check_writable(rpath.parent, "record folder")
+    check_writable(ckpt.parent, "checkpoint folder")
     progress = _Progress(quiet)
     t_start = time.time()
+    saved = {"epoch": None}  # the epoch of the checkpoint on disk, kept up to date by _run
+    try:
+        return _run(cfg, rid, rpath, ckpt, progress, t_start, stop_after_epochs, command, deadline, saved)
+    except KeyboardInterrupt:
+        kept = saved["epoch"] is not None and ckpt.is_file()
+        raise RunInterrupted(ckpt if kept else None, saved["epoch"] or 0) from None
+
+
+def _run(cfg: C.Config, rid: str, rpath: Path, ckpt: Path, progress: "_Progress", t_start: float,
+         stop_after_epochs: int | None, command: list[str] | None, deadline: float | None, saved: dict) -> RunResult:
     if cfg.run.threads:
         torch.set_num_threads(cfg.run.threads)
     device = resolve_device(cfg.run.device)
@@ -179,6 +203,7 @@ def train(cfg: C.Config, out: str | Path, *, force: bool = False, quiet: bool = 
     tc = cfg.training
 
     ds = D.load(cfg.data)
+    prov["data_sha256"] = ds.fingerprint
     train_loader = D.DeviceLoader(ds.train_x, ds.train_y, device, cfg.run.channels_last)
     test_loader = D.DeviceLoader(ds.test_x, ds.test_y, device, cfg.run.channels_last)
     n_batches = train_loader.n_batches(tc.batch_size)
@@ -194,6 +219,7 @@ def train(cfg: C.Config, out: str | Path, *, force: bool = False, quiet: bool = 
     state = {"epoch": 0, "iteration": 0, "history": [], "wall_before": 0.0, "started": now()}
     if ckpt.is_file():
         state = _load_checkpoint(ckpt, rid, model, optimizer, pruner, device)
+        saved["epoch"] = state["epoch"]
         progress.line(f"resuming {rid} from epoch {state['epoch']} ({ckpt})")
 
     history: list[dict] = state["history"]
@@ -238,6 +264,7 @@ def train(cfg: C.Config, out: str | Path, *, force: bool = False, quiet: bool = 
         if tc.checkpoint_every and done % tc.checkpoint_every == 0 and done < tc.epochs:
             _save_checkpoint(ckpt, rid, model, optimizer, pruner, done, iteration, history,
                              state["wall_before"] + time.time() - t_start, state["started"])
+            saved["epoch"] = done
         slowest_epoch = max(slowest_epoch, time.time() - t_epoch)
         out_of_time = deadline is not None and time.time() + 1.1 * slowest_epoch + 5.0 > deadline
         asked = stop_after_epochs is not None and done - state["epoch"] >= stop_after_epochs

@@ -1,16 +1,28 @@
 """The command line: generated flags, one-line errors with exit 2, help texts, and dispatch."""
 
+import errno
+import json
+import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
 from fggp_repro import cli
 
 
-def _run(*args, cwd=None):
+def _run(*args, cwd=None, env=None):
     return subprocess.run([sys.executable, "-m", "fggp_repro", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=600)
+                          timeout=600, env=None if env is None else {**os.environ, **env})
+
+
+def _one_line(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    return lines[0]
 
 
 @pytest.mark.parametrize("args, fragment", [
@@ -38,27 +50,172 @@ def test_flags_override_preset(capsys):
     assert "milestones = [2, 4]" in out and 'dataset = "synthetic"' in out and 'protocol = "smoke"' in out
 
 
-def test_every_subcommand_has_help():
-    for sub in ([], ["train"], ["presets"]):
-        res = _run(*sub, "--help")
-        assert res.returncode == 0 and "usage: fggp-repro" in res.stdout
-    train_help = _run("train", "--help").stdout
-    for flag in ("--method", "--sparsity", "--init", "--rate", "--seed", "--data-root", "--download", "--width"):
-        assert flag in train_help
+def test_every_subcommand_has_help(capsys):
+    for sub in ([], ["train"], ["grid"], ["verify"], ["data"], ["presets"]):
+        with pytest.raises(SystemExit) as e:
+            cli.main([*sub, "--help"])
+        out = capsys.readouterr().out
+        assert e.value.code == 0 and "usage: fggp-repro" in out
+        assert "%%" not in out  # argparse leaves a literal %% in descriptions
+        if sub == ["train"]:
+            for flag in ("--method", "--sparsity", "--init", "--rate", "--seed", "--data-root", "--download",
+                         "--width", "--threads", "--precision"):
+                assert flag in out
+        if sub == ["grid"]:
+            assert "--print-commands" in out and "--dry-run" in out and "--threads" in out
+
+
+def test_version():
+    res = _run("--version")
+    assert res.returncode == 0 and res.stdout.strip() == "fggp-repro 0.1.0"
+
+
+def test_presets_are_one_line_each_with_what_and_cost(capsys):
+    assert cli.main(["presets"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [ln.split()[0] for ln in lines] == ["cpu", "mini", "paper", "paper-short", "smoke"]
+    for ln in lines:
+        assert "; " in ln and ("CPU cores" in ln or "GPU" in ln), ln
+    assert "about 1 minute a run" in lines[1] and "2.5 device-minutes" in lines[3]
+
+
+def test_dense_runs_ignore_sparsity_and_start_and_say_so(capsys):
+    assert cli.main(["train", "--preset", "mini", "--method", "dense", "--sparsity", "0.98", "--init", "sparse50",
+                     "--seed", "0", "--print-config"]) == 0
+    out, err = capsys.readouterr()
+    assert _one_line(err) == ("note: a dense run ignores --sparsity, --init (one dense run per seed: its run id "
+                              "leaves them out)")
+    assert "sparsity = 0.9\n" in out and 'init = "dense"' in out
 
 
 def test_smoke_train_end_to_end(tmp_path):
-    res = _run("train", "--preset", "smoke", "--seed", "3", "--method", "fggp", "--out", str(tmp_path), "--quiet")
+    res = _run("train", "--preset", "smoke", "--seed", "3", "--method", "fggp", "--out", str(tmp_path), "--quiet",
+               "--threads", "1")
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("completed: ") and "sparsity=0.9000" in res.stdout
-    again = _run("train", "--preset", "smoke", "--seed", "3", "--method", "fggp", "--out", str(tmp_path), "--quiet")
+    # the README's first command shows pruning at work: far above chance (10 %) at 90 % sparsity
+    assert float(res.stdout.split("test_acc=")[1].split()[0]) > 50
+    again = _run("train", "--preset", "smoke", "--seed", "3", "--method", "fggp", "--out", str(tmp_path), "--quiet",
+                 "--threads", "1")
     assert again.stdout.startswith("skipped: ")
 
 
-def test_missing_data_is_one_line(tmp_path):
+def test_missing_data_is_one_line_naming_the_set_up_command(tmp_path):
     res = _run("train", "--dataset", "cifar10", "--data-root", str(tmp_path), "--quiet", "--out", str(tmp_path))
     assert res.returncode == 2
-    assert len(res.stderr.strip().splitlines()) == 1 and "--download" in res.stderr
+    line = _one_line(res.stderr)
+    assert line.startswith(f"fggp-repro train: error: CIFAR-10 (cifar-10-batches-py) not found under {tmp_path}: "
+                           "run `fggp-repro data --from PATH`")
+    assert not (tmp_path / "raw").exists() and not (tmp_path / "checkpoints").exists()
+
+
+def test_download_without_network_is_one_line_and_leaves_nothing(tmp_path):
+    # port 9 (discard) on the loopback refuses the connection at once, as a machine without network would
+    env = {"FGGP_CIFAR10_URL": "http://127.0.0.1:9/cifar-10-python.tar.gz"}
+    root = tmp_path / "new" / "root"
+    res = _run("train", "--dataset", "cifar10", "--download", "--data-root", str(root), "--quiet",
+               "--out", str(tmp_path / "out"), env=env)
+    assert res.returncode == 2
+    assert _one_line(res.stderr).startswith("fggp-repro train: error: cannot download CIFAR-10 from "
+                                            "http://127.0.0.1:9/cifar-10-python.tar.gz (")
+    assert "run `fggp-repro data --from FILE`" in res.stderr
+    assert not (tmp_path / "new").exists() and not (tmp_path / "out" / "raw").exists()
+    # a file that is not CIFAR-10's archive: refused on its MD5, nothing kept
+    fake = tmp_path / "fake.tar.gz"
+    fake.write_bytes(b"not the archive")
+    res = _run("data", "--download", "--data-root", str(root), env={"FGGP_CIFAR10_URL": fake.as_uri()})
+    assert res.returncode == 2 and "is not CIFAR-10's cifar-10-python.tar.gz (MD5 " in res.stderr.splitlines()[-1]
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["data"], "fggp-repro data: error: pass --from PATH"),
+    (["data", "--from", "/no/such/file.tar.gz"], "fggp-repro data: error: /no/such/file.tar.gz not found: pass"),
+    (["verify", "/no/such/record.json"], "fggp-repro verify: error: cannot read the record /no/such/record.json"),
+    (["grid", "--preset", "smoke", "--jobs", "0"], "fggp-repro grid: error: --jobs must be >= 1, got 0"),
+])
+def test_bad_arguments_of_other_commands(args, message, capsys):
+    assert cli.main(args) == 2
+    assert _one_line(capsys.readouterr().err).startswith(message)
+
+
+def test_verify_refuses_a_bad_tolerance_and_malformed_records_at_once(tmp_path, capsys):
+    rec = tmp_path / "r.json"
+    rec.write_text(json.dumps({"schema": "fggp-repro/run-record/v1", "run_id": "x", "status": "completed"}))
+    t0 = time.time()
+    assert cli.main(["verify", str(rec), "--tolerance", "-1"]) == 2
+    assert _one_line(capsys.readouterr().err) == ("fggp-repro verify: error: --tolerance must be a positive number "
+                                                  "of percentage points, got -1.0")
+    assert cli.main(["verify", str(rec)]) == 2
+    assert _one_line(capsys.readouterr().err) == (
+        f"fggp-repro verify: error: {rec} is not a complete run record ('config' missing or not a table); verify "
+        "needs a record written by `fggp-repro train` (docs/RECORD_SCHEMA.md)")
+    rec.write_text("[1, 2")
+    assert cli.main(["verify", str(rec)]) == 2
+    assert _one_line(capsys.readouterr().err).startswith(f"fggp-repro verify: error: {rec} is not JSON (")
+    assert time.time() - t0 < 10  # no training before the record is checked
+
+
+def test_unwritable_out_fails_before_training(tmp_path, capsys, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert cli.main(["train", "--preset", "smoke", "--out", str(blocker / "runs"), "--quiet"]) == 2
+    assert _one_line(capsys.readouterr().err) == (
+        f"fggp-repro train: error: cannot write the record folder {blocker}/runs/raw/synthetic/vgg19/dense: "
+        f"{blocker} is a file, not a folder; choose another --out")
+    # a read-only file system (simulated: creating any file there fails with EROFS)
+    from fggp_repro import records
+
+    def read_only(*a, **k):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(records.tempfile, "TemporaryFile", read_only)
+    assert cli.main(["train", "--preset", "smoke", "--out", str(tmp_path / "ro"), "--quiet"]) == 2
+    assert _one_line(capsys.readouterr().err) == (
+        f"fggp-repro train: error: cannot write the record folder {tmp_path}/ro/raw/synthetic/vgg19/dense "
+        "(Read-only file system); choose another --out")
+    assert not (tmp_path / "ro").exists()
+
+
+def _wait_for(predicate, proc, timeout=300):
+    t0 = time.time()
+    while not predicate():
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() - t0 < timeout
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_train_and_grid_keeps_the_checkpoint_and_says_so(tmp_path):
+    def start(*args):
+        return subprocess.Popen([sys.executable, "-m", "fggp_repro", *args], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+    # train: 40 smoke epochs; Ctrl-C (SIGINT to the process group, as a terminal sends it) after the first checkpoint
+    out = tmp_path / "train"
+    proc = start("train", "--preset", "smoke", "--epochs", "40", "--milestones", "30", "--out", str(out),
+                 "--threads", "1", "--quiet")
+    _wait_for(lambda: any((out / "checkpoints").glob("*.pt")), proc)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    line = _one_line(err)
+    ckpt = next((out / "checkpoints").glob("*.pt"))
+    assert line.startswith("fggp-repro train: interrupted: the checkpoint after epoch ")
+    assert line.endswith(f"is kept ({ckpt}); run the same command again to resume from it")
+    assert not (out / "raw").exists() or not any((out / "raw").rglob("*.json"))
+    # grid: two runs in flight, interrupted once both have a checkpoint
+    out = tmp_path / "grid"
+    proc = start("grid", "--preset", "smoke", "--methods", "dense,fggp", "--sparsities", "0.9", "--inits", "dense",
+                 "--seeds", "0", "--jobs", "2", "--threads", "1", "--out", str(out))
+    _wait_for(lambda: len(list((out / "checkpoints").glob("*.pt"))) == 2, proc)
+    os.killpg(proc.pid, signal.SIGINT)
+    stdout, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stdout + err
+    assert _one_line(err) == ("fggp-repro grid: interrupted: 2 run(s) in flight stopped, each keeping the checkpoint "
+                              "of its last finished epoch, and every finished record is kept; run the same command "
+                              "again to resume")
+    assert len(list((out / "checkpoints").glob("*.pt"))) == 2
 
 
 def test_training_core_does_not_import_analysis_or_pandas():

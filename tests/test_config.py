@@ -83,3 +83,22 @@ def test_toml_round_trip(tmp_path):
     f = tmp_path / "round.toml"
     f.write_text(C.as_toml(cfg))
     assert C.load(file=f) == cfg
+
+
+def test_a_dense_run_has_one_id_whatever_its_pruning_flags():
+    expected = hashlib.sha256(json.dumps({"run": {"seed": 3}}, separators=(",", ":")).encode()).hexdigest()[:16]
+    plain = C.load(overrides={"run": {"seed": 3}})
+    given = C.load(overrides={"pruning": {"method": "dense", "sparsity": 0.98, "init": "sparse50", "r0": 0.01,
+                                          "rate": 0.3, "r_min": 0.001, "mt_fraction": 0.01}, "run": {"seed": 3}})
+    assert C.run_id(plain) == C.run_id(given) == f"vgg19-dense-{expected}"
+    assert given.pruning == plain.pruning  # the stored config is the canonical one too
+    # the committed mini dense record of seed 0 keeps its id (file name), whatever sparsity the grid asked
+    mini = C.load(preset="mini", overrides={"pruning": {"method": "dense", "sparsity": 0.95, "init": "sparse50"},
+                                            "run": {"seed": 0, "threads": 1}})
+    assert C.run_id(mini) == "vgg19-dense-6729ec318e4717ac"
+    # a pruned run still depends on every one of them
+    assert C.run_id(C.load(overrides={"pruning": {"method": "fggp", "sparsity": 0.95}})) != \
+        C.run_id(C.load(overrides={"pruning": {"method": "fggp", "sparsity": 0.98}}))
+    # out-of-range values are errors even where a dense run ignores them
+    with pytest.raises(C.ConfigError, match="sparsity must be a fraction"):
+        C.load(overrides={"pruning": {"method": "dense", "sparsity": 1.5}})

@@ -66,7 +66,7 @@ def test_balanced_subset_is_class_balanced_and_seeded():
     assert torch.equal(s1, torch.sort(s1).values)
 
 
-def _write_image_folder(root, per_class=2):
+def _write_image_folder(root, per_class=2, base=0):
     from torchvision.io import write_png
 
     imgs = {}
@@ -74,7 +74,7 @@ def _write_image_folder(root, per_class=2):
         for i, c in enumerate(D.CLASSES):
             (root / split / c).mkdir(parents=True)
             for k in range(per_class):
-                img = torch.full((3, 32, 32), 10 * i + k, dtype=torch.uint8)
+                img = torch.full((3, 32, 32), base + 10 * i + k, dtype=torch.uint8)
                 write_png(img, str(root / split / c / f"{k:04d}.png"))
                 imgs[(split, c, k)] = img
     return imgs
@@ -90,12 +90,13 @@ def test_image_folder_labels_follow_sorted_class_folders(tmp_path):
     assert torch.equal(ds.train_x, ds2.train_x)
 
 
-def test_missing_data_names_the_flags(tmp_path):
+def test_missing_data_names_the_set_up_command(tmp_path):
     cfg = C.load(overrides={"data": {"dataset": "cifar10", "data_root": str(tmp_path)}}).data
-    with pytest.raises(D.DataError, match="--data-root.*--download"):
+    with pytest.raises(D.DataError, match=r"fggp-repro data --from PATH.*fggp-repro data --download.*--data-root"):
         D.load(cfg)
     cfg = C.load(overrides={"data": {"dataset": "cifar10-jpeg", "data_root": str(tmp_path)}}).data
-    with pytest.raises(D.DataError, match="--data-root"):
+    with pytest.raises(D.DataError, match=r"not found under .*: run `fggp-repro data --from PATH` \(PATH: "
+                                          r"cifar10-jpeg.tar.gz or its unpacked folder\), or pass --data-root"):
         D.load(cfg)
 
 
@@ -136,3 +137,105 @@ def test_real_jpeg_copy_loads(jpeg_root):
     means = (ds.train_x.double().mean(dim=(0, 2, 3)) / 255).tolist()
     # the data README: train-set channel means 0.4913, 0.4821, 0.4465
     assert [round(m, 4) for m in means] == pytest.approx([0.4913, 0.4821, 0.4465], abs=1e-4)
+
+
+# ---- `fggp-repro data`: set-up and check ------------------------------------------------------------
+
+def _expected_fingerprint(per_class, base=0):
+    """The fingerprint of _write_image_folder's images, from the pixel values the test wrote (not from the loader)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    xs = np.stack([np.full((3, 32, 32), base + 10 * i + k, np.uint8) for i in range(10) for k in range(per_class)])
+    ys = np.repeat(np.arange(10, dtype=np.int64), per_class)
+    for name, a in (("train_x", xs), ("train_y", ys), ("test_x", xs), ("test_y", ys)):
+        h.update(f"{name}|{a.dtype}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _tarball(src, dest):
+    import tarfile
+
+    with tarfile.open(dest, "w:gz") as tf:
+        tf.add(src, arcname="cifar10-jpeg")
+    return dest
+
+
+def test_setup_unpacks_checks_and_fingerprints_a_jpeg_tarball(tmp_path):
+    _write_image_folder(tmp_path / "src")
+    tarball = _tarball(tmp_path / "src", tmp_path / "cifar10-jpeg.tar.gz")
+    root = tmp_path / "data-root"
+    cached = set((D.cache_dir() / "decoded").glob("*.npz"))
+    rep = D.setup(tarball, root)
+    assert (rep.name, rep.status, rep.path) == ("cifar10-jpeg", "installed", root / "cifar10-jpeg")
+    assert rep.train_counts == [2] * 10 and rep.test_counts == [2] * 10
+    assert rep.fingerprint == _expected_fingerprint(2)
+    assert sorted(p.name for p in root.iterdir()) == ["cifar10-jpeg"]  # no staging folder left
+    assert "  note: not the complete CIFAR-10 (5000 training and 1000 test images in each of 10 classes)" in rep.lines()
+    # the installed copy loads from the data root, with the same fingerprint, from the re-keyed decoded cache
+    cfg = C.load(overrides={"data": {"dataset": "cifar10-jpeg", "data_root": str(root)}}).data
+    assert D.load(cfg).fingerprint == rep.fingerprint
+    assert len(set((D.cache_dir() / "decoded").glob("*.npz")) - cached) == 2  # train and test of the installed copy
+    # the same data again (now as a folder): left alone
+    assert D.setup(tmp_path / "src", root).status == "already set up (the same fingerprint)"
+    # different images: refused unless --force
+    _write_image_folder(tmp_path / "other", base=100)
+    with pytest.raises(D.DataError, match=r"already holds a different copy \(fingerprint [0-9a-f]{16}\) of "
+                                          r"cifar10-jpeg: pass --force to replace it"):
+        D.setup(tmp_path / "other", root)
+    replaced = D.setup(tmp_path / "other", root, force=True)
+    assert replaced.status == "replaced" and replaced.fingerprint == _expected_fingerprint(2, base=100)
+    assert sorted(p.name for p in root.iterdir()) == ["cifar10-jpeg"]
+    # checking the copy in place
+    assert D.setup(root / "cifar10-jpeg", root).status == "checked in place"
+
+
+def test_setup_of_genuine_cifar10_batches(tmp_path):
+    _write_cifar_batches(tmp_path / "src" / "cifar-10-batches-py")
+    rep = D.setup(tmp_path / "src", tmp_path / "root")
+    assert (rep.name, rep.path) == ("cifar10", tmp_path / "root" / "cifar-10-batches-py")
+    assert rep.train_counts == [10] * 10 and rep.test_counts == [2] * 10  # 5 x 20 and 20 images, labels i % 10
+    cfg = C.load(overrides={"data": {"dataset": "cifar10", "data_root": str(tmp_path / "root")}}).data
+    assert D.load(cfg).fingerprint == rep.fingerprint
+
+
+def test_failed_setup_leaves_nothing_behind(tmp_path):
+    _write_image_folder(tmp_path / "src")
+    (tmp_path / "src" / "test" / "dog" / "0001.png").write_bytes(b"broken")
+    root = tmp_path / "new" / "data-root"
+    cached = set((D.cache_dir() / "decoded").glob("*.npz"))
+    with pytest.raises(D.DataError, match="corrupt image .*0001.png"):
+        D.setup(_tarball(tmp_path / "src", tmp_path / "c.tar.gz"), root)
+    assert not (tmp_path / "new").exists()
+    assert set((D.cache_dir() / "decoded").glob("*.npz")) == cached  # the train split's decoded cache is gone too
+    (tmp_path / "junk.txt").write_text("junk")
+    with pytest.raises(D.DataError, match="neither a folder nor a tar archive"):
+        D.setup(tmp_path / "junk.txt", root)
+    (tmp_path / "cut.tar.gz").write_bytes(_tarball(tmp_path / "src", tmp_path / "whole.tar.gz").read_bytes()[:300])
+    with pytest.raises(D.DataError, match=r"cut.tar.gz .*: a truncated or corrupt copy\? Fetch it again"):
+        D.setup(tmp_path / "cut.tar.gz", root)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(D.DataError, match="holds neither a cifar10-jpeg tree"):
+        D.setup(tmp_path / "empty", root)
+    assert not (tmp_path / "new").exists()
+
+
+def test_data_command_prints_counts_and_fingerprint(tmp_path):
+    from fggp_repro import cli
+
+    _write_image_folder(tmp_path / "src")
+    import contextlib
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(["data", "--from", str(tmp_path / "src"), "--data-root", str(tmp_path / "root")])
+    assert code == 0
+    lines = out.getvalue().splitlines()
+    assert lines[0] == f"cifar10-jpeg: installed: {tmp_path / 'root' / 'cifar10-jpeg'}"
+    assert lines[1] == "  train: 20 images, per class 2 2 2 2 2 2 2 2 2 2"
+    assert lines[3] == f"  fingerprint (sha256 of the decoded arrays): {_expected_fingerprint(2)}"
+    assert lines[-1] == (f"  train, grid and verify read it with --data-root {tmp_path / 'root'} "
+                         f"(or FGGP_DATA={tmp_path / 'root'})")
+    assert err.getvalue().startswith(f"copying {tmp_path / 'src'} into {tmp_path / 'root'} and checking it")

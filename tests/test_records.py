@@ -1,0 +1,69 @@
+"""Run records: the platform a record names, file modes, and output folders checked before a run."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from fggp_repro import records as R
+
+REPO = Path(__file__).resolve().parent.parent
+# a committed `mini` record, made before provenance had device_model: an Intel Xeon, 1 thread, fp32 by default
+MINI = REPO / "results/raw/cifar10-jpeg/vgg19/fggp/vgg19-fggp-e4c7a3df0ee66bb2.json"
+
+
+def test_platform_of_an_old_record_reads_model_and_threads_from_the_device_string():
+    rec = json.loads(MINI.read_text())
+    assert "precision" not in rec["config"]["run"] and "device_model" not in rec["provenance"]
+    assert R.platform_of(rec) == {"torch": "2.15.0+cu132", "device": "cpu (Intel(R) Xeon(R) Processor @ 2.50GHz)",
+                                  "cpu_isa": "AVX512", "threads": 1, "precision": "fp32", "strict": True}
+
+
+def test_platform_of_a_new_record_and_what_makes_two_platforms_differ():
+    rec = {"config": {"run": {"threads": 0, "precision": "bf16"}},
+           "provenance": {"torch": "2.15.0", "device": "NVIDIA H100 80GB HBM3", "device_model": "NVIDIA H100 80GB HBM3",
+                          "torch_threads": 2, "cpu_capability": "AVX512", "deterministic": True}}
+    assert R.platform_of(rec) == {"torch": "2.15.0", "device": "NVIDIA H100 80GB HBM3", "cpu_isa": "AVX512",
+                                  "threads": 2, "precision": "bf16", "strict": True}
+    for key, value in (("torch_threads", 1), ("cpu_capability", "AVX2"), ("deterministic", False),
+                       ("device_model", "NVIDIA H200")):
+        other = json.loads(json.dumps(rec))
+        other["provenance"][key] = value
+        assert R.platform_key(other) != R.platform_key(rec), key
+    fp32 = json.loads(json.dumps(rec))
+    fp32["config"]["run"]["precision"] = "fp32"
+    assert R.platform_key(fp32) != R.platform_key(rec)
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640), (0o002, 0o664)])
+def test_files_are_written_with_the_users_umask(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        R.write_record(tmp_path / "r.json", {"a": 1})
+        R.atomic_write_bytes(tmp_path / "sub" / "c.pt", b"x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "r.json").stat().st_mode & 0o777 == mode
+    assert (tmp_path / "sub" / "c.pt").stat().st_mode & 0o777 == mode
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "sub"]  # no temp file left
+
+
+def test_check_writable_creates_nothing(tmp_path):
+    R.check_writable(tmp_path / "a" / "b")
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "f").write_text("")
+    with pytest.raises(R.OutputError, match=r"cannot write the output folder .*/f/x: .*/f is a file, not a folder"):
+        R.check_writable(tmp_path / "f" / "x")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_check_writable_refuses_a_read_only_folder(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        with pytest.raises(R.OutputError, match="Permission denied"):
+            R.check_writable(ro / "runs")
+    finally:
+        ro.chmod(0o755)
