@@ -315,7 +315,11 @@ def _interrupted(command: str, e: KeyboardInterrupt) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] in EXTERNAL:
-        return _run_external(argv[0], argv[1:])
+        try:
+            return _run_external(argv[0], argv[1:])
+        except KeyboardInterrupt:
+            print(f"fggp-repro {argv[0]}: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
