@@ -153,8 +153,8 @@ def _cmd_grid(args: argparse.Namespace) -> int:
 def _cmd_verify(args: argparse.Namespace) -> int:
     from .verify import verify
 
-    report = verify(args.record, data_root=args.data_root, tolerance=args.tolerance, results=args.results or (),
-                    quiet=args.quiet)
+    report = verify(args.record, data_root=args.data_root, tolerance=args.tolerance, level=args.level,
+                    results=args.results or (), quiet=args.quiet)
     print("\n".join(report.lines()))
     return 0 if report.ok else 1
 
@@ -255,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "and compare the new record with it.\n"
                                    "Same platform (torch version, device model, CPU instruction set, threads, precision,\n"
                                    "strict mode): every field exact, weights_sha256 included.\n"
-                                   "Another platform: the final accuracy must lie in the 95 % prediction interval for a\n"
+                                   "Another platform: the final accuracy must lie in the 95 % (--level) prediction interval for a\n"
                                    "new seed from the records of the same cell (same config but the seed; RECORD's folder\n"
                                    "and --results), or within --tolerance points when the cell has fewer than 2 records;\n"
                                    "mask bookkeeping within one weight. Exit 0 on a match, 1 on a mismatch, 2 on bad input.")
@@ -264,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
                                        "data, else $FGGP_DATA or ~/.cache/fggp-data)")
     v.add_argument("--results", action="append", metavar="DIR",
                    help="another results folder to find records of the same cell in (repeatable)")
+    v.add_argument("--level", type=float, default=0.95,
+                   help="across platforms: coverage of the prediction interval; a rerun as good as a new seed "
+                        "falls outside it with probability 1 - LEVEL (default: 0.95)")
     v.add_argument("--tolerance", type=float, default=1.0,
                    help="across platforms, for a cell of fewer than 2 records: accuracy tolerance in percentage "
                         "points (default: 1.0)")

@@ -236,9 +236,9 @@ def prediction_interval(values, level: float = LEVEL) -> PredictionInterval:
 # ---- the comparison --------------------------------------------------------------------------------
 
 def compare(old: dict, new: dict, *, same_platform: bool, tolerance: float,
-            cell: list[float] | None = None) -> list[Check]:
+            cell: list[float] | None = None, level: float = LEVEL) -> list[Check]:
     """The checks of ``new`` (the rerun) against ``old`` (the record); ``cell``: the final accuracies of the
-    record's cell (the record's own included), for the statistical check across platforms."""
+    record's cell (the record's own included), for the statistical check across platforms at ``level``."""
     checks: list[Check] = []
 
     def exact(name, a, b, what="exact"):
@@ -277,13 +277,14 @@ def compare(old: dict, new: dict, *, same_platform: bool, tolerance: float,
     if a is None or b is None:
         exact("metrics.test_acc", a, b, "both diverged")
     elif cell is not None and len(cell) >= 2:
-        pi = prediction_interval(cell)
+        pi = prediction_interval(cell, level)
         inside = b in pi
         checks.append(Check("metrics.test_acc", a, b, "ok" if inside else "FAIL",
-                            f"{'inside' if inside else 'OUTSIDE'} the {pi.level:.0%} prediction interval "
+                            f"{'inside' if inside else 'OUTSIDE'} the {100 * pi.level:g}% prediction interval "
                             f"[{pi.low:.4f}, {pi.high:.4f}] for one new seed, from the {pi.k} records of this cell "
                             f"(accuracies {', '.join(map(_show, cell))}; mean {pi.mean:.4f}, s {pi.s:.4f}, "
-                            f"t(0.975, {pi.k - 1}) {pi.t:.4f}, half-width t*s*sqrt(1+1/k) {pi.high - pi.mean:.4f})"))
+                            f"t({(1 + pi.level) / 2:g}, {pi.k - 1}) {pi.t:.4f}, half-width t*s*sqrt(1+1/k) "
+                            f"{pi.high - pi.mean:.4f})"))
     else:
         n = 0 if cell is None else len(cell)
         d = abs(a - b)
@@ -337,14 +338,18 @@ def _pick_data_root(cfg: C.Config, data_root: str | None) -> C.Config:
 
 
 def verify(record_file: str | Path, *, data_root: str | None = None, tolerance: float = 1.0,
-           results: list | tuple = (), workdir: str | Path | None = None, quiet: bool = True) -> Report:
+           level: float = LEVEL, results: list | tuple = (), workdir: str | Path | None = None,
+           quiet: bool = True) -> Report:
     """Validate ``record_file``, rerun its config (with its thread count) in a scratch folder and compare
-    (see the module docstring). ``results``: more folders to look in for the record's cell."""
+    (see the module docstring). ``results``: more folders to look in for the record's cell; ``level``: the
+    coverage of the prediction interval (0.95: a rerun that is as good as a new seed fails 1 time in 20)."""
     from . import data as D
     from .trainer import train
 
     if not (_number(tolerance) and math.isfinite(tolerance) and tolerance > 0):
         raise C.ConfigError(f"--tolerance must be a positive number of percentage points, got {tolerance}")
+    if not (_number(level) and 0 < level < 1):
+        raise C.ConfigError(f"--level must be a fraction in (0, 1), e.g. 0.95, got {level}")
     path = Path(record_file)
     old = read(path)
     cfg = load_config(old, path, data_root)
@@ -372,5 +377,5 @@ def verify(record_file: str | Path, *, data_root: str | None = None, tolerance: 
         new = res.record
     report = Report(path, old["run_id"], recorded, platform_of(new))
     report.checks = compare(old, new, same_platform=report.same_platform, tolerance=tolerance,
-                            cell=[acc for _, acc, _ in cell])
+                            cell=[acc for _, acc, _ in cell], level=level)
     return report

@@ -154,6 +154,10 @@ def test_prediction_interval_by_hand():
     # two values: mean 11, s = sqrt(2), t(0.975, 1) = 12.7062, half-width 12.7062 * sqrt(2) * sqrt(1.5) = 22.0078
     two = prediction_interval([10.0, 12.0])
     assert (two.low, two.high) == (pytest.approx(-11.0078, abs=1e-4), pytest.approx(33.0078, abs=1e-4))
+    # at 99 %: t(0.995, 4) = 4.6041 (t table); half-width 4.6041 * sqrt(12) = 15.9491
+    wide = prediction_interval([40.0, 42.0, 44.0, 46.0, 48.0], level=0.99)
+    assert wide.t == pytest.approx(4.60409, abs=1e-5)
+    assert (wide.low, wide.high) == (pytest.approx(28.0509, abs=1e-4), pytest.approx(59.9491, abs=1e-4))
     with pytest.raises(ValueError):
         prediction_interval([1.0])
 
@@ -272,6 +276,8 @@ def test_verify_checks_the_record_before_training(tmp_path, monkeypatch):
         verify(path)
     with pytest.raises(C.ConfigError, match="--tolerance must be a positive number"):
         verify(path, tolerance=-1)
+    with pytest.raises(C.ConfigError, match=r"--level must be a fraction in \(0, 1\), e.g. 0.95, got 95"):
+        verify(path, level=95)
     path.write_text("{")
     with pytest.raises(C.ConfigError, match="is not JSON"):
         verify(path)
@@ -286,8 +292,10 @@ COMMITTED = "results/raw/cifar10-jpeg/vgg19/fggp/vgg19-fggp-e4c7a3df0ee66bb2.jso
 def test_a_committed_mini_record_reverifies(jpeg_root):
     repo = Path(__file__).resolve().parent.parent
     # on the platform that made it (an Intel Xeon, 1 thread): exact, weights_sha256 included; on any other CPU:
-    # the rerun's accuracy inside the prediction interval of the 5 seeds of its cell, masks within one weight
-    report = verify(repo / COMMITTED, data_root=str(jpeg_root))
+    # the rerun's accuracy inside the prediction interval of the 5 seeds of its cell, masks within one weight.
+    # A rerun elsewhere is a new draw, so at 95 % one CPU model in 20 would fail for good, by chance alone; CI
+    # asks for 99 % (on an AMD EPYC this record's rerun gave 37.41, inside [30.39, 48.88] already at 95 %).
+    report = verify(repo / COMMITTED, data_root=str(jpeg_root), level=0.99)
     print("\n".join(report.lines()))
     assert report.ok, "\n".join(report.lines())
     if not report.same_platform:
