@@ -2,7 +2,7 @@
 
 Everything written here is a function of the data alone: fixed float formats, sorted rows, no
 timestamps, ``\\n`` line endings, and every file replaced atomically (temp file + ``os.replace``)
-so a reader never sees half a table.
+so a reader never sees half a table, with the user's umask (0644 by default).
 """
 
 from __future__ import annotations
@@ -59,15 +59,29 @@ def p_is(p) -> str:
 # atomic writes
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace``.
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
-    The training core's records module has the same ten lines: the two packages may not use each other
+
+def file_mode() -> int:
+    """The mode a new file gets from ``open()``: ``0o666`` less the umask (0644 under the usual umask 022)."""
+    return 0o666 & ~_umask()
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace``, with the mode
+    ``open()`` would give (:func:`file_mode`: 0644 under umask 022), not mkstemp's 0600.
+
+    The training core's records module has the same lines: the two packages may not use each other
     (analysis never imports torch, the training core never imports analysis)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, file_mode())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)
