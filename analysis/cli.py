@@ -1,7 +1,14 @@
 """Command-line entry points: ``fggp-repro figures``, ``fggp-repro audit`` and ``fggp-repro plan`` (also
 ``python -m analysis figures|audit|plan|calibrate``). Each takes ``argv`` without the program/subcommand
-name and returns an exit status: 0 on success (including "nothing to draw yet"), 2 on a bad record or
-bad arguments, with one line on stderr naming the file and the field."""
+name and returns an exit status: 0 on success (including "nothing to draw yet" for an existing folder
+without run records), 2 on a bad record, a results folder that does not exist, or bad arguments, with
+one line on stderr naming the file and the field (or the path and the fix).
+
+All three read the run records from ``--results DIR`` (default ``results``; ``audit`` and ``plan`` also
+take it as a positional argument, as they always did). Which ``*.json`` files under it are run records
+is :data:`RECORDS_RULE` (:func:`analysis.records.classify`): the others are skipped, one line each on
+stderr; a damaged run record stops the command. Each protocol's platforms (torch, device, CPU ISA,
+threads, precision, strict mode) are one line in the output of ``figures`` and ``audit``."""
 
 from __future__ import annotations
 
@@ -17,6 +24,35 @@ __all__ = ["figures_main", "audit_main", "plan_main", "calibrate_main", "main"]
 
 #: Suffixes of the files `figures` writes; others in an output folder are never touched.
 OUTPUT_SUFFIXES = (".md", ".tex", ".csv", ".png", ".pdf")
+DEFAULT_RESULTS = "results"
+
+#: Which files are run records, as every command's help says it (analysis.records.classify).
+RECORDS_RULE = (
+    "Run records: the *.json files under the results folder (searched recursively) that are a JSON object whose "
+    "\"schema\" starts with fggp-repro/run-record/; a file that is not valid JSON but names that schema is a "
+    "damaged run record. Any other JSON file (a notes.json, another tool's output) is skipped, with one line on "
+    "stderr naming it. A damaged run record, or one with another schema version than v1, stops the command: exit "
+    "2, one line naming the file and the field. A results folder that does not exist: exit 2; one without run "
+    "records: exit 0, nothing to do yet.")
+
+
+def _add_results(parser: argparse.ArgumentParser, *, positional: bool = False) -> None:
+    """``--results DIR`` (and, for the commands that always took it so, an optional positional RESULTS)."""
+    if positional:
+        parser.add_argument("results_pos", nargs="?", default=None, metavar="RESULTS",
+                            help="the same as --results DIR (kept for older scripts)")
+    parser.add_argument("--results", default=None, metavar="DIR",
+                        help=f"folder of run records, searched recursively (default: {DEFAULT_RESULTS})")
+
+
+def _results_path(args: argparse.Namespace) -> Path | int:
+    """The results folder of ``--results`` or the positional RESULTS; exit status 2 when both name different ones."""
+    pos, opt = getattr(args, "results_pos", None), args.results
+    if pos is not None and opt is not None and Path(pos) != Path(opt):
+        print(f"error: two results folders given, {pos} and --results {opt}; give one, with --results DIR",
+              file=sys.stderr)
+        return 2
+    return Path(opt if opt is not None else pos if pos is not None else DEFAULT_RESULTS)
 
 
 def _parse(parser: argparse.ArgumentParser, argv) -> argparse.Namespace | int:
@@ -26,23 +62,39 @@ def _parse(parser: argparse.ArgumentParser, argv) -> argparse.Namespace | int:
         return int(e.code) if isinstance(e.code, int) else (0 if e.code is None else 2)
 
 
-def _load(results: Path, loader, verb: str):
-    """``loader(results)``, or an exit status: 0 with a plain line when there is nothing to
-    ``verb`` yet, 2 with one line naming the file and field of a bad record."""
+def _load(results: Path, verb: str, *, histories: bool = False, layers: bool = False):
+    """The :class:`analysis.records.Records` under ``results``, or an exit status: 2 with one line when the
+    path does not exist, names a file that is not a run record, or holds a damaged run record (file and
+    field named); 0 with a plain line when there is nothing to ``verb`` yet. Each JSON file that is not a
+    run record is named on stderr, one line each."""
+    from .records import load_records
+
     if not results.exists():
-        print(f"No results folder {results}: nothing to {verb} yet.")
-        return 0
+        where = f" ({results.resolve()})" if not results.is_absolute() else ""
+        fix = ("run the command from the repository root (where results/ is), or give the folder of run records "
+               "with --results DIR" if str(results) == DEFAULT_RESULTS else
+               "check the path, or give the folder of run records with --results DIR "
+               f"(default: {DEFAULT_RESULTS})")
+        print(f"error: results folder not found: {results}{where}; {fix}", file=sys.stderr)
+        return 2
     try:
-        loaded = loader(results)
+        rec = load_records(results, histories=histories, layers=layers)
     except RecordError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    from .records import Records
-
-    if (loaded.runs if isinstance(loaded, Records) else loaded).empty:
-        print(f"No run records under {results}: nothing to {verb} yet.")
+    if results.is_file() and rec.skipped:
+        path, why = rec.skipped[0]
+        print(f"error: {path} is not a run record ({why}); give the folder of run records with --results DIR",
+              file=sys.stderr)
+        return 2
+    for path, why in rec.skipped:
+        print(f"note: skipped {path}, not a run record: {why}", file=sys.stderr)
+    if rec.runs.empty:
+        n = len(rec.skipped)
+        extra = f" ({n} other JSON file{'s' if n != 1 else ''} skipped)" if n else ""
+        print(f"No run records under {results}{extra}: nothing to {verb} yet.")
         return 0
-    return loaded
+    return rec
 
 
 def _safe(name: str) -> str:
@@ -57,8 +109,10 @@ def figures_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="fggp-repro figures",
         description="Regenerate every figure and table from the run records, one protocol at a time "
-                    "into OUT/<protocol>/ (no network, no GPU; same records give the same table bytes).")
-    parser.add_argument("--results", default="results", help="folder of run records, searched recursively (default: results)")
+                    "into OUT/<protocol>/ (no network, no GPU; same records give the same table bytes). Each "
+                    "protocol's log names the platforms its runs were made on (table: platforms).",
+        epilog=RECORDS_RULE)
+    _add_results(parser)
     parser.add_argument("--out", default="paper_figures", help="output folder (default: paper_figures)")
     parser.add_argument("--only", action="append", metavar="NAME", help="only this output (repeatable); see --list")
     parser.add_argument("--protocol", action="append", metavar="P", help="only this protocol (repeatable)")
@@ -80,10 +134,13 @@ def figures_main(argv: list[str] | None = None) -> int:
             return 2
         outputs = {n: outputs[n] for n in outputs_names if n in args.only}
 
-    from .records import load_records
+    from .platforms import platform_note
     from .registry import Context, SkipOutput
 
-    rec = _load(Path(args.results), load_records, "draw")
+    results = _results_path(args)
+    if isinstance(results, int):
+        return results
+    rec = _load(results, "draw", histories=True, layers=True)
     if isinstance(rec, int):
         return rec
     runs = rec.runs
@@ -105,6 +162,7 @@ def figures_main(argv: list[str] | None = None) -> int:
         out_dir = Path(args.out) / _safe(p)
         n_div = int((ctx.runs["status"] == "diverged").sum())
         print(f"protocol {p}: {len(ctx.runs)} runs ({len(ctx.runs) - n_div} completed, {n_div} diverged) -> {out_dir}")
+        print(f"  {platform_note(ctx.runs)}")
         written: set[Path] = set()
         lines = []
         for name, o in outputs.items():
@@ -143,12 +201,15 @@ def _remove_stale(out_dir: Path, written: set[Path], only: set[str] | None) -> l
 
 
 def audit_main(argv: list[str] | None = None) -> int:
-    """``fggp-repro audit [RESULTS] [--protocol P] [--claims FILE]``: judge the paper's claims,
-    each protocol separately, and print claim, verdict and the numbers behind it."""
+    """``fggp-repro audit [--results DIR] [--protocol P] [--claims FILE] [--json]`` (or ``audit RESULTS ...``):
+    judge the paper's claims, each protocol separately, and print claim, verdict and the numbers behind it,
+    with the platforms each protocol's runs were made on."""
     parser = argparse.ArgumentParser(
         prog="fggp-repro audit",
-        description="Audit the FGGP paper's claims (analysis/claims.toml) on the run records, per protocol.")
-    parser.add_argument("results", nargs="?", default="results", help="folder of run records (default: results)")
+        description="Audit the FGGP paper's claims (analysis/claims.toml) on the run records, per protocol; "
+                    "each protocol's block names the platforms its runs were made on.",
+        epilog=RECORDS_RULE)
+    _add_results(parser, positional=True)
     parser.add_argument("--protocol", help="audit only this protocol")
     parser.add_argument("--claims", help="a claims TOML file instead of the packaged analysis/claims.toml")
     parser.add_argument("--json", action="store_true",
@@ -159,14 +220,16 @@ def audit_main(argv: list[str] | None = None) -> int:
         return args
 
     from .claims import audit
-    from .records import load_runs
+    from .platforms import platform_note, platform_table
     from .tables import collapsed_note, diverged_note
 
-    runs = _load(Path(args.results), load_runs, "audit")
+    results = _results_path(args)
+    if isinstance(results, int):
+        return results
+    runs = _load(results, "audit")
     if isinstance(runs, int):
-        if args.json and runs == 0:
-            return 0
         return runs
+    runs = runs.runs
     try:
         table = audit(runs, protocol=args.protocol, claims=args.claims, with_numbers=args.json)
     except (ValueError, OSError) as e:
@@ -175,9 +238,12 @@ def audit_main(argv: list[str] | None = None) -> int:
     if args.json:
         import json
 
+        plats = {p: [{k: v for k, v in r.items()} for r in platform_table(g).to_dict("records")]
+                 for p, g in runs.groupby("protocol", sort=True)}
         out = [dict(protocol=r["protocol"], claim=r["claim"], verdict=r["verdict"], reason=r["reason"],
                     numbers=_json_safe(r["numbers"]), evidence=r["evidence"], test=r["test"], text=r["text"],
-                    completed=int(r["completed"]), diverged=int(r["diverged"]), collapsed=int(r["collapsed"]))
+                    completed=int(r["completed"]), diverged=int(r["diverged"]), collapsed=int(r["collapsed"]),
+                    platforms=_json_safe(plats.get(r["protocol"], [])))
                for r in table.to_dict("records")]
         print(json.dumps(out, indent=2, ensure_ascii=False, allow_nan=False))
         return 0
@@ -190,6 +256,7 @@ def audit_main(argv: list[str] | None = None) -> int:
         first = False
         pr = runs[runs["protocol"] == p]
         print(f"protocol {p}: {int(t['completed'].iloc[0])} completed runs. {diverged_note(pr)} {collapsed_note(pr)}")
+        print(f"  {platform_note(pr)}")
         if set(t["reason"]) == {"there are no fggp runs"}:
             # e.g. a frontier of dense reference runs: nothing to judge, one line instead of three blocks
             print(f"  every claim inconclusive: there are no fggp runs (methods here: "
@@ -225,15 +292,17 @@ def _json_safe(x):
 
 
 def plan_main(argv: list[str] | None = None) -> int:
-    """``fggp-repro plan [RESULTS] --protocol P [--effect E] [--power Q] [--alpha A] [--claims FILE]``: from the
+    """``fggp-repro plan [--results DIR] --protocol P [--effect E] [--power Q] [--alpha A] [--claims FILE]`` (or
+    ``plan RESULTS ...``): from the
     observed spread of each paired comparison of a protocol, the minimum detectable difference now and the
     seeds each setting needs to detect a difference of E accuracy points."""
     parser = argparse.ArgumentParser(
         prog="fggp-repro plan",
         description="Seeds each setting needs for the audit's paired comparisons to detect a given difference, "
                     "from the observed seed-to-seed spread of the paired differences (noncentral t, Bonferroni "
-                    "level alpha/m over the protocol's m settings, as the audit's Holm procedure starts).")
-    parser.add_argument("results", nargs="?", default="results", help="folder of run records (default: results)")
+                    "level alpha/m over the protocol's m settings, as the audit's Holm procedure starts).",
+        epilog=RECORDS_RULE)
+    _add_results(parser, positional=True)
     parser.add_argument("--protocol", help="the protocol to plan for (required when the records hold several)")
     parser.add_argument("--effect", type=float, default=None,
                         help="the difference to detect, accuracy points (default: delta of claims.toml)")
@@ -245,8 +314,10 @@ def plan_main(argv: list[str] | None = None) -> int:
         return args
     from .claims import load_claims
     from .plan import plan, plan_text
-    from .records import load_runs
 
+    results = _results_path(args)
+    if isinstance(results, int):
+        return results
     try:
         cfg = load_claims(args.claims)
     except (ValueError, OSError) as e:
@@ -261,9 +332,10 @@ def plan_main(argv: list[str] | None = None) -> int:
         if not ok:
             print(f"error: {name} must be {'> 0' if name == '--effect' else 'in (0, 1)'}, got {v:g}", file=sys.stderr)
             return 2
-    runs = _load(Path(args.results), load_runs, "plan")
+    runs = _load(results, "plan")
     if isinstance(runs, int):
         return runs
+    runs = runs.runs
     protocols = sorted(runs["protocol"].unique())
     if args.protocol is None:
         if len(protocols) > 1:
@@ -303,11 +375,10 @@ def calibrate_main(argv: list[str] | None = None) -> int:
     from .calibration import MINI_COMPONENTS, SCENARIOS, calibrate, fit_components
 
     if args.fit:
-        from .records import load_runs
-
-        runs = _load(Path(args.results), load_runs, "fit")
+        runs = _load(Path(args.results), "fit")
         if isinstance(runs, int):
             return runs
+        runs = runs.runs
         if args.fit not in set(runs["protocol"]):
             print(f"error: no runs of protocol {args.fit}; present: {', '.join(sorted(set(runs['protocol'])))}",
                   file=sys.stderr)

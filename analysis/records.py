@@ -4,6 +4,14 @@ Every record is validated field by field; anything the statistics would silently
 (bad JSON, wrong schema, a missing field, a non-numeric accuracy of a completed run, two records
 of the same run) raises :class:`analysis.RecordError` naming the file and the field.
 
+Which files are run records (:func:`classify`): a ``*.json`` file is a run record exactly when it is
+a JSON object whose ``"schema"`` is a string starting with ``fggp-repro/run-record/``, or when it is
+not valid JSON but its bytes contain ``fggp-repro/run-record/`` (a damaged record). Every other JSON
+file under a results folder (a ``notes.json``, another tool's output, a JSON list, an object without
+``"schema"`` or with another schema) is not a run record: it is skipped and listed in
+:attr:`Records.skipped`, never an error. A run record with another version than
+``fggp-repro/run-record/v1``, or with a defect in any field, is an error.
+
 Units are those of the records: accuracies in percent (0-100), sparsities and densities as
 fractions (0-1).
 """
@@ -21,6 +29,8 @@ import pandas as pd
 from .errors import RecordError
 
 SCHEMA = "fggp-repro/run-record/v1"
+#: A JSON file is a run record exactly when its ``schema`` starts with this (see :func:`classify`).
+SCHEMA_PREFIX = "fggp-repro/run-record/"
 STATUSES = ("completed", "diverged")
 
 #: A setting: the grid cell a run belongs to, independent of method and seed.
@@ -32,12 +42,20 @@ REFERENCE_KEYS: tuple[str, ...] = ("dataset", "arch", "protocol")
 #: Row order of every frame: keys only, so the order of files on disk never matters.
 SORT_KEYS: tuple[str, ...] = ("protocol", "dataset", "arch", "initial_density", "target_sparsity", "method", "seed")
 
+#: The platform a run was made on (docs/RECORD_SCHEMA.md, "The platform of a record"): the torch version,
+#: the device model, the CPU instruction set, the torch thread count, the precision and strict mode. Two
+#: strict runs of one config agree bit for bit only on one platform; across platforms they drift like a new
+#: seed. Strings in the runs frame, ``unknown`` where a record does not say (see :func:`platform_of`).
+PLATFORM_COLUMNS: tuple[str, ...] = ("torch", "device", "cpu_isa", "threads", "precision", "strict")
+#: What a platform column holds when the record does not say.
+UNKNOWN = "unknown"
+
 #: Columns of :func:`load_runs`, in order.
 RUN_COLUMNS: tuple[str, ...] = (
     "dataset", "arch", "method", "target_sparsity", "initial_density", "seed", "protocol",
     "status", "run_id", "test_acc", "best_test_acc_after_pruning", "sparsity", "path",
     "collapsed", "best_test_acc_window", "epochs", "width", "train_images", "iterations", "t_end",
-)
+) + PLATFORM_COLUMNS
 HISTORY_FIELDS: tuple[str, ...] = ("iteration", "lr", "train_loss", "train_acc", "test_acc", "sparsity")
 
 #: A completed run whose final test accuracy (percent) is at or below this is at chance level on
@@ -96,6 +114,8 @@ class Records:
     runs: pd.DataFrame  #: one row per run, columns :data:`RUN_COLUMNS`
     histories: pd.DataFrame  #: one row per (run, epoch)
     layer_sparsity: pd.DataFrame  #: one row per (run, prunable tensor)
+    #: the JSON files that are not run records, as (path, reason), sorted by path (:func:`classify`)
+    skipped: tuple[tuple[str, str], ...] = ()
 
 
 # --------------------------------------------------------------------------------------------
@@ -148,22 +168,52 @@ def _number(path, v, dotted: str, *, null_ok: bool, lo: float | None = None, hi:
 # one record
 
 
-def _parse(path: Path, *, history: bool, layers: bool):
+class NotARecord(Exception):
+    """A JSON file that is not a run record (:func:`classify`); ``str(err)`` is the one-line reason."""
+
+
+def classify(path: str | Path) -> dict:
+    """Read ``path`` and tell whether it is a run record: returns the parsed record when it is, raises
+    :class:`NotARecord` (with the reason) when it is not, :class:`RecordError` when it is a damaged one.
+
+    The rule: a run record is a JSON object whose ``"schema"`` is a string starting with
+    ``fggp-repro/run-record/`` (:data:`SCHEMA_PREFIX`). A file that is not valid JSON (or not UTF-8) is a
+    damaged run record when its bytes contain ``fggp-repro/run-record/``, and not a run record otherwise.
+    A file that cannot be read at all is an error (it may be a record). The version is checked later: a
+    run record whose schema is not exactly ``fggp-repro/run-record/v1`` is an error, not skipped."""
     try:
         with open(path, "rb") as fh:
-            rec = json.loads(fh.read())
-    except json.JSONDecodeError as e:
-        raise RecordError(path, None, f"not valid JSON ({e})") from None
-    except UnicodeDecodeError as e:
-        raise RecordError(path, None, f"not valid UTF-8 JSON ({e})") from None
+            raw = fh.read()
     except OSError as e:
         raise RecordError(path, None, f"cannot be read ({e.strerror})") from None
+    try:
+        rec = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        if SCHEMA_PREFIX.encode() in raw:
+            what = "valid JSON" if isinstance(e, json.JSONDecodeError) else "valid UTF-8 JSON"
+            raise RecordError(path, None, f"not {what} ({e}), yet it names the run-record schema "
+                                          f"{SCHEMA_PREFIX}...: a damaged run record") from None
+        raise NotARecord(f"not valid JSON, and it does not name the run-record schema {SCHEMA_PREFIX}...") from None
     if not isinstance(rec, dict):
-        raise RecordError(path, None, f"expected a JSON object, got {type(rec).__name__}")
+        raise NotARecord(f"a JSON {_json_type(rec)}, not an object with \"schema\": \"{SCHEMA}\"")
+    if "schema" not in rec:
+        raise NotARecord(f"a JSON object without \"schema\" (a run record has \"schema\": \"{SCHEMA}\")")
+    schema = rec["schema"]
+    if not isinstance(schema, str) or not schema.startswith(SCHEMA_PREFIX):
+        raise NotARecord(f"its \"schema\" is {_show(schema)}, not {SCHEMA_PREFIX}...")
+    return rec
 
-    schema = _field(path, rec, "schema", "schema")
+
+def _json_type(v) -> str:
+    return {list: "list", str: "string", bool: "boolean", int: "number", float: "number",
+            type(None): "null"}.get(type(v), type(v).__name__)
+
+
+def _parse(path: Path, rec: dict, *, history: bool, layers: bool):
+    schema = rec["schema"]
     if schema != SCHEMA:
-        raise RecordError(path, "schema", f"is {_show(schema)}; expected {SCHEMA!r}")
+        raise RecordError(path, "schema", f"is {_show(schema)}; expected {SCHEMA!r} (another version of the "
+                                          f"run-record schema than this analysis reads)")
     run_id = _str(path, _field(path, rec, "run_id", "run_id"), "run_id")
     status = _field(path, rec, "status", "status")
     if status not in STATUSES:
@@ -203,6 +253,7 @@ def _parse(path: Path, *, history: bool, layers: bool):
     row["path"] = str(path)
     row["collapsed"] = bool(done and row["test_acc"] <= COLLAPSED_AT)
     row["_config"] = _run_config(config if isinstance(config, dict) else {}, row["method"] == DENSE)
+    row.update(platform_of(rec))
     _scale(row, config if isinstance(config, dict) else {})
     row["best_test_acc_window"] = _best_in_window(path, rec.get("history"), row, done)
 
@@ -213,6 +264,43 @@ def _parse(path: Path, *, history: bool, layers: bool):
     if layers:
         lay = _parse_layers(path, rec.get("per_layer_sparsity"))
     return row, hist, lay
+
+
+def _text(v) -> str:
+    if v is None or (isinstance(v, str) and not v.strip()):
+        return UNKNOWN
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return " ".join(str(v).split())
+
+
+def platform_of(record: dict) -> dict:
+    """The platform a record was made on, :data:`PLATFORM_COLUMNS` as strings (``unknown`` where the record
+    does not say): the same definition as the training core's ``records.platform_of`` (this package may not
+    import it). ``device`` is ``provenance.device_model``, or for older records ``provenance.device`` without
+    its thread count (``cpu (<model>, <n> threads)`` -> ``cpu (<model>)``); ``cpu_isa`` is
+    ``provenance.cpu_capability``; ``threads`` is ``provenance.torch_threads`` (else ``config.run.threads``);
+    ``precision`` is ``config.run.precision`` (``fp32`` when the record has no such field, as records made
+    before it existed); ``strict`` is ``provenance.deterministic`` (``true``/``false``). Never raises: the
+    platform is reported, it does not enter a statistic."""
+    prov = record.get("provenance")
+    prov = prov if isinstance(prov, dict) else {}
+    config = record.get("config")
+    run = config.get("run") if isinstance(config, dict) else None
+    run = run if isinstance(run, dict) else {}
+    device = prov.get("device_model")
+    if device is None:
+        device = prov.get("device")
+        if isinstance(device, str) and device.startswith("cpu (") and device.endswith(" threads)") and ", " in device:
+            device = device[: device.rindex(", ")] + ")"
+    threads = prov.get("torch_threads")
+    if threads is None:
+        threads = run.get("threads") or None
+    precision = run.get("precision", "fp32")
+    return {"torch": _text(prov.get("torch")), "device": _text(device), "cpu_isa": _text(prov.get("cpu_capability")),
+            "threads": _text(threads), "precision": _text(precision), "strict": _text(prov.get("deterministic"))}
 
 
 #: Config fields that legitimately differ between the runs of one protocol (they are the setting, the
@@ -364,7 +452,8 @@ def _parse_layers(path, layers):
 
 
 def record_files(path: str | Path) -> list[Path]:
-    """Every ``*.json`` under ``path`` (recursively), sorted; ``[path]`` for a single file.
+    """Every ``*.json`` under ``path`` (recursively), sorted; ``[path]`` for a single file. Whether each
+    is a run record is for :func:`classify` to say.
 
     Raises ``FileNotFoundError`` when ``path`` does not exist.
     """
@@ -387,7 +476,7 @@ def _typed(df: pd.DataFrame) -> pd.DataFrame:
         df[c] = df[c].astype(float)
     df["collapsed"] = df["collapsed"].astype(bool)
     df["seed"] = df["seed"].astype(np.int64)
-    for c in ("dataset", "arch", "method", "protocol", "status", "run_id", "path"):
+    for c in ("dataset", "arch", "method", "protocol", "status", "run_id", "path") + PLATFORM_COLUMNS:
         df[c] = df[c].astype(str)
     return df
 
@@ -402,6 +491,9 @@ def load_records(path: str | Path, *, histories: bool = True, layers: bool = Tru
     in the record — and sparsity [fraction]). ``histories=False`` / ``layers=False`` skip reading those
     parts (the frames come back empty).
 
+    Files that are not run records (:func:`classify`: a JSON object whose ``"schema"`` starts with
+    ``fggp-repro/run-record/``) are skipped and listed in :attr:`Records.skipped` with the reason.
+
     A protocol is one preset: when two records of one protocol share (setting, method, seed) but were
     made with different configs (e.g. a sweep over epochs), the protocol is split by the config
     fields that tell them apart, e.g. ``cpu-frontier[epochs=8]`` and ``cpu-frontier[epochs=12]``, so
@@ -414,8 +506,14 @@ def load_records(path: str | Path, *, histories: bool = True, layers: bool = Tru
     hists: list = []
     lays: list = []
     configs: list[dict] = []
+    skipped: list[tuple[str, str]] = []
     for f in record_files(path):
-        row, hist, lay = _parse(f, history=histories, layers=layers)
+        try:
+            rec = classify(f)
+        except NotARecord as e:
+            skipped.append((str(f), str(e)))
+            continue
+        row, hist, lay = _parse(f, rec, history=histories, layers=layers)
         configs.append(row.pop("_config"))
         rows.append(row)
         hists.append(hist)
@@ -432,7 +530,7 @@ def load_records(path: str | Path, *, histories: bool = True, layers: bool = Tru
     id_cols = list(RUN_KEYS) + ["status", "run_id"]
     hist_df = _stack(runs, order, hists if histories else [None] * len(rows), id_cols, kind="history")
     lay_df = _stack(runs, order, lays if layers else [None] * len(rows), id_cols, kind="layers")
-    return Records(runs=runs_sorted, histories=hist_df, layer_sparsity=lay_df)
+    return Records(runs=runs_sorted, histories=hist_df, layer_sparsity=lay_df, skipped=tuple(skipped))
 
 
 def _stack(runs: pd.DataFrame, order, parts, id_cols, *, kind: str) -> pd.DataFrame:
@@ -482,7 +580,9 @@ def load_runs(path: str | Path) -> pd.DataFrame:
     diverged], best_test_acc_after_pruning [%, OPTIMISTIC: selected on the test set; NaN when
     absent], sparsity [fraction of all Conv/Linear weights and biases], path.
 
-    Diverged runs stay in the frame (statistics use only completed ones and count the others).
+    Diverged runs stay in the frame (statistics use only completed ones and count the others). Then the
+    platform of each run (:data:`PLATFORM_COLUMNS`, :func:`platform_of`). JSON files that are not run
+    records are skipped silently here (:func:`load_records` lists them).
     Raises :class:`RecordError` (file and field named) for a malformed or duplicate record.
     """
     return load_records(path, histories=False, layers=False).runs

@@ -373,3 +373,34 @@ def sensitivity(ctx: Context, out_dir: Path) -> list[Path]:
              "annealed rate: which annealed baseline(s) count as alternatives; delta: the smallest effect of interest "
              f"(claims 1 and 2). {ctx.scale()}."]
     return write_table(out_dir, "sensitivity", display=disp, data=t, notes=notes)
+
+
+@register("platforms", "table",
+          "the platforms (torch, device, CPU ISA, threads, precision, strict) the protocol's runs were made on, "
+          "with run counts and the settings that mix them")
+def platforms(ctx: Context, out_dir: Path) -> list[Path]:
+    from .platforms import mixed_settings_note, platform_table
+
+    if not set(ctx.runs["method"]) - {DENSE}:
+        raise SkipOutput("only dense runs, nothing to compare")
+    t = platform_table(ctx.runs)
+    disp = pd.DataFrame({
+        "platform": t["platform"], "torch": t["torch"], "device": t["device"], "CPU ISA": t["cpu_isa"],
+        "threads": t["threads"], "precision": t["precision"],
+        "strict": t["strict"].map({"true": "on", "false": "off"}).fillna(t["strict"]),
+        "runs": t["runs"].astype(str), "completed": t["completed"].astype(str), "diverged": t["diverged"].astype(str),
+        "settings": t["settings"].astype(str),
+    })
+    n = len(t)
+    notes = [("The platform of a run: the torch version, the device model, the CPU instruction set, the torch thread "
+              "count, the precision and strict mode (docs/RECORD_SCHEMA.md). On one platform a strict rerun is "
+              "bit-identical; on another it drifts like a new seed. "
+              + ("Every run of this protocol was made on one platform." if n == 1 else
+                 f"This protocol's runs span {n} platforms; they are analysed together (runs of one protocol), "
+                 f"each seed counting once whatever its platform.")
+              + f" runs: records (completed + diverged); settings: the (dataset, arch, target sparsity, start) "
+                f"cells with runs on the platform, dense included. {ctx.scale()}."),
+             mixed_settings_note(ctx.runs)]
+    data = t.copy()
+    data.insert(0, "protocol", ctx.protocol)
+    return write_table(out_dir, "platforms", display=disp, data=data, notes=notes)
