@@ -214,7 +214,7 @@ def audit_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--claims", help="a claims TOML file instead of the packaged analysis/claims.toml")
     parser.add_argument("--json", action="store_true",
                         help="print the verdicts as JSON: one object per (protocol, claim) with claim id, verdict, "
-                             "reason and the deciding numbers")
+                             "reason, the deciding numbers and the protocol's platforms (as the platforms table)")
     args = _parse(parser, argv)
     if isinstance(args, int):
         return args
@@ -238,8 +238,7 @@ def audit_main(argv: list[str] | None = None) -> int:
     if args.json:
         import json
 
-        plats = {p: [{k: v for k, v in r.items()} for r in platform_table(g).to_dict("records")]
-                 for p, g in runs.groupby("protocol", sort=True)}
+        plats = {p: platform_table(g).to_dict("records") for p, g in runs.groupby("protocol", sort=True)}
         out = [dict(protocol=r["protocol"], claim=r["claim"], verdict=r["verdict"], reason=r["reason"],
                     numbers=_json_safe(r["numbers"]), evidence=r["evidence"], test=r["test"], text=r["text"],
                     completed=int(r["completed"]), diverged=int(r["diverged"]), collapsed=int(r["collapsed"]),
