@@ -223,3 +223,16 @@ def test_training_core_does_not_import_analysis_or_pandas():
             "bad = [m for m in ('pandas', 'seaborn', 'analysis') if m in sys.modules]; print(bad)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert res.stdout.strip() == "[]"
+
+
+def test_a_closed_output_pipe_ends_quietly_with_141(monkeypatch, capsys):
+    # `fggp-repro audit | head`: the reader goes away and the next write raises BrokenPipeError
+    from fggp_repro import cli
+
+    def closed(argv):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(cli, "_run_external", lambda name, argv: closed(argv))
+    monkeypatch.setattr(cli, "_stdout_closed", lambda: 141)  # keep pytest's own stdout open
+    assert cli.main(["audit"]) == 141
+    assert capsys.readouterr().err == ""
