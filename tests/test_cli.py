@@ -188,8 +188,11 @@ def _wait_for(predicate, proc, timeout=300):
 @pytest.mark.slow
 def test_ctrl_c_in_train_and_grid_keeps_the_checkpoint_and_says_so(tmp_path):
     def start(*args):
+        # SIGINT back to its default in the child: a shell runs background jobs (`.ci/run &`, nohup) with SIGINT
+        # ignored, Python keeps an ignored SIGINT ignored, and Ctrl-C would then never reach the code under test
         return subprocess.Popen([sys.executable, "-m", "fggp_repro", *args], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+                                stderr=subprocess.PIPE, text=True, start_new_session=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
     # train: 40 smoke epochs; Ctrl-C (SIGINT to the process group, as a terminal sends it) after the first checkpoint
     out = tmp_path / "train"
