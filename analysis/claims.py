@@ -115,6 +115,8 @@ def _check_values(c: dict, where: str) -> None:
         raise ValueError(f"claims file {where}: alpha must be in (0, 1), got {c['alpha']}")
     if not float(c.get("delta", 0.5)) > 0:
         raise ValueError(f"claims file {where}: delta must be > 0, got {c['delta']}")
+    if c.get("collapsed", "keep") not in ("keep", "exclude"):
+        raise ValueError(f"claims file {where}: collapsed must be 'keep' or 'exclude', got {c['collapsed']!r}")
     if c.get("comparison_test", "paired-t") not in COMPARISON_TESTS:
         raise ValueError(f"claims file {where}: comparison_test must be one of {', '.join(COMPARISON_TESTS)}, "
                          f"got {c['comparison_test']!r}")
@@ -613,7 +615,7 @@ def audit(df_or_path, protocol: str | None = None, claims: str | Path | dict | N
     ``df_or_path`` is a frame from :func:`analysis.load_runs` or a results folder. ``claims`` is a
     claims TOML path or an already loaded dict; the packaged ``claims.toml`` by default. ``overrides``
     replaces claim settings for every claim (e.g. ``{"delta": 1.0}``, ``{"comparison_test": "wilcoxon"}``,
-    ``{"exclude": ["annealed:r0=0.01"]}``): the sensitivity analysis.
+    ``{"exclude": ["annealed:r0=0.01"]}``, ``{"collapsed": "exclude"}``): the sensitivity analysis.
 
     Returns one row per (protocol, claim), protocols sorted, claims in file order, with columns
     :data:`AUDIT_COLUMNS`: verdict ("supported" | "refuted" | "inconclusive"), reason (one line of words),
@@ -639,13 +641,16 @@ def audit(df_or_path, protocol: str | None = None, claims: str | Path | dict | N
         cache: dict = {}
         for raw in cfg["claims"]:
             c = _merge({}, raw, overrides)
+            # collapsed = "exclude" (a sensitivity variant): runs at chance level leave the data, and with
+            # them their seed leaves that setting's comparisons (the design keeps whole seeds)
+            dc = dp[~dp["collapsed"]] if c.get("collapsed", "keep") == "exclude" else dp
             jkey = (c["method"], c.get("reference", DENSE), c["comparison_test"], c["delta"], c["alpha"],
-                    c["min_seeds"], c["power"])
+                    c["min_seeds"], c["power"], c.get("collapsed", "keep"))
             if jkey not in cache:
-                cache[jkey] = judge(dp, c)
+                cache[jkey] = judge(dc, c)
             j = cache[jkey]
             j = Judgement(j.design, c, j.families, j.mdds)
-            v = DECISION_RULES[c["rule"]](dp, c, j)
+            v = DECISION_RULES[c["rule"]](dc, c, j)
             row = dict(protocol=p, claim=c["id"], verdict=v.verdict, reason=v.reason, test=c["test"],
                        evidence=v.evidence, n_settings=v.n_settings, completed=n_done, diverged=n_div,
                        collapsed=n_coll, text=" ".join(c["text"].split()))

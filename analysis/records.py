@@ -55,6 +55,7 @@ RUN_COLUMNS: tuple[str, ...] = (
     "dataset", "arch", "method", "target_sparsity", "initial_density", "seed", "protocol",
     "status", "run_id", "test_acc", "best_test_acc_after_pruning", "sparsity", "path",
     "collapsed", "best_test_acc_window", "epochs", "width", "train_images", "iterations", "t_end",
+    "bn_recal_test_acc", "dead_units",
 ) + PLATFORM_COLUMNS
 HISTORY_FIELDS: tuple[str, ...] = ("iteration", "lr", "train_loss", "train_acc", "test_acc", "sparsity")
 
@@ -256,6 +257,7 @@ def _parse(path: Path, rec: dict, *, history: bool, layers: bool):
     row.update(platform_of(rec))
     _scale(row, config if isinstance(config, dict) else {})
     row["best_test_acc_window"] = _best_in_window(path, rec.get("history"), row, done)
+    row["bn_recal_test_acc"], row["dead_units"] = _diagnostics(path, rec.get("diagnostics"))
 
     hist = None
     if history:
@@ -376,6 +378,23 @@ def _config_number(config: dict, group: str, key: str) -> float:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else math.nan
 
 
+def _diagnostics(path, diag) -> tuple[float, float]:
+    """``(bn_recal_test_acc, dead_units)`` from a record's ``diagnostics`` (docs/RECORD_SCHEMA.md): the test
+    accuracy after BatchNorm recalibration [%] and the number of dead output units; NaN where the record has
+    no diagnostics (older records, diverged runs). Diagnostics only: no statistic of the audit uses them."""
+    if diag is None:
+        return math.nan, math.nan
+    if not isinstance(diag, dict):
+        raise RecordError(path, "diagnostics", f"expected an object or null, got {_show(diag)}")
+    acc = _number(path, diag.get("bn_recalibrated_test_acc"), "diagnostics.bn_recalibrated_test_acc",
+                  null_ok=True, lo=0.0, hi=100.0)
+    dead = diag.get("dead_units")
+    total = dead.get("total") if isinstance(dead, dict) else None
+    if total is not None and (isinstance(total, bool) or not isinstance(total, int) or total < 0):
+        raise RecordError(path, "diagnostics.dead_units.total", f"expected a count, got {_show(total)}")
+    return acc, (math.nan if total is None else float(total))
+
+
 def _scale(row: dict, config: dict) -> None:
     """The protocol's scale, from the record's config (NaN when an older tool left it out): epochs,
     network width, training images (NaN = the whole training set)."""
@@ -472,7 +491,8 @@ def _empty_runs() -> pd.DataFrame:
 
 def _typed(df: pd.DataFrame) -> pd.DataFrame:
     for c in ("target_sparsity", "initial_density", "test_acc", "best_test_acc_after_pruning", "sparsity",
-              "best_test_acc_window", "epochs", "width", "train_images", "iterations", "t_end"):
+              "best_test_acc_window", "epochs", "width", "train_images", "iterations", "t_end",
+              "bn_recal_test_acc", "dead_units"):
         df[c] = df[c].astype(float)
     df["collapsed"] = df["collapsed"].astype(bool)
     df["seed"] = df["seed"].astype(np.int64)
@@ -578,7 +598,9 @@ def load_runs(path: str | Path) -> pd.DataFrame:
     Columns: dataset, arch, method, target_sparsity [fraction], initial_density [fraction], seed,
     protocol, status ("completed" | "diverged"), run_id, test_acc [%, final epoch; NaN when
     diverged], best_test_acc_after_pruning [%, OPTIMISTIC: selected on the test set; NaN when
-    absent], sparsity [fraction of all Conv/Linear weights and biases], path.
+    absent], sparsity [fraction of all Conv/Linear weights and biases], path, collapsed (completed at
+    chance level), the protocol's scale, and the record's diagnostics: bn_recal_test_acc [%, after
+    BatchNorm recalibration; NaN when the record has none] and dead_units [count; NaN likewise].
 
     Diverged runs stay in the frame (statistics use only completed ones and count the others). Then the
     platform of each run (:data:`PLATFORM_COLUMNS`, :func:`platform_of`). JSON files that are not run

@@ -39,8 +39,17 @@ def collapsed_note(runs: pd.DataFrame) -> str:
         return f"Collapsed runs (final accuracy ≤ {COLLAPSED_AT:g} %, chance level): none."
     by = c.groupby("method").size()
     parts = ", ".join(f"{m} {int(by[m])}" for m in method_order(by.index))
-    return (f"Collapsed runs (final accuracy ≤ {COLLAPSED_AT:g} %, chance level; kept in every statistic, marked "
+    line = (f"Collapsed runs (final accuracy ≤ {COLLAPSED_AT:g} %, chance level; kept in every statistic, marked "
             f"†): {len(c)} — {parts}.")
+    if "bn_recal_test_acc" in c.columns:
+        diag = c[c["bn_recal_test_acc"].notna()]
+        if not diag.empty:
+            each = "; ".join(
+                f"{r.method}, {setting_label(r.dataset, r.arch, r.target_sparsity, r.initial_density)}, seed {r.seed}: "
+                f"{fmt_num(r.bn_recal_test_acc)} %" for r in diag.itertuples(index=False))
+            line += (f" Their test accuracy after BatchNorm recalibration (the record's diagnostics, never the metric;"
+                     f" {len(c) - len(diag)} without): {each}.")
+    return line
 
 
 def _cell(r, collapsed: int = 0) -> str:

@@ -22,6 +22,7 @@ import torch.nn as nn
 from . import config as C
 from . import data as D
 from . import models
+from .diagnostics import run_diagnostics
 from .pruning.base import Divergence, Pruner  # noqa: F401  (Divergence, Pruner: re-exported)
 from .records import (SCHEMA, atomic_write_bytes, check_writable, now, provenance, read_record, record_path,
                       weights_sha256, write_record)
@@ -277,6 +278,7 @@ def _run(cfg: C.Config, rid: str, rpath: Path, ckpt: Path, progress: "_Progress"
     sp = measure_sparsity(model)
     after = [h["test_acc"] for h in history if h["iteration"] >= pruner.prune_end]
     status = "diverged" if divergence else "completed"
+    diagnostics = None if divergence else run_diagnostics(model, train_loader, test_loader, cfg)
     prov.update({"started": state["started"], "finished": now(), "torch_threads": torch.get_num_threads(),
                  "wall_seconds": round(state["wall_before"] + time.time() - t_start, 3)})
     record = {
@@ -300,6 +302,7 @@ def _run(cfg: C.Config, rid: str, rpath: Path, ckpt: Path, progress: "_Progress"
         "history": history,
         "pruning_events": pruner.events,
         "divergence": divergence,
+        "diagnostics": diagnostics,
         "provenance": prov,
     }
     write_record(rpath, record)

@@ -143,6 +143,19 @@ def test_compare_exact_on_the_same_platform():
     assert _failed(compare(old, other_weights, same_platform=True, tolerance=1.0)) == {"weights_sha256"}
 
 
+def test_compare_diagnostics_exact_on_one_platform_shown_otherwise():
+    diag = {"dead_units": {"total": 37, "per_layer": {"c.weight": 37}}, "bn_recalibrated_test_acc": 75.76}
+    old, new = _record(), _record()
+    new["diagnostics"] = diag
+    shown = {c.field: c for c in compare(old, new, same_platform=True, tolerance=1.0) if c.field.startswith("diag")}
+    assert {f: (c.recorded, c.rerun, c.verdict) for f, c in shown.items()} == {
+        "diagnostics.bn_recalibrated_test_acc": (None, 75.76, "info"), "diagnostics.dead_units": (None, 37, "info")}
+    old["diagnostics"] = copy.deepcopy(diag)
+    old["diagnostics"]["bn_recalibrated_test_acc"] = 75.75
+    assert _failed(compare(old, new, same_platform=True, tolerance=1.0)) == {"diagnostics.bn_recalibrated_test_acc"}
+    assert _failed(compare(old, new, same_platform=False, tolerance=1.0)) == set()
+
+
 def test_prediction_interval_by_hand():
     # 40..48: mean 44, s = sqrt(40 / 4) = sqrt(10); t(0.975, 4) = 2.7764 (t table);
     # half-width 2.7764 * sqrt(10) * sqrt(1 + 1/5) = 2.7764 * sqrt(12) = 9.6179
@@ -232,12 +245,17 @@ def test_verify_reruns_a_record_exactly_and_catches_edits(tmp_path):
     assert report.same_platform and report.ok
     assert report.lines()[-1] == "MATCH (exact: same platform)"
     rec = json.loads(res.path.read_text())
+    acc = rec["metrics"]["test_acc"]
     rec["metrics"]["test_acc"] += 0.5
     edited = tmp_path / "edited.json"
     edited.write_text(json.dumps(rec))
     bad = verify(edited)
     assert not bad.ok and [c.field for c in bad.checks if not c.ok] == ["metrics.test_acc"]
     assert bad.lines()[-1] == "MISMATCH: metrics.test_acc"
+    rec["metrics"]["test_acc"] = acc
+    rec["diagnostics"]["dead_units"]["total"] += 1
+    edited.write_text(json.dumps(rec))
+    assert [c.field for c in verify(edited).checks if not c.ok] == ["diagnostics.dead_units"]
     rec["config"]["training"]["lr"] = 0.5
     edited.write_text(json.dumps(rec))
     with pytest.raises(C.ConfigError, match="hashes to"):

@@ -108,6 +108,10 @@ def test_record_has_the_schema_fields(tmp_path):
         assert key in prov
     assert prov["command"] == "fggp-repro train --x" and prov["deterministic"] is True
     assert len(rec["weights_sha256"]) == 64 and rec["divergence"] is None
+    diag = rec["diagnostics"]
+    assert diag["bn_recalibration_batches"] == 50 and 0.0 <= diag["bn_recalibrated_test_acc"] <= 100.0
+    assert diag["dead_units"]["total"] == sum(diag["dead_units"]["per_layer"].values())
+    assert set(diag["dead_units"]["per_layer"]) <= set(rec["per_layer_sparsity"])
     json.dumps(rec, allow_nan=False)  # strict JSON
 
 
@@ -144,6 +148,7 @@ def test_nan_loss_writes_a_diverged_record(tmp_path, monkeypatch):
     # iteration 6 meets the NaN gradients before the epoch's loss is read
     assert rec["divergence"]["epoch"] == 2 and rec["divergence"]["iteration"] == 6
     assert len(rec["history"]) == 1
+    assert rec["diagnostics"] is None
 
 
 def test_corrupt_checkpoint_is_one_clear_error(tmp_path):

@@ -11,7 +11,7 @@ from scipy import stats as st
 from analysis import audit, load_claims, load_runs
 from analysis.claims import DECISION_RULES
 from analysis.formatting import fmt_p
-from fake_records import write_grid
+from fake_records import make_record, write_grid, write_record
 
 STRONG = {"fggp": 2.0, "annealed": 0.3, "gmp": 0.0, "random": -2.0, "dense": 0.5}
 WEAK = {"fggp": -0.2, "annealed": 0.3, "gmp": 0.0, "random": -2.0, "dense": 0.5}
@@ -50,8 +50,9 @@ def test_claims_file_is_packaged_and_complete():
     assert {"exclude": ["annealed:r0=0.01", "gf-annealed:r0=0.01"]} in sets
     assert {"exclude": ["annealed", "gf-annealed"]} in sets
     assert {"alternatives": ["annealed", "annealed:r0=0.01", "gmp", "random"]} in sets
-    assert len(sets) == 7 and {s["choice"] for s in cfg["sensitivity"]} == {"test", "alternatives", "annealed rate",
-                                                                             "delta"}
+    assert {"collapsed": "exclude"} in sets
+    assert len(sets) == 8 and {s["choice"] for s in cfg["sensitivity"]} == {"test", "alternatives", "annealed rate",
+                                                                             "collapsed runs", "delta"}
 
 
 def test_bad_claims_files(tmp_path):
@@ -252,3 +253,22 @@ def test_collapsed_runs_are_counted_and_numbers_are_machine_readable():
     n3 = t.loc["highest-ranking", "numbers"]
     assert n3["methods"] == ["fggp", "gmp", "random"] and 0.0 <= n3["p_best"] <= 1.0
     assert set(n3["rank_ci"]) == {"fggp", "gmp", "random"}
+
+
+def test_collapsed_runs_can_be_excluded_as_a_sensitivity_variant(tmp_path):
+    # fggp and annealed equal (noise sd 0.15) over 6 seeds, but annealed collapses to 10 % at seed 0 everywhere.
+    # Kept: the paired differences hold one of about +80 points, so no setting is resolved (CI half-width ~ 35).
+    # Excluded: 5 seeds with differences of sd ~ 0.2 -> the 90 % TOST interval (+-2.13 * 0.2 / sqrt(5) ~ 0.2)
+    # lies inside +-0.5 in every setting: equivalent everywhere, so "fggp outperforms" is refuted.
+    write_grid(tmp_path, methods=("fggp", "annealed"), archs=("vgg19",), starts=(1.0,), seeds=range(6),
+               effects={"fggp": 0.0, "annealed": 0.0, "dense": 0.0})
+    for t in (0.9, 0.95, 0.98):
+        write_record(tmp_path, make_record(method="annealed", target_sparsity=t, seed=0, test_acc=10.0))
+    df = load_runs(tmp_path)
+    kept = audit(df).set_index("claim").loc["outperforms-alternatives"]
+    dropped = audit(df, overrides={"collapsed": "exclude"}).set_index("claim").loc["outperforms-alternatives"]
+    assert kept["verdict"] == "inconclusive" and "annealed 0/0/0/3" in kept["evidence"]
+    assert dropped["verdict"] == "refuted" and "annealed 0/0/3/0" in dropped["evidence"]
+    assert kept["collapsed"] == dropped["collapsed"] == 3  # the count of the protocol's collapsed runs stays
+    with pytest.raises(ValueError, match="collapsed must be 'keep' or 'exclude'"):
+        audit(df, overrides={"collapsed": "drop"})

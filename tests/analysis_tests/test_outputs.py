@@ -6,9 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from analysis import load_runs
 from analysis.cli import audit_main, figures_main, main
 from analysis.registry import all_outputs
 from fake_records import make_record, write_grid, write_record
@@ -250,7 +252,7 @@ def test_sensitivity_table(grid_dir, tmp_path):
     assert list(t.columns) == ["choice", "variant", "outperforms-alternatives", "surpasses-dense", "highest-ranking",
                                "note"]
     assert list(t["choice"]) == ["defaults", "test", "test", "alternatives", "annealed rate", "annealed rate",
-                                 "delta", "delta"]
+                                 "collapsed runs", "delta", "delta"]
     # 3 seeds: the exact Wilcoxon test cannot go below p = 0.25, so no claim can be supported with it
     wil = t[t["variant"].str.startswith("Wilcoxon")].iloc[0]
     assert not str(wil["outperforms-alternatives"]).startswith("supported")
@@ -285,3 +287,20 @@ def test_python_dash_m_and_no_torch(tmp_path):
     for src in (REPO / "analysis").glob("*.py"):
         text = src.read_text()
         assert "import torch" not in text and "fggp_repro" not in text, src
+
+
+def test_collapsed_note_gives_the_bn_recalibrated_accuracy_where_recorded(tmp_path):
+    write_grid(tmp_path, archs=("vgg19",), targets=(0.98,), starts=(1.0,), methods=("fggp", "annealed"))
+    rec = make_record(method="annealed", target_sparsity=0.98, seed=7, test_acc=10.0)
+    rec["diagnostics"] = {"dead_units": {"total": 37, "per_layer": {"conv.weight": 37}},
+                          "bn_recalibrated_test_acc": 75.76, "bn_recalibration_batches": 50}
+    write_record(tmp_path, rec)
+    write_record(tmp_path, make_record(method="fggp", target_sparsity=0.98, seed=8, test_acc=9.5))  # no diagnostics
+    out = tmp_path / "o"
+    assert figures_main(["--results", str(tmp_path), "--out", str(out), "--only", "main_results"]) == 0
+    md = (out / "paper" / "main_results.md").read_text()
+    assert ("Their test accuracy after BatchNorm recalibration (the record's diagnostics, never the metric; "
+            "1 without): annealed, cifar10 vgg19 98% dense-start, seed 7: 75.76 %.") in md
+    runs = load_runs(tmp_path).set_index(["method", "seed"])
+    assert runs.loc[("annealed", 7), "bn_recal_test_acc"] == 75.76 and runs.loc[("annealed", 7), "dead_units"] == 37
+    assert np.isnan(runs.loc[("fggp", 8), "bn_recal_test_acc"]) and np.isnan(runs.loc[("fggp", 8), "dead_units"])

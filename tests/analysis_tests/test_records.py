@@ -134,6 +134,18 @@ def test_percent_out_of_range_and_bad_seed(tmp_path):
         load_runs(tmp_path)
 
 
+def test_malformed_diagnostics_name_their_field(tmp_path):
+    rec = make_record(seed=0)
+    rec["diagnostics"] = {"dead_units": {"total": 3, "per_layer": {}}, "bn_recalibrated_test_acc": 101.0}
+    write_record(tmp_path, rec)
+    with pytest.raises(RecordError, match=r"diagnostics\.bn_recalibrated_test_acc.*outside"):
+        load_runs(tmp_path)
+    rec["diagnostics"] = {"dead_units": {"total": -1}, "bn_recalibrated_test_acc": None}
+    write_record(tmp_path, rec)
+    with pytest.raises(RecordError, match=r"diagnostics\.dead_units\.total"):
+        load_runs(tmp_path)
+
+
 def test_unknown_status(tmp_path):
     rec = make_record()
     rec["status"] = "running"
