@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 
 from . import __version__
@@ -17,6 +18,31 @@ from . import config as C
 
 EXIT_USAGE = 2  # bad input: one line on stderr naming the fix
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as a shell reports it
+EXIT_TERMINATED = 143  # SIGTERM (128 + 15): kill, a scheduler's time limit, a grid stopping its runs
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into the same orderly stop as Ctrl-C (checkpoints kept, runs in flight stopped).
+    ``terminated`` is carried over by the interrupts of train and grid that wrap it."""
+
+    terminated = True
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM stops a command the way Ctrl-C does. It matters where SIGINT cannot arrive: a shell starts background
+    jobs with SIGINT ignored, and a grid killed outright would leave its runs training as orphans."""
+    if threading_is_main():
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def threading_is_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -341,6 +367,7 @@ def _main(argv: list[str] | None = None) -> int:
             print(f"fggp-repro {argv[0]}: interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
     args = build_parser().parse_args(argv)
+    _stop_on_sigterm()
     try:
         return args.func(args)
     except C.UserError as e:
@@ -350,8 +377,11 @@ def _main(argv: list[str] | None = None) -> int:
         print(f"fggp-repro {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt as e:
-        print(f"fggp-repro {args.command}: {_interrupted(args.command, e)}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        term = getattr(e, "terminated", False)  # SIGTERM (Terminated, or a RunInterrupted/GridInterrupted of one)
+        what = "terminated (SIGTERM)" if term else "interrupted"
+        print(f"fggp-repro {args.command}: {what}{_interrupted(args.command, e)[len('interrupted'):]}",
+              file=sys.stderr)
+        return EXIT_TERMINATED if term else EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -311,9 +311,11 @@ def run_grid(preset: str, runs: list[GridRun], out: str, *, jobs: int = 1, extra
                           flush=True)
             if deadline is not None and not running and queue and time.time() >= deadline - no_start:
                 break
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         _stop(running)
-        raise GridInterrupted(len(running), finished) from None
+        stop = GridInterrupted(len(running), finished)
+        stop.terminated = getattr(e, "terminated", False)  # SIGTERM rather than Ctrl-C
+        raise stop from None
     print(f"grid: finished {finished} runs in {_fmt_time(time.time() - t0)}, {failed} failed", flush=True)
     if deadline is not None:
         print(f"grid: deadline summary: done {done_before + finished - failed} of {total}, in flight (checkpointed) "
@@ -322,13 +324,14 @@ def run_grid(preset: str, runs: list[GridRun], out: str, *, jobs: int = 1, extra
 
 
 def _stop(running: list) -> None:
-    """Stop the runs in flight: Ctrl-C reached them too when it came from a terminal; otherwise send it.
-    Each ends at once, keeping the checkpoint of its last finished epoch."""
+    """Stop the runs in flight: Ctrl-C reached them too when it came from a terminal; otherwise (SIGTERM, or a
+    grid whose runs ignore SIGINT, as a shell's background jobs do) send them SIGTERM, which the CLI handles like
+    Ctrl-C. Each ends at once, keeping the checkpoint of its last finished epoch."""
     for _, proc, _ in running:
         try:
             proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(signal.SIGTERM)
     for _, proc, _ in running:
         try:
             proc.wait(timeout=60)

@@ -188,9 +188,11 @@ def train(cfg: C.Config, out: str | Path, *, force: bool = False, quiet: bool = 
     saved = {"epoch": None}  # the epoch of the checkpoint on disk, kept up to date by _run
     try:
         return _run(cfg, rid, rpath, ckpt, progress, t_start, stop_after_epochs, command, deadline, saved)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         kept = saved["epoch"] is not None and ckpt.is_file()
-        raise RunInterrupted(ckpt if kept else None, saved["epoch"] or 0) from None
+        stop = RunInterrupted(ckpt if kept else None, saved["epoch"] or 0)
+        stop.terminated = getattr(e, "terminated", False)  # SIGTERM rather than Ctrl-C
+        raise stop from None
 
 
 def _run(cfg: C.Config, rid: str, rpath: Path, ckpt: Path, progress: "_Progress", t_start: float,

@@ -219,6 +219,31 @@ def test_ctrl_c_in_train_and_grid_keeps_the_checkpoint_and_says_so(tmp_path):
                               "of its last finished epoch, and every finished record is kept; run the same command "
                               "again to resume")
     assert len(list((out / "checkpoints").glob("*.pt"))) == 2
+    # grid started as a shell's background job (SIGINT ignored, inherited by its runs), stopped by SIGTERM to the
+    # grid alone (kill, a scheduler's time limit): its runs stop too, keeping their checkpoints, none is orphaned
+    out = tmp_path / "grid-term"
+    proc = subprocess.Popen([sys.executable, "-m", "fggp_repro", "grid", "--preset", "smoke", "--methods",
+                             "dense,fggp", "--sparsities", "0.9", "--inits", "dense", "--seeds", "1", "--jobs", "2",
+                             "--threads", "1", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    _wait_for(lambda: len(list((out / "checkpoints").glob("*.pt"))) == 2, proc)
+    proc.terminate()
+    stdout, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stdout + err
+    assert _one_line(err) == ("fggp-repro grid: terminated (SIGTERM): 2 run(s) in flight stopped, each keeping the "
+                              "checkpoint of its last finished epoch, and every finished record is kept; run the same "
+                              "command again to resume")
+    assert len(list((out / "checkpoints").glob("*.pt"))) == 2
+    orphans = [p for p in Path("/proc").glob("[0-9]*") if str(out) in _cmdline(p)]
+    assert orphans == []
+
+
+def _cmdline(proc_dir: Path) -> str:
+    try:
+        return (proc_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def test_training_core_does_not_import_analysis_or_pandas():
