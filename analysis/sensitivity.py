@@ -45,6 +45,9 @@ def sensitivity_table(df: pd.DataFrame, protocol: str, claims: dict | None = Non
                 note = "alternatives: " + ", ".join(alts)
                 if any(a.startswith("annealed") for a in alts0) and not any(a.startswith("annealed") for a in alts):
                     note += " (no run of the annealed rate it keeps)"
+        if over.get("collapsed") == "exclude":
+            n = int(dp["collapsed"].sum())
+            note = f"{n} run(s) at chance level dropped" if n else "no run at chance level here"
         t = audit(dp, protocol=protocol, claims=cfg, overrides=over)
         v = dict(zip(t["claim"], t["verdict"]))
         rows.append(dict(choice=s["choice"], variant=s["label"],

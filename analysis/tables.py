@@ -379,7 +379,8 @@ def sensitivity(ctx: Context, out_dir: Path) -> list[Path]:
     notes = ["Each row changes one choice from the defaults of analysis/claims.toml (first row) and recomputes every "
              "verdict; * marks a verdict that differs from the default. test: the per-setting comparison test "
              "(claims 1 and 2; claim 3 does not use it); alternatives: the methods fggp is compared and ranked with; "
-             "annealed rate: which annealed baseline(s) count as alternatives; delta: the smallest effect of interest "
+             "annealed rate: which annealed baseline(s) count as alternatives; collapsed runs: runs at chance level "
+             "(kept by default) dropped, their seed leaving that setting; delta: the smallest effect of interest "
              f"(claims 1 and 2). {ctx.scale()}."]
     return write_table(out_dir, "sensitivity", display=disp, data=t, notes=notes)
 

@@ -242,6 +242,9 @@ def test_collapsed_runs_are_marked(tmp_path):
     assert "Collapsed runs (final accuracy ≤ 11 %, chance level; kept in every statistic, marked †): 1 — random 1." in md
     csv = pd.read_csv(out / "paper" / "main_results.csv").set_index("method")
     assert csv.loc["random", "collapsed"] == 1 and csv.loc["fggp", "collapsed"] == 0
+    assert figures_main(["--results", str(tmp_path), "--out", str(out), "--only", "sensitivity"]) == 0
+    sens = pd.read_csv(out / "paper" / "sensitivity.csv").set_index("choice")
+    assert sens.loc["collapsed runs", "note"] == "1 run(s) at chance level dropped"
 
 
 def test_sensitivity_table(grid_dir, tmp_path):
@@ -262,6 +265,7 @@ def test_sensitivity_table(grid_dir, tmp_path):
         for c, v in row.items():
             assert str(v).endswith("*") == (str(v).rstrip("*") != base[c])
     assert "no run of the annealed rate it keeps" in " ".join(t["note"].fillna(""))
+    assert t.set_index("choice").loc["collapsed runs", "note"] == "no run at chance level here"
     pooled = pd.read_csv(out / "paper" / "pooled_effects.csv").set_index("baseline")
     assert set(pooled.index) == {"annealed", "gmp", "random", "dense"}
     assert (pooled["n_seeds"] <= 3).all() and (pooled["n_settings"] == 12).all()
