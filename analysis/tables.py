@@ -414,3 +414,44 @@ def platforms(ctx: Context, out_dir: Path) -> list[Path]:
     data = t.copy()
     data.insert(0, "protocol", ctx.protocol)
     return write_table(out_dir, "platforms", display=disp, data=data, notes=notes)
+
+
+@register("diagnostics", "table",
+          "dead output units and the test accuracy after BatchNorm recalibration, per setting and method "
+          "(from the records' diagnostics; no statistic uses them)")
+def diagnostics(ctx: Context, out_dir: Path) -> list[Path]:
+    runs = ctx.completed
+    have = runs[runs["bn_recal_test_acc"].notna() | runs["dead_units"].notna()]
+    if have.empty:
+        raise SkipOutput("no record of this protocol carries diagnostics (records made before they existed)")
+    keys = list(SETTING_KEYS) + ["method"]
+    g = have.assign(gain=have["bn_recal_test_acc"] - have["test_acc"]).groupby(keys, sort=False)
+    t = pd.DataFrame({
+        "n": g.size(),
+        "dead_units_mean": g["dead_units"].mean(), "dead_units_min": g["dead_units"].min(),
+        "dead_units_max": g["dead_units"].max(),
+        "test_acc_mean": g["test_acc"].mean(), "bn_recal_test_acc_mean": g["bn_recal_test_acc"].mean(),
+        "largest_gain": g["gain"].max(),
+    }).reset_index()
+    order = {m: i for i, m in enumerate(method_order(t["method"].unique()))}
+    t = t.assign(_m=t["method"].map(order)).sort_values(
+        ["dataset", "arch", "initial_density", "target_sparsity", "_m"], kind="stable").drop(columns="_m")
+    disp = pd.DataFrame({
+        "setting": [setting_label(r.dataset, r.arch, r.target_sparsity, r.initial_density, with_dataset=False)
+                    for r in t.itertuples(index=False)],
+        "method": t["method"], "runs": t["n"].astype(str),
+        "dead units: mean (min–max)": [f"{fmt_num(a, 1)} ({fmt_num(b, 0)}–{fmt_num(c, 0)})"
+                                       for a, b, c in zip(t["dead_units_mean"], t["dead_units_min"],
+                                                          t["dead_units_max"])],
+        "test acc. (%)": t["test_acc_mean"].map(fmt_num),
+        "after BN recalibration (%)": t["bn_recal_test_acc_mean"].map(fmt_num),
+        "largest gain (pp)": t["largest_gain"].map(fmt_signed),
+    })
+    n_all, n_have = len(runs), len(have)
+    notes = [(f"From the diagnostics of {n_have} of the {n_all} completed runs (records made before commit 281d540 "
+              "have none; docs/RECORD_SCHEMA.md). Dead units: output units (conv filters, linear rows) whose weights "
+              "are all pruned. After BN recalibration: the test accuracy once BatchNorm's running statistics are "
+              "recomputed on 50 training batches; largest gain: the most any run of the cell gains by it. A large "
+              "gain marks an eval-mode BatchNorm artefact, not a lost network. Means over runs; no statistic of the "
+              f"audit uses these numbers. {ctx.scale()}.")]
+    return write_table(out_dir, "diagnostics", display=disp, data=t.reset_index(drop=True), notes=notes)

@@ -17,7 +17,7 @@ from fake_records import make_record, write_grid, write_record
 
 REPO = Path(__file__).resolve().parents[2]
 TABLES = ["main_results", "optimistic_results", "reporting_bias", "ranks", "comparisons", "pooled_effects",
-          "claims_audit", "sensitivity", "platforms"]
+          "claims_audit", "sensitivity", "platforms", "diagnostics"]
 FIGURES = ["accuracy_vs_sparsity", "cd_diagram", "rank_chart", "forest_fggp", "training_curves", "layer_sparsity"]
 
 
@@ -38,6 +38,12 @@ def two_mixed_protocols(tmp_path_factory):
             rec = make_record(method=m, seed=s, protocol="mini", test_acc=acc + 0.1 * s)
             rec["history"], rec["per_layer_sparsity"] = [], {}
             write_record(root, rec)
+    # protocol "paper": two runs with diagnostics (the others predate them)
+    for s in (7, 8):
+        rec = make_record(method="annealed", target_sparsity=0.98, seed=s, test_acc=80.0 + s)
+        rec["diagnostics"] = {"dead_units": {"total": s, "per_layer": {"conv.weight": s}},
+                              "bn_recalibrated_test_acc": 81.0 + s, "bn_recalibration_batches": 50}
+        write_record(root, rec)
     return root
 
 
@@ -308,3 +314,27 @@ def test_collapsed_note_gives_the_bn_recalibrated_accuracy_where_recorded(tmp_pa
     runs = load_runs(tmp_path).set_index(["method", "seed"])
     assert runs.loc[("annealed", 7), "bn_recal_test_acc"] == 75.76 and runs.loc[("annealed", 7), "dead_units"] == 37
     assert np.isnan(runs.loc[("fggp", 8), "bn_recal_test_acc"]) and np.isnan(runs.loc[("fggp", 8), "dead_units"])
+
+
+def test_diagnostics_table_summarises_the_records_that_carry_them(tmp_path):
+    write_grid(tmp_path, archs=("vgg19",), targets=(0.98,), starts=(1.0,), methods=("fggp", "annealed"), dense=False)
+    out = tmp_path / "o"
+    assert figures_main(["--results", str(tmp_path), "--out", str(out), "--only", "diagnostics"]) == 0
+    assert not (out / "paper" / "diagnostics.csv").exists()  # no record has diagnostics: no table
+    for seed, acc, recal, dead in ((7, 10.0, 75.76, 37), (8, 74.0, 74.5, 5)):
+        rec = make_record(method="annealed", target_sparsity=0.98, seed=seed, test_acc=acc)
+        rec["diagnostics"] = {"dead_units": {"total": dead, "per_layer": {"conv.weight": dead}},
+                              "bn_recalibrated_test_acc": recal, "bn_recalibration_batches": 50}
+        write_record(tmp_path, rec)
+    assert figures_main(["--results", str(tmp_path), "--out", str(out), "--only", "diagnostics"]) == 0
+    t = pd.read_csv(out / "paper" / "diagnostics.csv")
+    assert len(t) == 1 and t.loc[0, "method"] == "annealed" and t.loc[0, "n"] == 2
+    # dead units 37 and 5: mean 21; test 10.0 and 74.0: mean 42.0; recalibrated 75.76 and 74.5: mean 75.13;
+    # gains 65.76 and 0.5: largest 65.76
+    assert (t.loc[0, "dead_units_mean"], t.loc[0, "dead_units_min"], t.loc[0, "dead_units_max"]) == (21.0, 5.0, 37.0)
+    assert t.loc[0, "test_acc_mean"] == pytest.approx(42.0)
+    assert t.loc[0, "bn_recal_test_acc_mean"] == pytest.approx(75.13)
+    assert t.loc[0, "largest_gain"] == pytest.approx(65.76)
+    md = (out / "paper" / "diagnostics.md").read_text()
+    assert "| vgg19 98% dense-start | annealed | 2 | 21.0 (5–37) | 42.00 | 75.13 | +65.76 |" in md
+    assert "From the diagnostics of 2 of the 8 completed runs" in md
