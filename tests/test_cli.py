@@ -187,12 +187,12 @@ def _wait_for(predicate, proc, timeout=300):
 
 @pytest.mark.slow
 def test_ctrl_c_in_train_and_grid_keeps_the_checkpoint_and_says_so(tmp_path):
-    def start(*args):
+    def start(*args, sigint=signal.SIG_DFL):
         # SIGINT back to its default in the child: a shell runs background jobs (`.ci/run &`, nohup) with SIGINT
         # ignored, Python keeps an ignored SIGINT ignored, and Ctrl-C would then never reach the code under test
         return subprocess.Popen([sys.executable, "-m", "fggp_repro", *args], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, start_new_session=True,
-                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, sigint))
 
     # train: 40 smoke epochs; Ctrl-C (SIGINT to the process group, as a terminal sends it) after the first checkpoint
     out = tmp_path / "train"
@@ -222,11 +222,8 @@ def test_ctrl_c_in_train_and_grid_keeps_the_checkpoint_and_says_so(tmp_path):
     # grid started as a shell's background job (SIGINT ignored, inherited by its runs), stopped by SIGTERM to the
     # grid alone (kill, a scheduler's time limit): its runs stop too, keeping their checkpoints, none is orphaned
     out = tmp_path / "grid-term"
-    proc = subprocess.Popen([sys.executable, "-m", "fggp_repro", "grid", "--preset", "smoke", "--methods",
-                             "dense,fggp", "--sparsities", "0.9", "--inits", "dense", "--seeds", "1", "--jobs", "2",
-                             "--threads", "1", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    proc = start("grid", "--preset", "smoke", "--methods", "dense,fggp", "--sparsities", "0.9", "--inits", "dense",
+                 "--seeds", "1", "--jobs", "2", "--threads", "1", "--out", str(out), sigint=signal.SIG_IGN)
     _wait_for(lambda: len(list((out / "checkpoints").glob("*.pt"))) == 2, proc)
     proc.terminate()
     stdout, err = proc.communicate(timeout=120)
