@@ -10,22 +10,30 @@ import pandas as pd
 
 from .claims import judge
 from .formatting import fmt_num
-from .power import min_detectable_difference, seeds_needed
+from .power import min_detectable_difference, sd_upper_bound, seeds_needed
 from .records import DENSE, SETTING_KEYS, setting_label
 
 __all__ = ["plan", "plan_text", "PLAN_COLUMNS"]
 
 PLAN_COLUMNS = list(SETTING_KEYS) + ["baseline", "alternative", "n_pairs", "sd", "m", "level", "mdd_now",
-                                     "seeds_needed"]
+                                     "seeds_needed", "sd_upper", "seeds_needed_upper"]
+#: Confidence of the upper bound on each sd that the conservative plan uses (Browne 1995).
+SD_CONFIDENCE = 0.8
 
 
-def plan(runs: pd.DataFrame, claim: dict, *, effect: float, power: float = 0.8, alpha: float = 0.05) -> pd.DataFrame:
+def plan(runs: pd.DataFrame, claim: dict, *, effect: float, power: float = 0.8, alpha: float = 0.05,
+         sd_confidence: float = SD_CONFIDENCE) -> pd.DataFrame:
     """Per setting and comparison of one protocol (``claim["method"]`` against every other sparse method,
     two-sided, and against dense, one-sided): the paired seeds so far, the standard deviation of the
     paired differences, the minimum detectable difference with those seeds, and the seeds needed to
     detect ``effect`` (accuracy points) with probability ``power``. The level is alpha / m, m = the
     settings in the comparison's family (Bonferroni: the first step of the audit's Holm procedure, so a
-    conservative figure). NaN where fewer than 2 pairs leave the spread unknown."""
+    conservative figure). NaN where fewer than 2 pairs leave the spread unknown.
+
+    The sd of a few pairs is itself uncertain, and a plan from it reaches the power only about half the time;
+    ``sd_upper`` is its ``sd_confidence`` upper confidence bound and ``seeds_needed_upper`` the seeds that bound
+    asks for, which reach the power with probability at least ``sd_confidence`` (checked by simulation in
+    tests/analysis_tests/test_power.py)."""
     j = judge(runs, {**claim, "comparison_test": "paired-t"})
     rows = []
     if j.design is None:
@@ -37,10 +45,12 @@ def plan(runs: pd.DataFrame, claim: dict, *, effect: float, power: float = 0.8, 
             n = int(f.stats.n[i])
             sd = float(f.stats.sd[i])
             lev = alpha / m
+            up = sd_upper_bound(sd, n, sd_confidence)
             rows.append(dict(zip(SETTING_KEYS, j.design.settings[i]), baseline=b, alternative=f.alternative, n_pairs=n,
                              sd=sd, m=m, level=lev,
                              mdd_now=min_detectable_difference(sd, n, lev, power, f.alternative),
-                             seeds_needed=seeds_needed(effect, sd, lev, power, f.alternative)))
+                             seeds_needed=seeds_needed(effect, sd, lev, power, f.alternative),
+                             sd_upper=up, seeds_needed_upper=seeds_needed(effect, up, lev, power, f.alternative)))
     return pd.DataFrame(rows, columns=PLAN_COLUMNS)
 
 
@@ -52,34 +62,43 @@ def _n(x: float) -> str:
     return str(int(x))
 
 
-def plan_text(table: pd.DataFrame, protocol: str, claim: dict, *, effect: float, power: float, alpha: float) -> str:
+def plan_text(table: pd.DataFrame, protocol: str, claim: dict, *, effect: float, power: float, alpha: float,
+              sd_confidence: float = SD_CONFIDENCE) -> str:
     """The plan as printed by ``fggp-repro plan``: one block per setting, one line per comparison, then the
-    seeds the setting needs (the most any of its comparisons needs)."""
+    seeds the setting needs (the most any of its comparisons needs), from each sd and from its upper bound."""
     m = claim["method"]
+    conf = f"{sd_confidence:.0%}"
     lines = [f"protocol {protocol}: seeds needed to detect a difference of {fmt_num(effect)} accuracy points with "
              f"{power:.0%} power (paired t-test; {m} vs alternatives two-sided, vs dense one-sided; level alpha/m = "
-             f"{alpha:g}/m, m = the settings of each comparison), from the observed sd of the seed-paired differences"]
+             f"{alpha:g}/m, m = the settings of each comparison), from the observed sd of the seed-paired differences "
+             f"and, in brackets, from its {conf} upper confidence bound (a plan from the sd itself reaches the power "
+             f"only about half the time; one from the bound, in at least {conf} of cases)"]
     if table.empty:
         return lines[0] + f"\n  no {m} runs: nothing to plan"
-    overall = []
+    overall, overall_up = [], []
     for key, g in table.groupby(list(SETTING_KEYS), sort=False):
         lines.append(f"  {setting_label(*key[:4])}")
         w = max(len(b) for b in g["baseline"])
         for r in g.itertuples(index=False):
             side = "one-sided" if r.alternative == "greater" else "two-sided"
-            lines.append(f"    {m} - {r.baseline:{w}s}  pairs {r.n_pairs:2d}  sd {fmt_num(r.sd):>6s}  "
-                         f"MDD now {fmt_num(r.mdd_now):>6s} pp  needs {_n(r.seeds_needed):>6s} seeds ({side}, "
-                         f"m = {r.m})")
+            lines.append(f"    {m} - {r.baseline:{w}s}  pairs {r.n_pairs:2d}  sd {fmt_num(r.sd):>6s} "
+                         f"[{fmt_num(r.sd_upper):>6s}]  MDD now {fmt_num(r.mdd_now):>6s} pp  needs "
+                         f"{_n(r.seeds_needed):>6s} [{_n(r.seeds_needed_upper):>6s}] seeds ({side}, m = {r.m})")
         need = g["seeds_needed"].to_numpy(float)
+        need_up = g["seeds_needed_upper"].to_numpy(float)
         if np.isnan(need).all():
             lines.append("    -> unknown: fewer than 2 paired seeds, no spread to plan from")
             overall.append(math.nan)
+            overall_up.append(math.nan)
         else:
-            top = float(np.nanmax(need))
+            top, top_up = float(np.nanmax(need)), float(np.nanmax(need_up))
             unknown = int(np.isnan(need).sum())
-            lines.append(f"    -> this setting needs {_n(top)} seeds" + (f" ({unknown} comparison(s) unknown)" if unknown else ""))
+            lines.append(f"    -> this setting needs {_n(top)} [{_n(top_up)}] seeds"
+                         + (f" ({unknown} comparison(s) unknown)" if unknown else ""))
             overall.append(top)
+            overall_up.append(top_up)
     known = [x for x in overall if not math.isnan(x)]
     if known:
-        lines.append(f"every setting: {_n(max(known))} seeds (the most any setting needs)")
+        known_up = [x for x in overall_up if not math.isnan(x)]
+        lines.append(f"every setting: {_n(max(known))} [{_n(max(known_up))}] seeds (the most any setting needs)")
     return "\n".join(lines)

@@ -13,7 +13,7 @@ import numpy as np
 from scipy import optimize
 from scipy import stats as st
 
-__all__ = ["t_power", "min_detectable_difference", "seeds_needed"]
+__all__ = ["t_power", "min_detectable_difference", "seeds_needed", "sd_upper_bound"]
 
 
 def _check(alpha: float, power: float, alternative: str) -> None:
@@ -87,3 +87,16 @@ def seeds_needed(effect: float, sd: float, alpha: float = 0.05, power: float = 0
     while not ok(n):
         n += 1
     return float(n)
+
+
+def sd_upper_bound(sd: float, n: int, confidence: float = 0.8) -> float:
+    """One-sided upper confidence bound for the standard deviation of normal differences, from the sample
+    sd of ``n`` of them: sd * sqrt((n - 1) / chi2_{1 - confidence, n - 1}). Planning with it instead of
+    the sample sd (Browne 1995, "On the use of a pilot sample for sample size determination") reaches
+    the target power with probability at least ``confidence``; planning with the sample sd itself falls
+    short more often than not with few seeds. NaN when n < 2 or sd is not finite."""
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    if n < 2 or not math.isfinite(sd) or sd < 0:
+        return math.nan
+    return float(sd * math.sqrt((n - 1) / st.chi2.ppf(1.0 - confidence, n - 1)))

@@ -204,6 +204,10 @@ def test_plan_numbers(tmp_path):
     assert len(p) == 3 and (p["m"] == 3).all() and (p["n_pairs"] == 5).all()
     assert p["sd"].iloc[0] == pytest.approx(0.625 ** 0.5)
     assert (p["seeds_needed"] == seeds_needed(0.5, 0.625 ** 0.5, 0.05 / 3)).all()
+    # its 80 % upper bound: 0.7906 * sqrt(4 / chi2_{0.20, 4} = 1.6488) = 0.7906 * 1.5576 = 1.2314
+    assert p["sd_upper"].iloc[0] == pytest.approx(1.2314, abs=2e-4)
+    assert (p["seeds_needed_upper"] == seeds_needed(0.5, 1.2314, 0.05 / 3)).all()
+    assert (p["seeds_needed_upper"] > p["seeds_needed"]).all()
 
 
 def test_calibrate_cli(grid_dir, capsys):
