@@ -12,6 +12,7 @@ import importlib
 import os
 import signal
 import sys
+import threading
 
 from . import __version__
 from . import config as C
@@ -32,17 +33,14 @@ def _on_sigterm(signum, frame):
     raise Terminated()
 
 
-def _stop_on_sigterm() -> None:
+def _stop_on_sigterm():
     """SIGTERM stops a command the way Ctrl-C does. It matters where SIGINT cannot arrive: a shell starts background
-    jobs with SIGINT ignored, and a grid killed outright would leave its runs training as orphans."""
-    if threading_is_main():
-        signal.signal(signal.SIGTERM, _on_sigterm)
-
-
-def threading_is_main() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
+    jobs with SIGINT ignored, and a grid killed outright would leave its runs training as orphans. Returns the
+    handler it replaced, for ``main()`` to put back (a caller such as a test keeps its own). Only the main thread
+    may set a handler: ``main()`` called from another thread keeps the current one (returns None)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -367,7 +365,7 @@ def _main(argv: list[str] | None = None) -> int:
             print(f"fggp-repro {argv[0]}: interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
     args = build_parser().parse_args(argv)
-    _stop_on_sigterm()
+    previous = _stop_on_sigterm()
     try:
         return args.func(args)
     except C.UserError as e:
@@ -382,6 +380,9 @@ def _main(argv: list[str] | None = None) -> int:
         print(f"fggp-repro {args.command}: {what}{_interrupted(args.command, e)[len('interrupted'):]}",
               file=sys.stderr)
         return EXIT_TERMINATED if term else EXIT_INTERRUPTED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

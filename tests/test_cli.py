@@ -261,3 +261,9 @@ def test_a_closed_output_pipe_ends_quietly_with_141(monkeypatch, capsys):
     monkeypatch.setattr(cli, "_stdout_closed", lambda: 141)  # keep pytest's own stdout open
     assert cli.main(["audit"]) == 141
     assert capsys.readouterr().err == ""
+
+
+def test_main_puts_the_callers_sigterm_handler_back():
+    before = signal.getsignal(signal.SIGTERM)
+    assert cli.main(["presets"]) == 0
+    assert signal.getsignal(signal.SIGTERM) is before
