@@ -235,17 +235,18 @@ def prediction_interval(values, level: float = LEVEL) -> PredictionInterval:
 
 # ---- the comparison --------------------------------------------------------------------------------
 
-def _diagnostics(old: dict, new: dict, exact, info) -> None:
-    """The diagnostics (fggp_repro/diagnostics.py): exact on the same platform (``exact`` given) when the record
-    has them; otherwise shown for information (across platforms, or a record older than diagnostics)."""
+def _diagnostics(old: dict, new: dict, same_platform: bool, exact, info) -> None:
+    """The diagnostics (fggp_repro/diagnostics.py): exact on the same platform when the record has them;
+    otherwise shown for information (across platforms, or a record older than diagnostics)."""
     dg_old, dg_new = old.get("diagnostics") or {}, new.get("diagnostics") or {}
+    if not dg_new:
+        return
     for k in ("bn_recalibrated_test_acc", "dead_units"):
         a, b = dg_old.get(k), dg_new.get(k)
-        if exact is not None and dg_old and dg_new:
+        if same_platform and dg_old:
             exact(f"diagnostics.{k}", a, b)
-        elif dg_new:
-            total = (lambda v: v.get("total") if isinstance(v, dict) else v)
-            info(f"diagnostics.{k}", total(a), total(b),
+        else:
+            info(f"diagnostics.{k}", *(v.get("total") if isinstance(v, dict) else v for v in (a, b)),
                  "drifts across platforms; not a verdict" if dg_old else "the rerun's own (the record predates diagnostics)")
 
 
@@ -284,7 +285,7 @@ def compare(old: dict, new: dict, *, same_platform: bool, tolerance: float,
         h_new = [h["test_acc"] for h in new["history"]]
         checks.append(Check("history.test_acc", h_old, h_new, "ok" if h_old == h_new else "FAIL",
                             "exact, every epoch" if h_old == h_new else "differ (exact)"))
-        _diagnostics(old, new, exact, info)
+        _diagnostics(old, new, True, exact, info)
         return checks
 
     # another platform
@@ -338,7 +339,7 @@ def compare(old: dict, new: dict, *, same_platform: bool, tolerance: float,
     else:
         why = "no epochs"
     info("history.test_acc", h_old, h_new, why)
-    _diagnostics(old, new, None, info)
+    _diagnostics(old, new, False, exact, info)
     return checks
 
 
