@@ -30,6 +30,9 @@ class Terminated(KeyboardInterrupt):
 
 
 def _on_sigterm(signum, frame):
+    # once: a second SIGTERM (the grid's own, after a scheduler's to the whole process group) must not break into
+    # the orderly stop the first one started; main() puts the previous handler back when the command ends
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise Terminated()
 
 

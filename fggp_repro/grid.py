@@ -312,9 +312,10 @@ def run_grid(preset: str, runs: list[GridRun], out: str, *, jobs: int = 1, extra
             if deadline is not None and not running and queue and time.time() >= deadline - no_start:
                 break
     except KeyboardInterrupt as e:
-        _stop(running)
-        stop = GridInterrupted(len(running), finished)
-        stop.terminated = getattr(e, "terminated", False)  # SIGTERM rather than Ctrl-C
+        terminated = getattr(e, "terminated", False)  # SIGTERM rather than Ctrl-C
+        completed = _stop(running, terminated)
+        stop = GridInterrupted(len(running) - completed, finished + completed)
+        stop.terminated = terminated
         raise stop from None
     print(f"grid: finished {finished} runs in {_fmt_time(time.time() - t0)}, {failed} failed", flush=True)
     if deadline is not None:
@@ -323,21 +324,29 @@ def run_grid(preset: str, runs: list[GridRun], out: str, *, jobs: int = 1, extra
     return failed
 
 
-def _stop(running: list) -> None:
-    """Stop the runs in flight: Ctrl-C reached them too when it came from a terminal; otherwise (SIGTERM, or a
-    grid whose runs ignore SIGINT, as a shell's background jobs do) send them SIGTERM, which the CLI handles like
-    Ctrl-C. Each ends at once, keeping the checkpoint of its last finished epoch."""
-    for _, proc, _ in running:
-        try:
-            proc.wait(timeout=2)
-        except subprocess.TimeoutExpired:
+def _stop(running: list, terminated: bool) -> int:
+    """Stop the runs in flight, each keeping the checkpoint of its last finished epoch; returns how many of them
+    finished instead (a run in its last moments writes its record; exit 0, or 1 if it diverged).
+
+    Ctrl-C from a terminal reached the runs too (one process group): they get two seconds, all together, to stop on
+    their own. SIGTERM to the grid alone (kill, a scheduler's time limit) never reaches them, and a grid started as
+    a shell's background job passes SIGINT on ignored: those runs get SIGTERM at once (the CLI stops on it as on
+    Ctrl-C). A run still alive a minute later is killed."""
+    procs = [proc for _, proc, _ in running]
+    if not terminated:
+        end = time.time() + 2.0
+        while time.time() < end and any(proc.poll() is None for proc in procs):
+            time.sleep(0.05)
+    for proc in procs:
+        if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
-    for _, proc, _ in running:
+    for proc in procs:
         try:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    return sum(proc.returncode in (0, 1) for proc in procs)
 
 
 def command_lines(preset: str, p: Plan, out: str, threads: int, extra_flags: list[str]) -> list[str]:

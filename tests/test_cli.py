@@ -212,7 +212,10 @@ def test_ctrl_c_in_train_and_grid_keeps_the_checkpoint_and_says_so(tmp_path):
     proc = start("grid", "--preset", "smoke", "--methods", "dense,fggp", "--sparsities", "0.9", "--inits", "dense",
                  "--seeds", "0", "--jobs", "2", "--threads", "1", "--out", str(out))
     _wait_for(lambda: len(list((out / "checkpoints").glob("*.pt"))) == 2, proc)
-    os.killpg(proc.pid, signal.SIGINT)
+    runs = _freeze_runs(out)  # a 5-epoch smoke run could otherwise finish (and drop its checkpoint) meanwhile
+    os.killpg(proc.pid, signal.SIGINT)  # pending in the frozen runs until they go on
+    time.sleep(0.5)
+    _thaw(runs)
     stdout, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, stdout + err
     assert _one_line(err) == ("fggp-repro grid: interrupted: 2 run(s) in flight stopped, each keeping the checkpoint "
@@ -225,7 +228,10 @@ def test_ctrl_c_in_train_and_grid_keeps_the_checkpoint_and_says_so(tmp_path):
     proc = start("grid", "--preset", "smoke", "--methods", "dense,fggp", "--sparsities", "0.9", "--inits", "dense",
                  "--seeds", "1", "--jobs", "2", "--threads", "1", "--out", str(out), sigint=signal.SIG_IGN)
     _wait_for(lambda: len(list((out / "checkpoints").glob("*.pt"))) == 2, proc)
-    proc.terminate()
+    runs = _freeze_runs(out)
+    proc.terminate()  # the grid alone; the SIGTERM it sends its runs waits in them until they go on
+    time.sleep(0.5)
+    _thaw(runs)
     stdout, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, stdout + err
     assert _one_line(err) == ("fggp-repro grid: terminated (SIGTERM): 2 run(s) in flight stopped, each keeping the "
@@ -234,6 +240,25 @@ def test_ctrl_c_in_train_and_grid_keeps_the_checkpoint_and_says_so(tmp_path):
     assert len(list((out / "checkpoints").glob("*.pt"))) == 2
     orphans = [p for p in Path("/proc").glob("[0-9]*") if str(out) in _cmdline(p)]
     assert orphans == []
+
+
+def _freeze_runs(out: Path) -> list[int]:
+    """SIGSTOP the grid's two training processes (their command lines name ``out``), so that no epoch ends
+    between the moment a test sees their checkpoints and the moment its signal reaches them."""
+    pids = [int(p.name) for p in Path("/proc").glob("[0-9]*")
+            if "fggp_repro train " in _cmdline(p) and str(out) in _cmdline(p)]
+    assert len(pids) == 2, pids
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    return pids
+
+
+def _thaw(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
 
 
 def _cmdline(proc_dir: Path) -> str:
