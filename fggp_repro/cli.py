@@ -279,8 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("verify", help="rerun a record's config and seed and compare, field by field",
                        formatter_class=_Fmt,
-                       description="Check RECORD, rerun its config and seed (with its thread count) in a scratch folder\n"
-                                   "and compare the new record with it.\n"
+                       description="Check RECORD, rerun its config and seed (with its thread count, on the kind of\n"
+                                   "device that made it) in a scratch folder and compare the new record with it.\n"
                                    "Same platform (torch version, device model, CPU instruction set, threads, precision,\n"
                                    "strict mode): every field exact, weights_sha256 included.\n"
                                    "Another platform: the final accuracy must lie in the 95 % (--level) prediction interval for a\n"

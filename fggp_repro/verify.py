@@ -5,8 +5,9 @@ the wrong data fails in one line before any training.
 
 **Same platform** (``records.PLATFORM_FIELDS``: torch version, device model, CPU instruction set, torch
 threads, precision, strict mode): a strict run is bit-reproducible, so every field must match exactly,
-``weights_sha256`` included. The rerun uses the record's thread count, so on the machine that made it the
-platform is the same.
+``weights_sha256`` included. The rerun uses the record's thread count and, for a config that says ``auto``,
+the kind of device that made it (a CPU record stays on the CPU of a machine with a GPU), so on the machine that
+made it the platform is the same.
 
 **Another platform**: floating-point kernels differ, training drifts, and one seed's rerun is a new draw
 from the spread of seeds. So the verdict is statistical: the rerun's final test accuracy must fall inside
@@ -354,10 +355,25 @@ def _pick_data_root(cfg: C.Config, data_root: str | None) -> C.Config:
     return cfg.replace(data={"data_root": ""})
 
 
+def _rerun_device(cfg: C.Config, recorded_device) -> C.Config:
+    """The kind of device the record was made on, for a config that says ``auto``: a CPU record stays on the
+    CPU on a machine with a GPU (the run id leaves the device out, so ``auto`` would move it to CUDA)."""
+    if cfg.run.device != "auto" or not recorded_device or recorded_device == "None":
+        return cfg
+    if str(recorded_device).startswith("cpu"):
+        return cfg.replace(run={"device": "cpu"})
+    import torch
+
+    if not torch.cuda.is_available():
+        raise C.ConfigError(f"the record was made on a CUDA device ({recorded_device}) and torch sees none here: "
+                            "verify it on a machine with a GPU")
+    return cfg.replace(run={"device": "cuda"})
+
+
 def verify(record_file: str | Path, *, data_root: str | None = None, tolerance: float = 1.0,
            level: float = LEVEL, results: list | tuple = (), workdir: str | Path | None = None,
            quiet: bool = True) -> Report:
-    """Validate ``record_file``, rerun its config (with its thread count) in a scratch folder and compare
+    """Validate ``record_file``, rerun its config (with its thread count, on its kind of device) in a scratch folder and compare
     (see the module docstring). ``results``: more folders to look in for the record's cell; ``level``: the
     coverage of the prediction interval (0.95: a rerun that is as good as a new seed fails 1 time in 20)."""
     from . import data as D
@@ -373,6 +389,7 @@ def verify(record_file: str | Path, *, data_root: str | None = None, tolerance: 
     recorded = platform_of(old)
     if recorded["threads"] and cfg.run.threads != recorded["threads"]:
         cfg = cfg.replace(run={"threads": recorded["threads"]})  # threads change results; not the run id
+    cfg = _rerun_device(cfg, recorded["device"])
     cfg = _pick_data_root(cfg, data_root)
     for r in results:
         if not Path(r).is_dir():

@@ -12,6 +12,12 @@
 # before it). Pass --resume-only on a session's last call: it finishes the runs in flight and starts none. The archive
 # $OUT/records.tar.gz holds every record under $RUNS/raw (finished runs only: a record is written
 # whole at the end of its run); the last grid output is in $OUT/grid.log.
+#
+# CPU_VERIFY="RECORD [RECORD...]" (committed CPU records) also reruns each with `fggp-repro verify` on this
+# machine's CPU, one thread each, while the grid uses the GPU: the spread of a CPU protocol across CPU models.
+# Each report (verify's lines and its exit status) goes to $OUT/verify-<run id>.txt, one of the 8 files a call
+# returns. The call waits for them after packing the records, so start them in a call with the time to spare
+# (a `cpu` run takes several minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 2 ]; then
@@ -30,6 +36,7 @@ export FGGP_CACHE="$PWD/.device/cache"
 mkdir -p .device "$runs" "$out"
 
 dataset_flags=()
+verify_flags=()
 if [ -n "$tarball" ] && [ "$tarball" != none ]; then
   if [ ! -d .device/data/cifar10-jpeg ]; then
     [ -f "$tarball" ] || { echo "device-grid: data tarball $tarball not found (carry it, or set DATA_TARBALL)" >&2; exit 2; }
@@ -38,6 +45,7 @@ if [ -n "$tarball" ] && [ "$tarball" != none ]; then
     mv .device/data.tmp .device/data
   fi
   dataset_flags=(--dataset cifar10-jpeg --data-root "$PWD/.device/data/cifar10-jpeg")
+  verify_flags=(--data-root "$PWD/.device/data/cifar10-jpeg")
   # decode the images once, before the runs start (they all read the cache)
   python -c "
 import sys
@@ -45,6 +53,16 @@ from fggp_repro import config as C, data as D
 D.load(C.load(preset='$preset', overrides={'data': {'dataset': 'cifar10-jpeg', 'data_root': sys.argv[1]}}).data)
 " "$PWD/.device/data/cifar10-jpeg"
 fi
+
+verify_pids=()
+for rec in ${CPU_VERIFY:-}; do
+  [ -f "$rec" ] || { echo "device-grid: CPU_VERIFY record $rec not found (a path in the checkout)" >&2; exit 2; }
+  report="$out/verify-$(basename "$rec" .json).txt"
+  ( set +e
+    OMP_NUM_THREADS=1 python -m fggp_repro verify "$rec" "${verify_flags[@]}" --quiet
+    echo "verify exit status: $?" ) > "$report" 2>&1 &
+  verify_pids+=($!)
+done
 
 spent=$(( $(date +%s) - t0 ))
 deadline=$(python -c "print(round(max(0.05, $minutes - 1 / 3 - $spent / 60.0), 3))")
@@ -59,4 +77,7 @@ if [ -d "$runs/raw" ]; then
   mv "$out/records.tar.gz.tmp" "$out/records.tar.gz"
   echo "device-grid: $(find "$runs/raw" -name '*.json' | wc -l) records in $out/records.tar.gz" | tee -a "$out/grid.log"
 fi
+for pid in "${verify_pids[@]}"; do
+  wait "$pid" || true
+done
 exit "$rc"

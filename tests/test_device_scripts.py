@@ -16,9 +16,9 @@ SCRIPT = REPO / "scripts" / "device-grid.sh"
 GRID = ["--methods", "dense,fggp", "--sparsities", "0.9", "--inits", "dense", "--seeds", "0", "--jobs", "2"]
 
 
-def _call(tmp_path, name, minutes, runs, *flags):
+def _call(tmp_path, name, minutes, runs, *flags, **env_extra):
     out = tmp_path / name
-    env = dict(os.environ, OUT=str(out), RUNS=str(runs), DATA_TARBALL="none", FGGP_SOURCE_COMMIT="c0ffee")
+    env = dict(os.environ, OUT=str(out), RUNS=str(runs), DATA_TARBALL="none", FGGP_SOURCE_COMMIT="c0ffee", **env_extra)
     r = subprocess.run(["bash", str(SCRIPT), "smoke", str(minutes), *GRID, *flags], cwd=REPO, env=env,
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -49,3 +49,9 @@ def test_device_grid_stops_at_the_deadline_resumes_and_archives_every_record(tmp
     _, log3 = _call(tmp_path, "whole", 3, tmp_path / "runs-whole")
     whole = _archive(tmp_path / "whole")
     assert {k: r["weights_sha256"] for k, r in got.items()} == {k: r["weights_sha256"] for k, r in whole.items()}
+    # CPU_VERIFY: a call reruns a record on the CPU beside the grid (nothing left to run here) and returns the report
+    rec = next((runs / "raw").rglob("vgg19-fggp-*.json"))
+    out4, log4 = _call(tmp_path, "call4", 3, runs, CPU_VERIFY=str(rec))
+    assert "0 to run" in log4
+    report = (out4 / f"verify-{rec.stem}.txt").read_text().splitlines()
+    assert report[-2:] == ["MATCH (exact: same platform)", "verify exit status: 0"]

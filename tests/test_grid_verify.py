@@ -283,6 +283,41 @@ def test_verify_uses_the_recorded_thread_count_and_reports_another_platform(tmp_
     assert "fell back to |rerun - record| = 0.0000 <= --tolerance 1.0" in acc.reason  # a cell of one record
 
 
+def test_verify_reruns_on_the_kind_of_device_that_made_the_record(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import torch
+
+    import fggp_repro.data as D
+    import fggp_repro.trainer as T
+
+    path, rec = _full_record(tmp_path, "r.json", 0, 40.0)
+    assert rec["config"]["run"]["device"] == "auto"
+    rec["provenance"]["data_sha256"] = "0" * 64
+    devices = []
+
+    def fake_train(cfg, *a, **k):
+        devices.append(cfg.run.device)
+        raise KeyboardInterrupt  # stop before any training; the device was chosen by then
+
+    monkeypatch.setattr(T, "train", fake_train)
+    monkeypatch.setattr(D, "load", lambda data_cfg: SimpleNamespace(fingerprint=rec["provenance"]["data_sha256"]))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a machine with a GPU
+    rec["provenance"].update(device="cpu (AMD EPYC, 1 threads)", device_model="cpu (AMD EPYC)")
+    path.write_text(json.dumps(rec))
+    with pytest.raises(KeyboardInterrupt):
+        verify(path)
+    rec["provenance"].update(device="NVIDIA H100 80GB HBM3", device_model="NVIDIA H100 80GB HBM3")
+    path.write_text(json.dumps(rec))
+    with pytest.raises(KeyboardInterrupt):
+        verify(path)
+    assert devices == ["cpu", "cuda"]  # not "auto", which would put the CPU record on the GPU
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(C.ConfigError, match=r"made on a CUDA device \(NVIDIA H100 80GB HBM3\) and torch sees none "
+                                            "here: verify it on a machine with a GPU"):
+        verify(path)
+
+
 def test_verify_checks_the_record_before_training(tmp_path, monkeypatch):
     import fggp_repro.trainer as T
 
