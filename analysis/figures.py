@@ -243,43 +243,66 @@ def cd_diagram(ctx: Context, out_dir: Path) -> list[Path]:
         return _save(fig, out_dir, "cd_diagram")
 
 
-@register("rank_chart", "figure", "average rank per method with whole-seed bootstrap intervals and P(best rank)")
-def rank_chart(ctx: Context, out_dir: Path) -> list[Path]:
-    ar, k, n = ctx.rankable()
+def rank_chart_data(ctx: Context) -> tuple[pd.DataFrame, int, str]:
+    """What the rank chart draws: one row per method, best first (``rank``; with intervals also ``low``,
+    ``high`` and ``p_best``), the number of settings ranked, and the caption's account of them.
+
+    With whole-seed intervals the bars are the ranks those intervals are about: claim 3's, over the settings
+    where every method has ``min_seeds`` runs, on the seeds complete there. The average ranks of the ``ranks``
+    table use every setting and all its seeds, a different quantity, which an interval of claim 3's need not
+    contain. A percentile interval need not contain its own estimate either, so the chart draws both ends."""
     rr = ctx.rank_uncertainty()
-    ranks = ar.ranks
-    sty = _styles(list(ranks.index))
-    interval = {}
-    if not isinstance(rr, str):
-        lo, hi = np.quantile(rr.distribution, [(1 - ctx.confidence) / 2, (1 + ctx.confidence) / 2], axis=0)
-        best = rr.distribution.min(axis=1, keepdims=True)
-        is_best = np.abs(rr.distribution - best) <= 1e-9
-        p_best = (is_best / is_best.sum(axis=1, keepdims=True)).mean(axis=0)
-        interval = {m: (lo[i], hi[i], p_best[i]) for i, m in enumerate(rr.methods)}
+    if isinstance(rr, str):
+        ar, k, n = ctx.rankable()
+        return (pd.DataFrame({"method": list(ar.ranks.index), "rank": ar.ranks.to_numpy(float)}), n,
+                f"Average ranks over the {n} settings where every method has a completed run; no rank intervals: "
+                f"{rr}.")
+    lo, hi = np.quantile(rr.distribution, [(1 - ctx.confidence) / 2, (1 + ctx.confidence) / 2], axis=0)
+    best = rr.distribution.min(axis=1, keepdims=True)
+    is_best = np.abs(rr.distribution - best) <= 1e-9
+    p_best = (is_best / is_best.sum(axis=1, keepdims=True)).mean(axis=0)
+    rows = pd.DataFrame({"method": rr.methods, "rank": np.asarray(rr.observed, float), "low": lo, "high": hi,
+                         "p_best": p_best})
+    rows = rows.sort_values(["rank", "method"], kind="mergesort").reset_index(drop=True)
+    n, min_seeds = len(rr.settings), int(ctx.claim("best_average_rank")["min_seeds"])
+    conf = int(round(ctx.confidence * 100))
+    left = []
+    if rr.dropped_settings:
+        left.append(f"{rr.dropped_settings} setting(s) with fewer seeds left out")
+    if rr.dropped_seeds:
+        left.append(f"{rr.dropped_seeds} seed(s) not complete in them left out")
+    what = (f"Average ranks over the {n} settings where every method has at least {min_seeds} runs, on the "
+            f"{len(rr.seeds)} seeds complete there (the audit's claim 3"
+            + (f"; {', '.join(left)}" if left else "") + "). "
+            f"Whiskers: {conf}% percentile intervals over {ctx.n_resamples} resamples of whole seeds; P(best): "
+            f"share of resamples in which the method has the best average rank.")
+    return rows, n, what
+
+
+@register("rank_chart", "figure", "average rank per method with whole-seed bootstrap intervals and P(best)")
+def rank_chart(ctx: Context, out_dir: Path) -> list[Path]:
+    rows, n, what = rank_chart_data(ctx)
+    k = len(rows)
+    sty = _styles(list(rows["method"]))
     with plt.rc_context(RC):
         fig, ax = plt.subplots(figsize=(6.0, 1.5 + 0.3 * k))
-        y = np.arange(k)
-        for yi, m in zip(y, ranks.index):
-            v = float(ranks[m])
+        for yi, row in rows.iterrows():
+            m, v = row["method"], float(row["rank"])
             st_ = sty[m]
             ax.barh(yi, v, color=st_["color"], height=0.6, alpha=0.85 if st_["ls"] == "-" else 0.45,
                     hatch=None if st_["ls"] == "-" else "//", edgecolor=st_["color"])
             label = f"{v:.2f}"
-            if m in interval:
-                a, b, p = interval[m]
-                ax.errorbar(v, yi, xerr=[[v - a], [b - v]], color="k", lw=1, capsize=3)
-                label += f"  P(best) {p:.2f}"
+            if "low" in rows:
+                a, b = float(row["low"]), float(row["high"])
+                ax.errorbar((a + b) / 2, yi, xerr=(b - a) / 2, fmt="none", color="k", lw=1, capsize=3)
+                label += f"  P(best) {row['p_best']:.2f}"
             ax.text(k + 0.2, yi, label, va="center", ha="left", fontsize=7)
-        ax.set_yticks(y, list(ranks.index))
+        ax.set_yticks(range(k), list(rows["method"]))
         ax.invert_yaxis()
         ax.set_xlim(0, k + 0.1)
         ax.spines["right"].set_visible(False)
         ax.set_xlabel("average rank (1 = best)")
         ax.set_title(f"{n} settings, {k} methods")
-        conf = int(round(ctx.confidence * 100))
-        what = (f"Whiskers: {conf}% intervals over {ctx.n_resamples} resamples of whole seeds; P(best): share of "
-                f"resamples in which the method has the best average rank." if interval else
-                f"No rank intervals: {rr}.")
         _adjust(fig, left=1.3, right=1.5, top=0.35, bottom=0.95)
         _caption(fig, ctx, what)
         return _save(fig, out_dir, "rank_chart")
