@@ -243,6 +243,10 @@ def cd_diagram(ctx: Context, out_dir: Path) -> list[Path]:
         return _save(fig, out_dir, "cd_diagram")
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def rank_chart_data(ctx: Context) -> tuple[pd.DataFrame, int, str]:
     """What the rank chart draws: one row per method, best first (``rank``; with intervals also ``low``,
     ``high`` and ``p_best``), the number of settings ranked, and the caption's account of them.
@@ -271,7 +275,7 @@ def rank_chart_data(ctx: Context) -> tuple[pd.DataFrame, int, str]:
         left.append(f"{rr.dropped_settings} setting(s) with fewer seeds left out")
     if rr.dropped_seeds:
         left.append(f"{rr.dropped_seeds} seed(s) not complete in them left out")
-    what = (f"Average ranks over the {n} settings where every method has at least {min_seeds} runs, on the "
+    what = (f"Average ranks over the {_n(n, 'setting')} where every method has at least {min_seeds} runs, on the "
             f"{len(rr.seeds)} seeds complete there (the audit's claim 3"
             + (f"; {', '.join(left)}" if left else "") + "). "
             f"Whiskers: {conf}% percentile intervals over {ctx.n_resamples} resamples of whole seeds; P(best): "
@@ -302,7 +306,7 @@ def rank_chart(ctx: Context, out_dir: Path) -> list[Path]:
         ax.set_xlim(0, k + 0.1)
         ax.spines["right"].set_visible(False)
         ax.set_xlabel("average rank (1 = best)")
-        ax.set_title(f"{n} settings, {k} methods")
+        ax.set_title(f"{_n(n, 'setting')}, {k} methods")
         _adjust(fig, left=1.3, right=1.5, top=0.35, bottom=0.95)
         _caption(fig, ctx, what)
         return _save(fig, out_dir, "rank_chart")

@@ -365,7 +365,7 @@ def test_rank_chart_draws_the_ranks_its_intervals_are_about(tmp_path):
     assert rows["rank"].tolist() == [1.0, 2.0, 3.0]
     assert rows["low"].tolist() == [1.0, 2.0, 3.0] and rows["high"].tolist() == [1.0, 2.0, 3.0]
     assert rows["p_best"].tolist() == [1.0, 0.0, 0.0]
-    assert what.startswith("Average ranks over the 1 settings where every method has at least 3 runs, on the 3 "
+    assert what.startswith("Average ranks over the 1 setting where every method has at least 3 runs, on the 3 "
                            "seeds complete there (the audit's claim 3; 1 setting(s) with fewer seeds left out).")
     out = tmp_path / "figs"
     assert figures_main(["--results", str(tmp_path), "--out", str(out), "--only", "rank_chart"]) == 0
