@@ -373,9 +373,10 @@ def _rerun_device(cfg: C.Config, recorded_device) -> C.Config:
 def verify(record_file: str | Path, *, data_root: str | None = None, tolerance: float = 1.0,
            level: float = LEVEL, results: list | tuple = (), workdir: str | Path | None = None,
            quiet: bool = True) -> Report:
-    """Validate ``record_file``, rerun its config (with its thread count, on its kind of device) in a scratch folder and compare
-    (see the module docstring). ``results``: more folders to look in for the record's cell; ``level``: the
-    coverage of the prediction interval (0.95: a rerun that is as good as a new seed fails 1 time in 20)."""
+    """Validate ``record_file``, rerun its config (with its thread count, on its kind of device) in a scratch
+    folder and compare (see the module docstring). ``results``: more folders to look in for the record's cell;
+    ``level``: the coverage of the prediction interval (0.95: a rerun that is as good as a new seed fails 1 time
+    in 20)."""
     from . import data as D
     from .trainer import train
 

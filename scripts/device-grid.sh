@@ -54,9 +54,11 @@ D.load(C.load(preset='$preset', overrides={'data': {'dataset': 'cifar10-jpeg', '
 " "$PWD/.device/data/cifar10-jpeg"
 fi
 
+for rec in ${CPU_VERIFY:-}; do  # every path checked before any rerun starts
+  [ -f "$rec" ] || { echo "device-grid: CPU_VERIFY record $rec not found (a path in the checkout)" >&2; exit 2; }
+done
 verify_pids=()
 for rec in ${CPU_VERIFY:-}; do
-  [ -f "$rec" ] || { echo "device-grid: CPU_VERIFY record $rec not found (a path in the checkout)" >&2; exit 2; }
   report="$out/verify-$(basename "$rec" .json).txt"
   ( set +e
     OMP_NUM_THREADS=1 python -m fggp_repro verify "$rec" "${verify_flags[@]}" --quiet
