@@ -291,8 +291,8 @@ def _json_safe(x):
 
 
 def plan_main(argv: list[str] | None = None) -> int:
-    """``fggp-repro plan [--results DIR] --protocol P [--effect E] [--power Q] [--alpha A] [--claims FILE]`` (or
-    ``plan RESULTS ...``): from the
+    """``fggp-repro plan [--results DIR] --protocol P [--effect E] [--power Q] [--alpha A] [--claims FILE]
+    [--at-seeds N]`` (or ``plan RESULTS ...``): from the
     observed spread of each paired comparison of a protocol, the minimum detectable difference now and the
     seeds each setting needs to detect a difference of E accuracy points."""
     parser = argparse.ArgumentParser(
@@ -308,9 +308,15 @@ def plan_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--power", type=float, default=None, help="power (default: claims.toml, 0.8)")
     parser.add_argument("--alpha", type=float, default=None, help="family-wise level (default: claims.toml, 0.05)")
     parser.add_argument("--claims", help="a claims TOML file instead of the packaged analysis/claims.toml")
+    parser.add_argument("--at-seeds", type=int, default=None, metavar="N",
+                        help="also print, per comparison, the smallest difference N seeds would detect (a budget)")
     args = _parse(parser, argv)
     if isinstance(args, int):
         return args
+    if args.at_seeds is not None and args.at_seeds < 2:
+        print(f"error: --at-seeds must be at least 2 (a paired t-test needs 2 seeds), got {args.at_seeds}",
+              file=sys.stderr)
+        return 2
     from .claims import load_claims
     from .plan import plan, plan_text
 
@@ -346,8 +352,9 @@ def plan_main(argv: list[str] | None = None) -> int:
         print(f"error: no runs of protocol {args.protocol}; present: {', '.join(protocols)}", file=sys.stderr)
         return 2
     claim = next(c for c in cfg["claims"] if c["rule"] == "outperforms_in_most_settings")
-    table = plan(runs[runs["protocol"] == args.protocol], claim, effect=effect, power=power, alpha=alpha)
-    print(plan_text(table, args.protocol, claim, effect=effect, power=power, alpha=alpha))
+    table = plan(runs[runs["protocol"] == args.protocol], claim, effect=effect, power=power, alpha=alpha,
+                 at_seeds=args.at_seeds)
+    print(plan_text(table, args.protocol, claim, effect=effect, power=power, alpha=alpha, at_seeds=args.at_seeds))
     return 0
 
 

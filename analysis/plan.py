@@ -16,13 +16,13 @@ from .records import DENSE, SETTING_KEYS, setting_label
 __all__ = ["plan", "plan_text", "PLAN_COLUMNS"]
 
 PLAN_COLUMNS = list(SETTING_KEYS) + ["baseline", "alternative", "n_pairs", "sd", "m", "level", "mdd_now",
-                                     "seeds_needed", "sd_upper", "seeds_needed_upper"]
+                                     "seeds_needed", "sd_upper", "seeds_needed_upper", "mdd_at", "mdd_at_upper"]
 #: Confidence of the upper bound on each sd that the conservative plan uses (Browne 1995).
 SD_CONFIDENCE = 0.8
 
 
 def plan(runs: pd.DataFrame, claim: dict, *, effect: float, power: float = 0.8, alpha: float = 0.05,
-         sd_confidence: float = SD_CONFIDENCE) -> pd.DataFrame:
+         sd_confidence: float = SD_CONFIDENCE, at_seeds: int | None = None) -> pd.DataFrame:
     """Per setting and comparison of one protocol (``claim["method"]`` against every other sparse method,
     two-sided, and against dense, one-sided): the paired seeds so far, the standard deviation of the
     paired differences, the minimum detectable difference with those seeds, and the seeds needed to
@@ -33,7 +33,10 @@ def plan(runs: pd.DataFrame, claim: dict, *, effect: float, power: float = 0.8, 
     The sd of a few pairs is itself uncertain, and a plan from it reaches the power only about half the time;
     ``sd_upper`` is its ``sd_confidence`` upper confidence bound and ``seeds_needed_upper`` the seeds that bound
     asks for, which reach the power with probability at least ``sd_confidence`` (checked by simulation in
-    tests/analysis_tests/test_power.py)."""
+    tests/analysis_tests/test_power.py).
+
+    ``at_seeds``: also the minimum detectable difference with that many seeds (a budget's worth), from the sd
+    (``mdd_at``) and from its upper bound (``mdd_at_upper``); NaN columns otherwise."""
     j = judge(runs, {**claim, "comparison_test": "paired-t"})
     rows = []
     if j.design is None:
@@ -50,7 +53,11 @@ def plan(runs: pd.DataFrame, claim: dict, *, effect: float, power: float = 0.8, 
                              sd=sd, m=m, level=lev,
                              mdd_now=min_detectable_difference(sd, n, lev, power, f.alternative),
                              seeds_needed=seeds_needed(effect, sd, lev, power, f.alternative),
-                             sd_upper=up, seeds_needed_upper=seeds_needed(effect, up, lev, power, f.alternative)))
+                             sd_upper=up, seeds_needed_upper=seeds_needed(effect, up, lev, power, f.alternative),
+                             mdd_at=(math.nan if at_seeds is None
+                                     else min_detectable_difference(sd, at_seeds, lev, power, f.alternative)),
+                             mdd_at_upper=(math.nan if at_seeds is None
+                                           else min_detectable_difference(up, at_seeds, lev, power, f.alternative))))
     return pd.DataFrame(rows, columns=PLAN_COLUMNS)
 
 
@@ -63,16 +70,19 @@ def _n(x: float) -> str:
 
 
 def plan_text(table: pd.DataFrame, protocol: str, claim: dict, *, effect: float, power: float, alpha: float,
-              sd_confidence: float = SD_CONFIDENCE) -> str:
+              sd_confidence: float = SD_CONFIDENCE, at_seeds: int | None = None) -> str:
     """The plan as printed by ``fggp-repro plan``: one block per setting, one line per comparison, then the
-    seeds the setting needs (the most any of its comparisons needs), from each sd and from its upper bound."""
+    seeds the setting needs (the most any of its comparisons needs), from each sd and from its upper bound.
+    With ``at_seeds``, each comparison also shows the difference that many seeds would detect."""
     m = claim["method"]
     conf = f"{sd_confidence:.0%}"
     lines = [f"protocol {protocol}: seeds needed to detect a difference of {fmt_num(effect)} accuracy points with "
              f"{power:.0%} power (paired t-test; {m} vs alternatives two-sided, vs dense one-sided; level alpha/m = "
              f"{alpha:g}/m, m = the settings of each comparison), from the observed sd of the seed-paired differences "
              f"and, in brackets, from its {conf} upper confidence bound (a plan from the sd itself reaches the power "
-             f"only about half the time; one from the bound, in at least {conf} of cases)"]
+             f"only about half the time; one from the bound, in at least {conf} of cases)"
+             + (f"; 'at {at_seeds}': the smallest difference {at_seeds} seeds would detect with that power"
+                if at_seeds else "")]
     if table.empty:
         return lines[0] + f"\n  no {m} runs: nothing to plan"
     overall, overall_up = [], []
@@ -83,7 +93,9 @@ def plan_text(table: pd.DataFrame, protocol: str, claim: dict, *, effect: float,
             side = "one-sided" if r.alternative == "greater" else "two-sided"
             lines.append(f"    {m} - {r.baseline:{w}s}  pairs {r.n_pairs:2d}  sd {fmt_num(r.sd):>6s} "
                          f"[{fmt_num(r.sd_upper):>6s}]  MDD now {fmt_num(r.mdd_now):>6s} pp  needs "
-                         f"{_n(r.seeds_needed):>6s} [{_n(r.seeds_needed_upper):>6s}] seeds ({side}, m = {r.m})")
+                         f"{_n(r.seeds_needed):>6s} [{_n(r.seeds_needed_upper):>6s}] seeds ({side}, m = {r.m})"
+                         + (f"  at {at_seeds} {fmt_num(r.mdd_at):>6s} [{fmt_num(r.mdd_at_upper):>6s}] pp"
+                            if at_seeds else ""))
         need = g["seeds_needed"].to_numpy(float)
         need_up = g["seeds_needed_upper"].to_numpy(float)
         if np.isnan(need).all():
@@ -93,8 +105,12 @@ def plan_text(table: pd.DataFrame, protocol: str, claim: dict, *, effect: float,
         else:
             top, top_up = float(np.nanmax(need)), float(np.nanmax(need_up))
             unknown = int(np.isnan(need).sum())
+            at = ""
+            if at_seeds:
+                at = (f"; {at_seeds} seeds detect {fmt_num(float(np.nanmax(g['mdd_at'])))} "
+                      f"[{fmt_num(float(np.nanmax(g['mdd_at_upper'])))}] pp in every comparison")
             lines.append(f"    -> this setting needs {_n(top)} [{_n(top_up)}] seeds"
-                         + (f" ({unknown} comparison(s) unknown)" if unknown else ""))
+                         + (f" ({unknown} comparison(s) unknown)" if unknown else "") + at)
             overall.append(top)
             overall_up.append(top_up)
     known = [x for x in overall if not math.isnan(x)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -183,6 +184,18 @@ def test_plan_cli(grid_dir, capsys):
     assert plan_main([str(grid_dir), "--effect", "0"]) == 2
     assert "--effect must be > 0" in capsys.readouterr().err
     assert plan_main([str(grid_dir), "--power", "1.5"]) == 2
+    capsys.readouterr()
+    assert plan_main([str(grid_dir), "--at-seeds", "1"]) == 2
+    assert capsys.readouterr().err == ("error: --at-seeds must be at least 2 (a paired t-test needs 2 seeds), "
+                                       "got 1\n")
+    assert plan_main([str(grid_dir), "--at-seeds", "12"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "'at 12': the smallest difference 12 seeds would detect with that power" in lines[0]
+    comparisons = [ln for ln in lines if " pairs " in ln]
+    assert comparisons and all(re.search(r"  at 12 +[0-9.]+ \[ *[0-9.]+\] pp$", ln) for ln in comparisons)
+    summaries = [ln for ln in lines if "-> this setting needs" in ln]
+    assert summaries and all(re.search(r"; 12 seeds detect [0-9.]+ \[[0-9.]+\] pp in every comparison$", ln)
+                             for ln in summaries)
     assert plan_main(["--bogus"]) == 2
 
 
@@ -208,6 +221,26 @@ def test_plan_numbers(tmp_path):
     assert p["sd_upper"].iloc[0] == pytest.approx(1.2314, abs=2e-4)
     assert (p["seeds_needed_upper"] == seeds_needed(0.5, 1.2314, 0.05 / 3)).all()
     assert (p["seeds_needed_upper"] > p["seeds_needed"]).all()
+    assert p["mdd_at"].isna().all() and p["mdd_at_upper"].isna().all()  # no budget asked for
+    # what 12 seeds would detect: the difference at which the two-sided paired t-test at 0.05/3 has power 0.8,
+    # checked against scipy's noncentral t directly (power = P(|T| > t_crit), T ~ nct(11, d sqrt(12) / sd))
+    from scipy import stats as st
+
+    b = plan(pd.DataFrame(rows), {"method": "fggp", "alpha": 0.05, "delta": 0.5, "min_seeds": 3, "power": 0.8,
+                                  "reference": "dense"}, effect=0.5, at_seeds=12)
+    tc = st.t.ppf(1 - 0.05 / 3 / 2, 11)
+
+    def power(d, sd):
+        nc = d * 12 ** 0.5 / sd
+        return st.nct.sf(tc, 11, nc) + st.nct.cdf(-tc, 11, nc)
+
+    for col, sd in (("mdd_at", 0.625 ** 0.5), ("mdd_at_upper", b["sd_upper"].iloc[0])):
+        d = b[col].iloc[0]
+        assert power(d, sd) == pytest.approx(0.8, abs=1e-6) and power(0.99 * d, sd) < 0.8
+    # the normal approximation, (z_{1-alpha/2} + z_0.8) sd / sqrt(12) = (2.394 + 0.8416) 0.7906 / 3.4641 = 0.738,
+    # understates what 12 seeds need under t(11): the exact figure lies above it, below 1 point
+    assert 0.738 < b["mdd_at"].iloc[0] < 1.0
+    assert b["mdd_at_upper"].iloc[0] > b["mdd_at"].iloc[0]
 
 
 def test_calibrate_cli(grid_dir, capsys):
