@@ -170,9 +170,13 @@ def fit_components(df: pd.DataFrame, exclude=("random",)) -> dict:
 
     Balanced two-way ANOVA of the residuals r = y - cell mean: noise from the method-by-seed
     interaction within settings, seed-by-setting from the setting-by-seed means (less noise / M), seed
-    from the seed means (less the other two). Returns {"seed", "setting_seed", "noise", "settings",
-    "methods", "seeds"}."""
+    from the seed means (less the other two). Runs at chance level (``collapsed``) are left out: one such
+    run's 60-point drop is no draw of the model's noise, and with it the fit would describe that run, not the
+    spread (a setting with such a run is no longer complete, and drops out). Returns {"seed", "setting_seed",
+    "noise", "settings", "methods", "seeds", "collapsed_left_out"}."""
     d = df[(df["status"] == "completed") & (df["method"] != DENSE) & ~df["method"].isin(list(exclude))]
+    collapsed = d["collapsed"].astype(bool) if "collapsed" in d else pd.Series(False, index=d.index)
+    d = d[~collapsed]
     piv = d.pivot_table(index=list(SETTING_KEYS), columns=["method", "seed"], values="test_acc")
     methods = sorted(set(piv.columns.get_level_values(0)))
     seeds = sorted(set(piv.columns.get_level_values(1)))
@@ -190,4 +194,5 @@ def fit_components(df: pd.DataFrame, exclude=("random",)) -> dict:
     var_b = float(((b - a) ** 2).sum() / ((S - 1) * (K - 1))) - var_e / M
     var_a = float((a ** 2).sum() / (K - 1)) - max(var_b, 0.0) / S - var_e / (M * S)
     return {"seed": math.sqrt(max(var_a, 0.0)), "setting_seed": math.sqrt(max(var_b, 0.0)),
-            "noise": math.sqrt(var_e), "settings": S, "methods": M, "seeds": K}
+            "noise": math.sqrt(var_e), "settings": S, "methods": M, "seeds": K,
+            "collapsed_left_out": int(collapsed.sum())}

@@ -395,7 +395,10 @@ def calibrate_main(argv: list[str] | None = None) -> int:
             print(f"error: cannot fit protocol {args.fit}: {' '.join(str(e).split())}", file=sys.stderr)
             return 2
         print(f"variance components of protocol {args.fit} ({comp['settings']} settings x {comp['methods']} methods "
-              f"x {comp['seeds']} seeds, random excluded), standard deviations in accuracy points: seed "
+              f"x {comp['seeds']} seeds, random excluded"
+              + (f"; {comp['collapsed_left_out']} run(s) at chance level left out, with their settings"
+                 if comp["collapsed_left_out"] else "")
+              + "), standard deviations in accuracy points: seed "
               f"{comp['seed']:.2f}, seed x setting {comp['setting_seed']:.2f}, noise {comp['noise']:.2f}")
     print(f"simulated with seed {MINI_COMPONENTS['seed']}, seed x setting {MINI_COMPONENTS['setting_seed']}, noise "
           f"{MINI_COMPONENTS['noise']} (accuracy points); 6 settings, fggp + 5 alternatives + dense; "

@@ -132,3 +132,15 @@ def test_fit_components_recovers_the_simulated_model():
     assert fit["noise"] == pytest.approx(1.0, rel=0.1)
     assert fit["setting_seed"] == pytest.approx(1.5, rel=0.25)
     assert fit["seed"] == pytest.approx(2.0, rel=0.4)  # 30 seed effects: a rough estimate
+    assert fit["collapsed_left_out"] == 0
+    # one run at chance level: left out with its setting, so the fit is the fit of the other five settings
+    sparse = df[df["method"] != "dense"].copy()
+    first = (sparse["target_sparsity"] == 0.9) & (sparse["initial_density"] == 1.0)
+    hit = sparse.index[first & (sparse["method"] == "annealed") & (sparse["seed"] == 0)][0]
+    sparse.loc[hit, ["test_acc", "collapsed"]] = (10.0, True)
+    with_collapse = fit_components(sparse)
+    without_setting = fit_components(sparse[~first])
+    assert with_collapse["settings"] == without_setting["settings"] == 5
+    assert with_collapse["collapsed_left_out"] == 1 and without_setting["collapsed_left_out"] == 0
+    for k in ("seed", "setting_seed", "noise"):
+        assert with_collapse[k] == without_setting[k]
