@@ -49,15 +49,14 @@ def plan(runs: pd.DataFrame, claim: dict, *, effect: float, power: float = 0.8, 
             sd = float(f.stats.sd[i])
             lev = alpha / m
             up = sd_upper_bound(sd, n, sd_confidence)
+            at = [math.nan if at_seeds is None else min_detectable_difference(s, at_seeds, lev, power, f.alternative)
+                  for s in (sd, up)]  # what a budget of at_seeds detects, from the sd and from its bound
             rows.append(dict(zip(SETTING_KEYS, j.design.settings[i]), baseline=b, alternative=f.alternative, n_pairs=n,
                              sd=sd, m=m, level=lev,
                              mdd_now=min_detectable_difference(sd, n, lev, power, f.alternative),
                              seeds_needed=seeds_needed(effect, sd, lev, power, f.alternative),
                              sd_upper=up, seeds_needed_upper=seeds_needed(effect, up, lev, power, f.alternative),
-                             mdd_at=(math.nan if at_seeds is None
-                                     else min_detectable_difference(sd, at_seeds, lev, power, f.alternative)),
-                             mdd_at_upper=(math.nan if at_seeds is None
-                                           else min_detectable_difference(up, at_seeds, lev, power, f.alternative))))
+                             mdd_at=at[0], mdd_at_upper=at[1]))
     return pd.DataFrame(rows, columns=PLAN_COLUMNS)
 
 
