@@ -55,6 +55,14 @@ def _results_path(args: argparse.Namespace) -> Path | int:
     return Path(opt if opt is not None else pos if pos is not None else DEFAULT_RESULTS)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error in one line (and exit 2), as ``fggp-repro train`` does, instead of the
+    usage block and the message."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def _parse(parser: argparse.ArgumentParser, argv) -> argparse.Namespace | int:
     try:
         return parser.parse_args(list(argv) if argv is not None else None)
@@ -106,7 +114,7 @@ def figures_main(argv: list[str] | None = None) -> int:
     regenerate every registered figure and table, one protocol at a time into ``<out>/<protocol>/``."""
     from .registry import all_outputs
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fggp-repro figures",
         description="Regenerate every figure and table from the run records, one protocol at a time "
                     "into OUT/<protocol>/ (no network, no GPU; same records give the same table bytes). Each "
@@ -204,7 +212,7 @@ def audit_main(argv: list[str] | None = None) -> int:
     """``fggp-repro audit [--results DIR] [--protocol P] [--claims FILE] [--json]`` (or ``audit RESULTS ...``):
     judge the paper's claims, each protocol separately, and print claim, verdict and the numbers behind it,
     with the platforms each protocol's runs were made on."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fggp-repro audit",
         description="Audit the FGGP paper's claims (analysis/claims.toml) on the run records, per protocol; "
                     "each protocol's block names the platforms its runs were made on.",
@@ -292,10 +300,10 @@ def _json_safe(x):
 
 def plan_main(argv: list[str] | None = None) -> int:
     """``fggp-repro plan [--results DIR] --protocol P [--effect E] [--power Q] [--alpha A] [--claims FILE]
-    [--at-seeds N]`` (or ``plan RESULTS ...``): from the
+    [--at-seeds N] [--collapsed keep|exclude]`` (or ``plan RESULTS ...``): from the
     observed spread of each paired comparison of a protocol, the minimum detectable difference now and the
     seeds each setting needs to detect a difference of E accuracy points."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fggp-repro plan",
         description="Seeds each setting needs for the audit's paired comparisons to detect a given difference, "
                     "from the observed seed-to-seed spread of the paired differences (noncentral t, Bonferroni "
@@ -310,6 +318,9 @@ def plan_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--claims", help="a claims TOML file instead of the packaged analysis/claims.toml")
     parser.add_argument("--at-seeds", type=int, default=None, metavar="N",
                         help="also print, per comparison, the smallest difference N seeds would detect (a budget)")
+    parser.add_argument("--collapsed", choices=("keep", "exclude"), default=None,
+                        help="runs at chance level (final accuracy <= 11 %%): keep them, as the audit does, or plan "
+                             "without them (default: collapsed of claims.toml, keep)")
     args = _parse(parser, argv)
     if isinstance(args, int):
         return args
@@ -352,6 +363,8 @@ def plan_main(argv: list[str] | None = None) -> int:
         print(f"error: no runs of protocol {args.protocol}; present: {', '.join(protocols)}", file=sys.stderr)
         return 2
     claim = next(c for c in cfg["claims"] if c["rule"] == "outperforms_in_most_settings")
+    if args.collapsed is not None:
+        claim = {**claim, "collapsed": args.collapsed}
     table = plan(runs[runs["protocol"] == args.protocol], claim, effect=effect, power=power, alpha=alpha,
                  at_seeds=args.at_seeds)
     print(plan_text(table, args.protocol, claim, effect=effect, power=power, alpha=alpha, at_seeds=args.at_seeds))
@@ -362,7 +375,7 @@ def calibrate_main(argv: list[str] | None = None) -> int:
     """``python -m analysis calibrate [--replicates R] [--resamples B] [--seed S] [--fit P --results DIR]``:
     simulate records under known truths and print how often each claim is judged supported / refuted /
     inconclusive (the calibration of the audit's decision rules)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m analysis calibrate",
         description="Calibration of the claims audit: verdict rates on records simulated from a variance-components "
                     "model (seed, seed x setting, noise) under known true differences.")

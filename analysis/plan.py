@@ -11,12 +11,13 @@ import pandas as pd
 from .claims import judge
 from .formatting import fmt_num
 from .power import min_detectable_difference, sd_upper_bound, seeds_needed
-from .records import DENSE, SETTING_KEYS, setting_label
+from .records import COLLAPSED_AT, DENSE, SETTING_KEYS, setting_label
 
 __all__ = ["plan", "plan_text", "PLAN_COLUMNS"]
 
 PLAN_COLUMNS = list(SETTING_KEYS) + ["baseline", "alternative", "n_pairs", "sd", "m", "level", "mdd_now",
-                                     "seeds_needed", "sd_upper", "seeds_needed_upper", "mdd_at", "mdd_at_upper"]
+                                     "seeds_needed", "sd_upper", "seeds_needed_upper", "mdd_at", "mdd_at_upper",
+                                     "collapsed"]
 #: Confidence of the upper bound on each sd that the conservative plan uses (Browne 1995).
 SD_CONFIDENCE = 0.8
 
@@ -36,11 +37,20 @@ def plan(runs: pd.DataFrame, claim: dict, *, effect: float, power: float = 0.8, 
     tests/analysis_tests/test_power.py).
 
     ``at_seeds``: also the minimum detectable difference with that many seeds (a budget's worth), from the sd
-    (``mdd_at``) and from its upper bound (``mdd_at_upper``); NaN columns otherwise."""
+    (``mdd_at``) and from its upper bound (``mdd_at_upper``); NaN columns otherwise.
+
+    Runs at chance level (final accuracy <= 11 %) follow ``claim["collapsed"]`` as the audit does: "keep" (the
+    default) plans from every completed run; "exclude" drops them first, so a pair with such a run leaves its
+    comparison. ``collapsed`` counts the runs at chance level among each comparison's pairs (either method),
+    since one of them can dominate an sd; it is 0 under "exclude"."""
+    if claim.get("collapsed", "keep") == "exclude" and "collapsed" in runs.columns:
+        runs = runs[~runs["collapsed"].astype(bool)]
     j = judge(runs, {**claim, "comparison_test": "paired-t"})
     rows = []
     if j.design is None:
         return pd.DataFrame(columns=PLAN_COLUMNS)
+    des = j.design
+    fg = des.Y[:, 0, :]
     for b, f in j.families.items():
         idx = [i for i in range(len(j.design.settings)) if b != DENSE or j.design.has_dense[i]]
         m = len(idx)
@@ -51,12 +61,15 @@ def plan(runs: pd.DataFrame, claim: dict, *, effect: float, power: float = 0.8, 
             up = sd_upper_bound(sd, n, sd_confidence)
             at = [math.nan if at_seeds is None else min_detectable_difference(s, at_seeds, lev, power, f.alternative)
                   for s in (sd, up)]  # what a budget of at_seeds detects, from the sd and from its bound
+            other = des.dense[i] if b == DENSE else des.Y[i, 1 + des.others.index(b)]
+            paired = np.isfinite(fg[i]) & np.isfinite(other)  # the pairs the sd comes from
+            n_coll = int((fg[i][paired] <= COLLAPSED_AT).sum() + (other[paired] <= COLLAPSED_AT).sum())
             rows.append(dict(zip(SETTING_KEYS, j.design.settings[i]), baseline=b, alternative=f.alternative, n_pairs=n,
                              sd=sd, m=m, level=lev,
                              mdd_now=min_detectable_difference(sd, n, lev, power, f.alternative),
                              seeds_needed=seeds_needed(effect, sd, lev, power, f.alternative),
                              sd_upper=up, seeds_needed_upper=seeds_needed(effect, up, lev, power, f.alternative),
-                             mdd_at=at[0], mdd_at_upper=at[1]))
+                             mdd_at=at[0], mdd_at_upper=at[1], collapsed=n_coll))
     return pd.DataFrame(rows, columns=PLAN_COLUMNS)
 
 
@@ -94,7 +107,7 @@ def plan_text(table: pd.DataFrame, protocol: str, claim: dict, *, effect: float,
                          f"[{fmt_num(r.sd_upper):>6s}]  MDD now {fmt_num(r.mdd_now):>6s} pp  needs "
                          f"{_n(r.seeds_needed):>6s} [{_n(r.seeds_needed_upper):>6s}] seeds ({side}, m = {r.m})"
                          + (f"  at {at_seeds} {fmt_num(r.mdd_at):>6s} [{fmt_num(r.mdd_at_upper):>6s}] pp"
-                            if at_seeds else ""))
+                            if at_seeds else "") + (f"  {r.collapsed} at chance level†" if r.collapsed else ""))
         need = g["seeds_needed"].to_numpy(float)
         need_up = g["seeds_needed_upper"].to_numpy(float)
         if np.isnan(need).all():
@@ -116,4 +129,10 @@ def plan_text(table: pd.DataFrame, protocol: str, claim: dict, *, effect: float,
     if known:
         known_up = [x for x in overall_up if not math.isnan(x)]
         lines.append(f"every setting: {_n(max(known))} [{_n(max(known_up))}] seeds (the most any setting needs)")
+    n_coll = int(table["collapsed"].sum())
+    if claim.get("collapsed", "keep") == "exclude":
+        lines.append("runs at chance level (final accuracy <= 11 %) left out (--collapsed exclude)")
+    elif n_coll:
+        lines.append(f"† runs at chance level (final accuracy <= 11 %) among the comparison's pairs, kept as the audit "
+                     f"keeps them: one such run can dominate an sd; --collapsed exclude plans without them")
     return "\n".join(lines)

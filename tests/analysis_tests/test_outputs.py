@@ -243,6 +243,36 @@ def test_plan_numbers(tmp_path):
     assert b["mdd_at_upper"].iloc[0] > b["mdd_at"].iloc[0]
 
 
+def test_plan_keeps_runs_at_chance_level_as_the_audit_does_and_can_leave_them_out(tmp_path, capsys):
+    """One gmp run at chance level (10 %) at 98 %: kept, it dominates that comparison's sd and is flagged;
+    with --collapsed exclude its pair leaves the comparison. Differences worked by hand."""
+    from analysis.cli import plan_main
+
+    gmp = {0.9: [79.0, 79.5, 78.5, 79.0], 0.98: [79.0, 79.5, 78.5, 10.0]}
+    for t in (0.9, 0.98):
+        for s in range(4):
+            write_record(tmp_path, make_record(method="fggp", target_sparsity=t, seed=s, test_acc=80.0))
+            write_record(tmp_path, make_record(method="gmp", target_sparsity=t, seed=s, test_acc=gmp[t][s]))
+    assert plan_main(["--results", str(tmp_path), "--effect", "0.5"]) == 0
+    kept = capsys.readouterr().out.splitlines()
+    # differences at 98 %: 1, 0.5, 1.5, 70; mean 18.25, squared deviations 297.5625 + 315.0625 + 280.5625 +
+    # 2678.0625 = 3571.25, sd = sqrt(3571.25 / 3) = 34.50
+    line98 = [ln for ln in kept if "fggp - gmp" in ln][1]
+    assert "pairs  4  sd  34.50 " in line98 and line98.endswith("  1 at chance level†")
+    assert not [ln for ln in kept if "fggp - gmp" in ln][0].endswith("†")  # 90 %: differences 1, .5, 1.5, 1
+    assert kept[-1].startswith("† runs at chance level (final accuracy <= 11 %) among the comparison's pairs, kept")
+    assert plan_main(["--results", str(tmp_path), "--effect", "0.5", "--collapsed", "exclude"]) == 0
+    left_out = capsys.readouterr().out.splitlines()
+    # without seed 3's pair: differences 1, 0.5, 1.5, sd = sqrt((0 + 0.25 + 0.25) / 2) = 0.50
+    line98 = [ln for ln in left_out if "fggp - gmp" in ln][1]
+    assert "pairs  3  sd   0.50 " in line98 and "†" not in line98
+    assert left_out[-1] == "runs at chance level (final accuracy <= 11 %) left out (--collapsed exclude)"
+    assert plan_main(["--results", str(tmp_path), "--collapsed", "drop"]) == 2
+    err = capsys.readouterr().err  # one line (argparse words the list of choices by Python version)
+    assert err.startswith("fggp-repro plan: error: argument --collapsed: invalid choice: 'drop'")
+    assert err.endswith("(see --help)\n") and err.count("\n") == 1
+
+
 def test_calibrate_cli(grid_dir, capsys):
     assert main(["calibrate", "--replicates", "20", "--resamples", "30"]) == 0
     out = capsys.readouterr().out
