@@ -28,7 +28,8 @@ from . import decisions as D
 from .claims import judge_family, load_claims
 from .records import DENSE, SETTING_KEYS
 
-__all__ = ["MINI_COMPONENTS", "Scenario", "SCENARIOS", "simulate", "decide_arrays", "calibrate", "fit_components"]
+__all__ = ["MINI_COMPONENTS", "Scenario", "SCENARIOS", "design_scenarios", "simulate", "decide_arrays", "calibrate",
+           "fit_components", "setting_noise"]
 
 #: Standard deviations (accuracy points) fitted to the committed mini records by :func:`fit_components`
 #: (seed 2.22, seed x setting 1.68, noise 1.90 over the 5 non-random methods), rounded.
@@ -83,10 +84,27 @@ def _scenarios(S: int = 6, A: int = 5) -> dict[str, Scenario]:
 SCENARIOS: dict[str, Scenario] = _scenarios()
 
 
+def design_scenarios(S: int, A: int, K: int) -> dict[str, Scenario]:
+    """Scenarios at one protocol's own design (S settings, A alternatives, K seeds): what the audit would say
+    of that grid if FGGP were no better than anything (``null``), or truly ahead of every alternative and of
+    dense by delta (``effect-1``) or by 2 delta (``effect-2``) in every setting. The power of the grid."""
+    return {s.name: s for s in [
+        Scenario("null", f"no difference anywhere ({K} seeds)", K, np.zeros((S, A)), np.zeros(S)),
+        Scenario("effect-1", f"fggp better by delta than every alternative and dense, everywhere ({K} seeds)", K,
+                 np.full((S, A), 1.0), np.full(S, 1.0)),
+        Scenario("effect-2", f"fggp better by 2 delta than every alternative and dense, everywhere ({K} seeds)", K,
+                 np.full((S, A), 2.0), np.full(S, 2.0)),
+    ]}
+
+
 def simulate(scn: Scenario, n_replicates: int, rng: np.random.Generator, delta: float = 0.5,
              components: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Replicates of a scenario: Y (R, S, 1 + A, K) with fggp at method index 0, and the dense
-    reference D (R, S, K) (one dense run per seed, the same for every setting)."""
+    reference D (R, S, K) (one dense run per seed, the same for every setting).
+
+    ``components``: {"seed", "setting_seed", "noise"} standard deviations (default :data:`MINI_COMPONENTS`);
+    with "noise_by_setting" (S values) the sparse runs of each setting get that setting's noise, and the dense
+    runs the pooled "noise"."""
     c = components or MINI_COMPONENTS
     R, S, A, K = n_replicates, scn.n_settings, scn.n_alternatives, scn.n_seeds
     # One level for every setting: setting means cancel in paired differences and within-setting ranks,
@@ -97,7 +115,13 @@ def simulate(scn: Scenario, n_replicates: int, rng: np.random.Generator, delta: 
     mu[:, 1:] = base[:, None] - scn.advantage * delta
     a = rng.normal(0.0, c["seed"], (R, 1, 1, K))
     b = rng.normal(0.0, c["setting_seed"], (R, S, 1, K))
-    e = rng.normal(0.0, c["noise"], (R, S, 1 + A, K))
+    if c.get("noise_by_setting") is not None:
+        ns = np.asarray(c["noise_by_setting"], dtype=float)
+        if ns.shape != (S,):
+            raise ValueError(f"noise_by_setting has {ns.size} values for {S} settings")
+        e = rng.normal(0.0, 1.0, (R, S, 1 + A, K)) * ns[None, :, None, None]
+    else:
+        e = rng.normal(0.0, c["noise"], (R, S, 1 + A, K))
     Y = mu[None, :, :, None] + a + b + e
     # dense: its own "setting" of the variance model; its mean puts fggp - dense at the scenario's
     # advantage (one dense mean, as one dense run per seed, when the advantage is the same everywhere)
@@ -173,7 +197,10 @@ def fit_components(df: pd.DataFrame, exclude=("random",)) -> dict:
     from the seed means (less the other two). Runs at chance level (``collapsed``) are left out: one such
     run's 60-point drop is no draw of the model's noise, and with it the fit would describe that run, not the
     spread (a setting with such a run is no longer complete, and drops out). Returns {"seed", "setting_seed",
-    "noise", "settings", "methods", "seeds", "collapsed_left_out"}."""
+    "noise", "settings", "methods", "seeds", "collapsed_left_out", "noise_by_setting"}.
+
+    ``noise_by_setting`` is :func:`setting_noise` of the same runs: each setting's own noise. The model's one
+    ``noise`` assumes they are equal; they need not be (a sparser network may vary more)."""
     d = df[(df["status"] == "completed") & (df["method"] != DENSE) & ~df["method"].isin(list(exclude))]
     collapsed = d["collapsed"].astype(bool) if "collapsed" in d else pd.Series(False, index=d.index)
     d = d[~collapsed]
@@ -186,6 +213,7 @@ def fit_components(df: pd.DataFrame, exclude=("random",)) -> dict:
     S, M, K = cube.shape
     if S < 2 or M < 2 or K < 2:
         raise ValueError("need at least 2 complete settings, methods and seeds to fit the variance components")
+    by_setting = setting_noise(d, exclude=())
     r = cube - cube.mean(axis=2, keepdims=True)
     b = r.mean(axis=1, keepdims=True)
     e = r - b
@@ -195,4 +223,36 @@ def fit_components(df: pd.DataFrame, exclude=("random",)) -> dict:
     var_a = float((a ** 2).sum() / (K - 1)) - max(var_b, 0.0) / S - var_e / (M * S)
     return {"seed": math.sqrt(max(var_a, 0.0)), "setting_seed": math.sqrt(max(var_b, 0.0)),
             "noise": math.sqrt(var_e), "settings": S, "methods": M, "seeds": K,
-            "collapsed_left_out": int(collapsed.sum())}
+            "collapsed_left_out": int(collapsed.sum()), "noise_by_setting": by_setting}
+
+
+def setting_noise(df: pd.DataFrame, exclude=("random",)) -> dict:
+    """Each setting's own noise sd (accuracy points), {setting key: sd}: the method-by-seed interaction of its
+    completed sparse runs (dense, ``exclude`` and runs at chance level left out) over the largest complete block
+    of methods x seeds there, so that a method one seed behind, or a seed lost to a run at chance level, costs
+    that block a column, not the setting. NaN with fewer than 2 methods or seeds in every block."""
+    d = df[(df["status"] == "completed") & (df["method"] != DENSE) & ~df["method"].isin(list(exclude))]
+    if "collapsed" in d:
+        d = d[~d["collapsed"].astype(bool)]
+    piv = d.pivot_table(index=list(SETTING_KEYS), columns=["method", "seed"], values="test_acc")
+    methods = sorted(set(piv.columns.get_level_values(0)))
+    seeds = sorted(set(piv.columns.get_level_values(1)))
+    by_setting = {}
+    for key, row in piv.iterrows():
+        sub = np.stack([row[m].reindex(seeds).to_numpy(float) for m in methods])  # (M, K), NaN = no run
+        have = np.isfinite(sub)
+        # the largest complete block: for each method's seed set T, the methods that have every seed of T;
+        # the block with the most interaction degrees of freedom (M_T - 1)(|T| - 1) wins
+        best, df_best = None, 0
+        for t in sorted({tuple(h) for h in have}, reverse=True):  # a fixed order: ties go the same way every time
+            t = np.array(t)
+            rows = have[:, t].all(axis=1)
+            dof = (int(rows.sum()) - 1) * (int(t.sum()) - 1)
+            if dof > df_best:
+                best, df_best = sub[np.ix_(rows, t)], dof
+        if best is None:
+            by_setting[key] = math.nan
+            continue
+        inter = best - best.mean(axis=0, keepdims=True) - best.mean(axis=1, keepdims=True) + best.mean()
+        by_setting[key] = math.sqrt(float((inter ** 2).sum() / df_best))
+    return by_setting

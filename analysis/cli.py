@@ -385,13 +385,28 @@ def calibrate_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the simulation (default 0)")
     parser.add_argument("--fit", metavar="P", help="also print the variance components fitted to protocol P's records")
     parser.add_argument("--results", default="results", help="folder of run records for --fit (default: results)")
+    parser.add_argument("--design", action="store_true",
+                        help="with --fit P: simulate P's own design (its settings and alternatives, the fitted "
+                             "components, each setting's own noise) instead of the standard scenarios: what the audit "
+                             "would say of that grid under no effect and under a true effect of delta and 2 delta")
+    parser.add_argument("--seeds", type=int, default=None, metavar="N",
+                        help="with --design: seeds per cell to simulate (default: the most any cell of P has)")
     args = _parse(parser, argv)
     if isinstance(args, int):
         return args
     if args.replicates < 1 or args.resamples < 1:
         print("error: --replicates and --resamples must be >= 1", file=sys.stderr)
         return 2
-    from .calibration import MINI_COMPONENTS, SCENARIOS, calibrate, fit_components
+    if (args.design or args.seeds is not None) and not args.fit:
+        print("error: --design and --seeds simulate a protocol's own design: name it with --fit P", file=sys.stderr)
+        return 2
+    if args.seeds is not None and not args.design:
+        print("error: --seeds sets the seeds of --design; add --design", file=sys.stderr)
+        return 2
+    if args.seeds is not None and args.seeds < 2:
+        print(f"error: --seeds must be at least 2 (a paired t-test needs 2 seeds), got {args.seeds}", file=sys.stderr)
+        return 2
+    from .calibration import MINI_COMPONENTS, SCENARIOS, calibrate, design_scenarios, fit_components
 
     if args.fit:
         runs = _load(Path(args.results), "fit")
@@ -413,17 +428,64 @@ def calibrate_main(argv: list[str] | None = None) -> int:
                  if comp["collapsed_left_out"] else "")
               + "), standard deviations in accuracy points: seed "
               f"{comp['seed']:.2f}, seed x setting {comp['setting_seed']:.2f}, noise {comp['noise']:.2f}")
-    print(f"simulated with seed {MINI_COMPONENTS['seed']}, seed x setting {MINI_COMPONENTS['setting_seed']}, noise "
-          f"{MINI_COMPONENTS['noise']} (accuracy points); 6 settings, fggp + 5 alternatives + dense; "
-          f"{args.replicates} replicates per scenario, {args.resamples} whole-seed resamples for claim 3")
-    t = calibrate(n_replicates=args.replicates, seed=args.seed, n_resamples=args.resamples)
+    scenarios, components = SCENARIOS, None
+    if args.design:
+        design = _design_of(runs[runs["protocol"] == args.fit], comp, args.seeds)
+        if isinstance(design, str):
+            print(f"error: cannot simulate the design of protocol {args.fit}: {design}", file=sys.stderr)
+            return 2
+        S, A, K, components, text = design
+        scenarios = design_scenarios(S, A, K)
+        print(f"simulated at the design of protocol {args.fit}: {text}; {args.replicates} replicates per scenario, "
+              f"{args.resamples} whole-seed resamples for claim 3")
+    else:
+        print(f"simulated with seed {MINI_COMPONENTS['seed']}, seed x setting {MINI_COMPONENTS['setting_seed']}, "
+              f"noise {MINI_COMPONENTS['noise']} (accuracy points); 6 settings, fggp + 5 alternatives + dense; "
+              f"{args.replicates} replicates per scenario, {args.resamples} whole-seed resamples for claim 3")
+    t = calibrate(list(scenarios.values()), n_replicates=args.replicates, seed=args.seed, n_resamples=args.resamples,
+                  components=components)
     for name, g in t.groupby("scenario", sort=False):
-        scn = SCENARIOS[name]
+        scn = scenarios[name]
         print(f"\n{name}: {scn.description}")
         for r in g.itertuples(index=False):
             print(f"  {r.claim:26s} supported {r.supported:.3f} (se {r.se_supported:.3f})  refuted {r.refuted:.3f} "
                   f"(se {r.se_refuted:.3f})  inconclusive {r.inconclusive:.3f}")
     return 0
+
+
+def _design_of(runs, comp: dict, seeds: int | None):
+    """(S, A, K, components, text) of one protocol's grid for ``calibrate --design``: fggp's settings, the sparse
+    alternatives present, K seeds (``seeds``, or the most any cell has), and the fitted components with each
+    setting's own noise (the pooled noise where a setting has too few complete runs to estimate its own);
+    or a string saying why not."""
+    import math
+
+    from .claims import load_claims
+    from .formatting import fmt_num
+    from .records import DENSE, SETTING_KEYS, setting_label
+
+    method = load_claims()["defaults"]["method"]
+    done = runs[runs["status"] == "completed"]
+    settings = sorted(tuple(k) for k in done.loc[done["method"] == method, list(SETTING_KEYS)].drop_duplicates()
+                .itertuples(index=False, name=None))
+    alternatives = sorted(set(done["method"]) - {method, DENSE})
+    if len(settings) < 1 or not alternatives:
+        return f"it needs completed {method} runs and at least one alternative"
+    K = seeds or int(done.groupby(list(SETTING_KEYS) + ["method"])["seed"].nunique().max())
+    if K < 2:
+        return "its cells have 1 seed; give --seeds N (N >= 2)"
+    by = comp["noise_by_setting"]
+    noise = [by.get(k, math.nan) for k in settings]
+    pooled = [i for i, x in enumerate(noise) if not math.isfinite(x)]
+    noise = [comp["noise"] if i in pooled else x for i, x in enumerate(noise)]
+    labels = ", ".join(f"{fmt_num(x)} at {setting_label(*k[:4])}" for k, x in zip(settings, noise))
+    text = (f"{len(settings)} settings, {method} + {len(alternatives)} alternatives ({', '.join(alternatives)}) + "
+            f"dense, {K} seeds; standard deviations seed {comp['seed']:.2f}, seed x setting {comp['setting_seed']:.2f}, "
+            f"noise {labels} (dense: the pooled {comp['noise']:.2f})"
+            + (f"; {len(pooled)} setting(s) with too few complete runs take the pooled noise" if pooled else ""))
+    components = {"seed": comp["seed"], "setting_seed": comp["setting_seed"], "noise": comp["noise"],
+                  "noise_by_setting": noise}
+    return len(settings), len(alternatives), K, components, text
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -144,3 +144,79 @@ def test_fit_components_recovers_the_simulated_model():
     assert with_collapse["collapsed_left_out"] == 1 and without_setting["collapsed_left_out"] == 0
     for k in ("seed", "setting_seed", "noise"):
         assert with_collapse[k] == without_setting[k]
+
+
+def test_a_settings_own_noise_is_its_method_by_seed_interaction_worked_by_hand():
+    """Setting 0.9: methods a, b on seeds 0, 1 = [[1, 2], [3, 6]]; c has seed 0 only, so the complete block is
+    a, b x seeds 0, 1. Interaction: grand mean 3, method means 1.5 and 4.5, seed means 2 and 4, residuals
+    +-0.5, sum of squares 1 over (2 - 1)(2 - 1) = 1 degree of freedom: sd 1. Setting 0.95: a = b + 1 on every
+    seed, no interaction: sd 0."""
+    rows = []
+    for t, table in ((0.9, {"a": [1.0, 2.0], "b": [3.0, 6.0], "c": [5.0, None]}),
+                     (0.95, {"a": [4.0, 7.0], "b": [3.0, 6.0], "c": [5.0, None]})):
+        for m, accs in table.items():
+            for k, acc in enumerate(accs):
+                if acc is not None:
+                    rows.append(dict(dataset="d", arch="a", method=m, target_sparsity=t, initial_density=1.0, seed=k,
+                                     protocol="p", status="completed", test_acc=acc, collapsed=False))
+    from analysis.calibration import setting_noise
+
+    by = {k[2]: v for k, v in setting_noise(pd.DataFrame(rows)).items()}
+    assert by[0.9] == pytest.approx(1.0) and by[0.95] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_each_settings_noise_is_recovered_and_survives_a_run_at_chance_level():
+    noise = np.array([0.3, 0.6, 1.2, 0.3, 0.6, 1.2])
+    scn = SCENARIOS["null-30"]
+    Y, _ = simulate(scn, 1, np.random.default_rng(5),
+                    components={"seed": 1.0, "setting_seed": 0.5, "noise": 0.6, "noise_by_setting": noise})
+    sparse = _records(Y[0], np.zeros((6, 30)))
+    sparse = sparse[sparse["method"] != "dense"].copy()
+    fit = fit_components(sparse)
+    # _records: setting s is target (0.9, 0.95, 0.98)[s % 3], start (1.0, 0.5)[s // 3]
+    want = {((0.9, 0.95, 0.98)[s % 3], (1.0, 0.5)[s // 3]): noise[s] for s in range(6)}
+    got = {(k[2], k[3]): v for k, v in fit["noise_by_setting"].items()}
+    # 4 x 29 = 116 degrees of freedom per setting (random excluded): an sd estimate within about 15 %
+    assert set(got) == set(want) and all(got[k] == pytest.approx(want[k], rel=0.2) for k in want)
+    first = (sparse["target_sparsity"] == 0.9) & (sparse["initial_density"] == 1.0)
+    hit = sparse.index[first & (sparse["method"] == "annealed") & (sparse["seed"] == 0)][0]
+    sparse.loc[hit, ["test_acc", "collapsed"]] = (10.0, True)
+    fit2 = fit_components(sparse)
+    assert fit2["settings"] == 5  # the pooled fit drops that setting; its own noise keeps its other 29 seeds
+    assert fit2["noise_by_setting"][("d", "a", 0.9, 1.0, "sim")] == pytest.approx(noise[0], rel=0.2)
+
+
+def test_design_simulation_power_matches_the_noncentral_t():
+    """One setting, one alternative, 5 seeds, fggp truly 2 delta = 1.0 point above dense. Claim 2 is supported
+    exactly when the one-sided paired t-test of fggp > dense wins at alpha (one setting: Holm is alpha). The
+    sparse runs get the setting's noise 0.6, dense the pooled 0.3, no seed x setting effect, so the paired
+    differences have sd sqrt(0.6^2 + 0.3^2) = 0.6708 and the power is P(T > t_0.95,4) for T ~ nct(4, 1.0 sqrt(5)
+    / 0.6708 = 3.333): 0.8583 by scipy. (A significant difference also inside +-delta would count as equivalent,
+    but at a true 1.0 that needs a mean below -0.3: negligible.)"""
+    from scipy import stats as st
+
+    from analysis.calibration import design_scenarios
+
+    scn = design_scenarios(1, 1, 5)["effect-2"]
+    R = 4000
+    Y, Dref = simulate(scn, R, np.random.default_rng(11),
+                       components={"seed": 0.8, "setting_seed": 0.0, "noise": 0.3, "noise_by_setting": [0.6]})
+    v = decide_arrays(Y, Dref, rng=np.random.default_rng(0), n_resamples=50)
+    rate = float(np.mean(v["surpasses-dense"] == 0))  # 0 = supported
+    expected = float(st.nct.sf(st.t.ppf(0.95, 4), 4, 1.0 * 5 ** 0.5 / (0.6 ** 2 + 0.3 ** 2) ** 0.5))
+    assert expected == pytest.approx(0.8583, abs=5e-4)
+    assert rate == pytest.approx(expected, abs=4 * (expected * (1 - expected) / R) ** 0.5)
+
+
+def test_design_scenarios_are_the_grid_under_no_effect_and_under_delta_and_two_delta():
+    from analysis.calibration import design_scenarios
+
+    d = design_scenarios(3, 7, 12)
+    assert list(d) == ["null", "effect-1", "effect-2"]
+    for name, adv in (("null", 0.0), ("effect-1", 1.0), ("effect-2", 2.0)):
+        s = d[name]
+        assert (s.n_settings, s.n_alternatives, s.n_seeds) == (3, 7, 12)
+        assert (s.advantage == adv).all() and (s.over_dense == adv).all()
+    with pytest.raises(ValueError, match="noise_by_setting has 2 values for 3 settings"):
+        simulate(d["null"], 1, np.random.default_rng(0), components={"seed": 1, "setting_seed": 1, "noise": 1,
+                                                                      "noise_by_setting": [1, 2]})

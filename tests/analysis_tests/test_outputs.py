@@ -433,3 +433,54 @@ def test_rank_chart_draws_the_ranks_its_intervals_are_about(tmp_path):
     out = tmp_path / "figs"
     assert figures_main(["--results", str(tmp_path), "--out", str(out), "--only", "rank_chart"]) == 0
     assert (out / "paper" / "rank_chart.png").exists()
+
+
+def test_calibrate_at_a_protocols_own_design(grid_dir, capsys):
+    assert main(["calibrate", "--fit", "paper", "--results", str(grid_dir), "--design", "--seeds", "6",
+                 "--replicates", "20", "--resamples", "30"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("variance components of protocol paper (")
+    # the grid fixture: fggp's 12 settings (2 archs x 3 targets x 2 starts), annealed, gmp and random, dense
+    assert out[1].startswith("simulated at the design of protocol paper: 12 settings, fggp + 3 alternatives "
+                             "(annealed, gmp, random) + dense, 6 seeds; standard deviations seed ")
+    assert out[1].count(" at cifar10 ") == 12 and out[1].endswith("20 replicates per scenario, 30 whole-seed "
+                                                                  "resamples for claim 3")
+    heads = [ln for ln in out if ln and not ln.startswith(" ")][2:]
+    assert heads == ["null: no difference anywhere (6 seeds)",
+                     "effect-1: fggp better by delta than every alternative and dense, everywhere (6 seeds)",
+                     "effect-2: fggp better by 2 delta than every alternative and dense, everywhere (6 seeds)"]
+    assert main(["calibrate", "--fit", "paper", "--results", str(grid_dir), "--design", "--replicates", "5",
+                 "--resamples", "10"]) == 0
+    assert "+ dense, 3 seeds;" in capsys.readouterr().out  # default: the most seeds any cell has
+    for argv, msg in ((["--design"], "error: --design and --seeds simulate a protocol's own design: name it with "
+                                     "--fit P\n"),
+                      (["--fit", "paper", "--results", str(grid_dir), "--seeds", "6"],
+                       "error: --seeds sets the seeds of --design; add --design\n"),
+                      (["--fit", "paper", "--results", str(grid_dir), "--design", "--seeds", "1"],
+                       "error: --seeds must be at least 2 (a paired t-test needs 2 seeds), got 1\n")):
+        assert main(["calibrate"] + argv) == 2
+        assert capsys.readouterr().err == msg
+
+
+def _analysis(*args, **kw):
+    import os
+    import signal
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-m", "analysis", *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kw)
+
+
+def test_python_m_analysis_stops_quietly_when_its_reader_goes_away_or_on_ctrl_c():
+    import signal
+
+    p = _analysis("calibrate", "--replicates", "20", "--resamples", "10")
+    p.stdout.close()  # the reader is gone before the first line: `python -m analysis calibrate | head -0`
+    assert p.wait(timeout=120) == 141 and p.stderr.read() == ""
+    p = _analysis("calibrate", "--replicates", "100000", "--resamples", "10")
+    assert p.stdout.readline().startswith("simulated with seed")  # printed before the long simulation starts
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130
+    assert err == "python -m analysis: interrupted; every file written so far is whole (each is replaced atomically)\n"
