@@ -454,21 +454,22 @@ def calibrate_main(argv: list[str] | None = None) -> int:
 
 
 def _design_of(runs, comp: dict, seeds: int | None):
-    """(S, A, K, components, text) of one protocol's grid for ``calibrate --design``: fggp's settings, the sparse
-    alternatives present, K seeds (``seeds``, or the most any cell has), and the fitted components with each
-    setting's own noise (the pooled noise where a setting has too few complete runs to estimate its own);
-    or a string saying why not."""
+    """(S, A, K, components, text) of one protocol's grid for ``calibrate --design``: fggp's settings, the
+    alternatives of claims.toml that have runs, K seeds (``seeds``, or the most any cell has), and the fitted
+    components with each setting's own noise (the pooled noise where a setting has too few complete runs to
+    estimate its own); or a string saying why not."""
     import math
 
     from .claims import load_claims
     from .formatting import fmt_num
     from .records import DENSE, SETTING_KEYS, setting_label
 
-    method = load_claims()["defaults"]["method"]
+    defaults = load_claims()["defaults"]
+    method = defaults["method"]
     done = runs[runs["status"] == "completed"]
     settings = sorted(tuple(k) for k in done.loc[done["method"] == method, list(SETTING_KEYS)].drop_duplicates()
                 .itertuples(index=False, name=None))
-    alternatives = sorted(set(done["method"]) - {method, DENSE})
+    alternatives = [a for a in defaults["alternatives"] if a in set(done["method"])]  # as the audit picks them
     if len(settings) < 1 or not alternatives:
         return f"it needs completed {method} runs and at least one alternative"
     K = seeds or int(done.groupby(list(SETTING_KEYS) + ["method"])["seed"].nunique().max())
