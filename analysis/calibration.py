@@ -189,15 +189,16 @@ def calibrate(scenarios=None, n_replicates: int = 1000, seed: int = 0, n_resampl
 
 def fit_components(df: pd.DataFrame, exclude=("random",)) -> dict:
     """Method-of-moments estimates of the model's standard deviations from one protocol's completed
-    sparse runs (settings x methods x seeds, complete cells only; ``exclude`` drops methods whose noise
-    differs in kind, e.g. random pruning's collapses).
+    sparse runs (settings x methods x seeds; ``exclude`` drops methods whose noise differs in kind, e.g.
+    random pruning's collapses).
 
-    Balanced two-way ANOVA of the residuals r = y - cell mean: noise from the method-by-seed
-    interaction within settings, seed-by-setting from the setting-by-seed means (less noise / M), seed
-    from the seed means (less the other two). Runs at chance level (``collapsed``) are left out: one such
-    run's 60-point drop is no draw of the model's noise, and with it the fit would describe that run, not the
-    spread (a setting with such a run is no longer complete, and drops out). Returns {"seed", "setting_seed",
-    "noise", "settings", "methods", "seeds", "collapsed_left_out", "noise_by_setting"}.
+    Balanced two-way ANOVA of the residuals r = y - cell mean: noise from the method-by-seed interaction
+    within settings, seed-by-setting from the setting-by-seed means (less noise / M), seed from the seed means
+    (less the other two), over the largest block of settings x seeds in which every method has a run (a seed
+    still running, or a setting missing a seed, drops out, whichever keeps more data). Runs at chance level
+    (``collapsed``) are left out: one such run's 60-point drop is no draw of the model's noise, and with it the
+    fit would describe that run, not the spread (its seed or its setting then leaves the block). Returns
+    {"seed", "setting_seed", "noise", "settings", "methods", "seeds", "collapsed_left_out", "noise_by_setting"}.
 
     ``noise_by_setting`` is :func:`setting_noise` of the same runs: each setting's own noise. The model's one
     ``noise`` assumes they are equal; they need not be (a sparser network may vary more)."""
@@ -209,7 +210,19 @@ def fit_components(df: pd.DataFrame, exclude=("random",)) -> dict:
     seeds = sorted(set(piv.columns.get_level_values(1)))
     cube = np.stack([piv.reindex(columns=pd.MultiIndex.from_product([[m], seeds]))[m].to_numpy(float)
                      for m in methods], axis=1)  # (S, M, K)
-    cube = cube[np.isfinite(cube).all(axis=(1, 2))]
+    # the largest balanced block of settings x seeds with every method: for each setting's set T of complete seeds,
+    # the settings complete on all of T; the block with the most noise degrees of freedom S_T (M - 1)(|T| - 1) wins,
+    # so that a seed still running, or lost to a run at chance level, costs that seed or that setting, whichever
+    # keeps more of the data
+    complete = np.isfinite(cube).all(axis=1)  # (S, K)
+    best, dof_best = (np.zeros(len(cube), bool), np.zeros(len(seeds), bool)), 0
+    for t in sorted({tuple(c) for c in complete}, reverse=True):  # a fixed order: ties go the same way every time
+        t = np.array(t)
+        rows = complete[:, t].all(axis=1)
+        dof = int(rows.sum()) * (len(methods) - 1) * (int(t.sum()) - 1)
+        if rows.sum() >= 2 and t.sum() >= 2 and dof > dof_best:
+            best, dof_best = (rows, t), dof
+    cube = cube[best[0]][:, :, best[1]]
     S, M, K = cube.shape
     if S < 2 or M < 2 or K < 2:
         raise ValueError("need at least 2 complete settings, methods and seeds to fit the variance components")

@@ -424,7 +424,7 @@ def calibrate_main(argv: list[str] | None = None) -> int:
             return 2
         print(f"variance components of protocol {args.fit} ({comp['settings']} settings x {comp['methods']} methods "
               f"x {comp['seeds']} seeds, random excluded"
-              + (f"; {comp['collapsed_left_out']} run(s) at chance level left out, with their settings"
+              + (f"; {comp['collapsed_left_out']} run(s) at chance level left out"
                  if comp["collapsed_left_out"] else "")
               + "), standard deviations in accuracy points: seed "
               f"{comp['seed']:.2f}, seed x setting {comp['setting_seed']:.2f}, noise {comp['noise']:.2f}")

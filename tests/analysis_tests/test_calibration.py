@@ -133,17 +133,27 @@ def test_fit_components_recovers_the_simulated_model():
     assert fit["setting_seed"] == pytest.approx(1.5, rel=0.25)
     assert fit["seed"] == pytest.approx(2.0, rel=0.4)  # 30 seed effects: a rough estimate
     assert fit["collapsed_left_out"] == 0
-    # one run at chance level: left out with its setting, so the fit is the fit of the other five settings
+    # one run at chance level (setting 0.9/dense start, seed 0): the block keeps 6 settings x 29 seeds (noise
+    # degrees of freedom 6 x 4 x 28 = 672) over 5 settings x 30 seeds (5 x 4 x 29 = 580), so the fit is that of
+    # the records without seed 0
     sparse = df[df["method"] != "dense"].copy()
     first = (sparse["target_sparsity"] == 0.9) & (sparse["initial_density"] == 1.0)
     hit = sparse.index[first & (sparse["method"] == "annealed") & (sparse["seed"] == 0)][0]
     sparse.loc[hit, ["test_acc", "collapsed"]] = (10.0, True)
     with_collapse = fit_components(sparse)
-    without_setting = fit_components(sparse[~first])
-    assert with_collapse["settings"] == without_setting["settings"] == 5
-    assert with_collapse["collapsed_left_out"] == 1 and without_setting["collapsed_left_out"] == 0
+    without_seed = fit_components(sparse[sparse["seed"] != 0])
+    assert (with_collapse["settings"], with_collapse["seeds"]) == (without_seed["settings"], without_seed["seeds"]) \
+        == (6, 29)
+    assert with_collapse["collapsed_left_out"] == 1 and without_seed["collapsed_left_out"] == 0
     for k in ("seed", "setting_seed", "noise"):
-        assert with_collapse[k] == without_setting[k]
+        assert with_collapse[k] == without_seed[k]
+    # a seed that has only begun (seed 30: one gmp run) leaves the block instead of emptying it
+    started = _records(Y[0, :, :, :1], np.zeros((6, 1))).query("method == 'gmp' and target_sparsity == 0.9")
+    started = started.assign(seed=30, initial_density=1.0)
+    mid_grid = fit_components(pd.concat([df[df["method"] != "dense"], started]))
+    assert (mid_grid["settings"], mid_grid["seeds"]) == (6, 30)
+    for k in ("seed", "setting_seed", "noise"):
+        assert mid_grid[k] == fit[k]
 
 
 def test_a_settings_own_noise_is_its_method_by_seed_interaction_worked_by_hand():
@@ -182,7 +192,7 @@ def test_each_settings_noise_is_recovered_and_survives_a_run_at_chance_level():
     hit = sparse.index[first & (sparse["method"] == "annealed") & (sparse["seed"] == 0)][0]
     sparse.loc[hit, ["test_acc", "collapsed"]] = (10.0, True)
     fit2 = fit_components(sparse)
-    assert fit2["settings"] == 5  # the pooled fit drops that setting; its own noise keeps its other 29 seeds
+    assert fit2["seeds"] == 29  # the pooled fit drops that seed everywhere; the setting's own noise, only there
     assert fit2["noise_by_setting"][("d", "a", 0.9, 1.0, "sim")] == pytest.approx(noise[0], rel=0.2)
 
 
