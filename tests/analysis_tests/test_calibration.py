@@ -148,8 +148,9 @@ def test_fit_components_recovers_the_simulated_model():
     for k in ("seed", "setting_seed", "noise"):
         assert with_collapse[k] == without_seed[k]
     # a seed that has only begun (seed 30: one gmp run) leaves the block instead of emptying it
-    started = _records(Y[0, :, :, :1], np.zeros((6, 1))).query("method == 'gmp' and target_sparsity == 0.9")
-    started = started.assign(seed=30, initial_density=1.0)
+    started = _records(Y[0, :, :, :1], np.zeros((6, 1))).query(
+        "method == 'gmp' and target_sparsity == 0.9 and initial_density == 1.0").assign(seed=30)
+    assert len(started) == 1
     mid_grid = fit_components(pd.concat([df[df["method"] != "dense"], started]))
     assert (mid_grid["settings"], mid_grid["seeds"]) == (6, 30)
     for k in ("seed", "setting_seed", "noise"):
