@@ -210,19 +210,10 @@ def fit_components(df: pd.DataFrame, exclude=("random",)) -> dict:
     seeds = sorted(set(piv.columns.get_level_values(1)))
     cube = np.stack([piv.reindex(columns=pd.MultiIndex.from_product([[m], seeds]))[m].to_numpy(float)
                      for m in methods], axis=1)  # (S, M, K)
-    # the largest balanced block of settings x seeds with every method: for each setting's set T of complete seeds,
-    # the settings complete on all of T; the block with the most noise degrees of freedom S_T (M - 1)(|T| - 1) wins,
-    # so that a seed still running, or lost to a run at chance level, costs that seed or that setting, whichever
-    # keeps more of the data
-    complete = np.isfinite(cube).all(axis=1)  # (S, K)
-    best, dof_best = (np.zeros(len(cube), bool), np.zeros(len(seeds), bool)), 0
-    for t in sorted({tuple(c) for c in complete}, reverse=True):  # a fixed order: ties go the same way every time
-        t = np.array(t)
-        rows = complete[:, t].all(axis=1)
-        dof = int(rows.sum()) * (len(methods) - 1) * (int(t.sum()) - 1)
-        if rows.sum() >= 2 and t.sum() >= 2 and dof > dof_best:
-            best, dof_best = (rows, t), dof
-    cube = cube[best[0]][:, :, best[1]]
+    # the balanced block of settings x seeds, every method present, with the most noise degrees of freedom
+    block = _largest_block(np.isfinite(cube).all(axis=1),  # (S, K): every method has a run
+                           lambda s, k: s * (len(methods) - 1) * (k - 1) if s >= 2 and k >= 2 else 0)
+    cube = cube[block[0]][:, :, block[1]] if block else cube[:0, :, :0]
     S, M, K = cube.shape
     if S < 2 or M < 2 or K < 2:
         raise ValueError("need at least 2 complete settings, methods and seeds to fit the variance components")
@@ -239,6 +230,22 @@ def fit_components(df: pd.DataFrame, exclude=("random",)) -> dict:
             "collapsed_left_out": int(collapsed.sum()), "noise_by_setting": by_setting}
 
 
+def _largest_block(have: np.ndarray, dof) -> tuple[np.ndarray, np.ndarray] | None:
+    """(rows, columns) masks of the largest all-present block of a presence matrix ``have`` (rows x seeds): for
+    each row's set T of present columns, the rows present on all of T; the block with the largest
+    ``dof(n_rows, n_columns)`` > 0 wins, ties going the same way every time (a fixed order). None if none.
+    A seed still running, or lost to a run at chance level, thus costs its column or its row, whichever keeps
+    more of the data."""
+    best, dof_best = None, 0
+    for t in sorted({tuple(h) for h in have}, reverse=True):
+        cols = np.array(t, dtype=bool)
+        rows = have[:, cols].all(axis=1)
+        d = dof(int(rows.sum()), int(cols.sum()))
+        if d > dof_best:
+            best, dof_best = (rows, cols), d
+    return best
+
+
 def setting_noise(df: pd.DataFrame, exclude=("random",)) -> dict:
     """Each setting's own noise sd (accuracy points), {setting key: sd}: the method-by-seed interaction of its
     completed sparse runs (dense, ``exclude`` and runs at chance level left out) over the largest complete block
@@ -253,19 +260,11 @@ def setting_noise(df: pd.DataFrame, exclude=("random",)) -> dict:
     by_setting = {}
     for key, row in piv.iterrows():
         sub = np.stack([row[m].reindex(seeds).to_numpy(float) for m in methods])  # (M, K), NaN = no run
-        have = np.isfinite(sub)
-        # the largest complete block: for each method's seed set T, the methods that have every seed of T;
-        # the block with the most interaction degrees of freedom (M_T - 1)(|T| - 1) wins
-        best, df_best = None, 0
-        for t in sorted({tuple(h) for h in have}, reverse=True):  # a fixed order: ties go the same way every time
-            t = np.array(t)
-            rows = have[:, t].all(axis=1)
-            dof = (int(rows.sum()) - 1) * (int(t.sum()) - 1)
-            if dof > df_best:
-                best, df_best = sub[np.ix_(rows, t)], dof
-        if best is None:
+        block = _largest_block(np.isfinite(sub), lambda m, k: (m - 1) * (k - 1))  # interaction degrees of freedom
+        if block is None:
             by_setting[key] = math.nan
             continue
+        best = sub[np.ix_(*block)]
         inter = best - best.mean(axis=0, keepdims=True) - best.mean(axis=1, keepdims=True) + best.mean()
-        by_setting[key] = math.sqrt(float((inter ** 2).sum() / df_best))
+        by_setting[key] = math.sqrt(float((inter ** 2).sum() / ((best.shape[0] - 1) * (best.shape[1] - 1))))
     return by_setting
