@@ -27,6 +27,7 @@ else:  # pragma: no cover - Python 3.10
 
 from . import decisions as D
 from .formatting import fmt_num, fmt_signed, p_is
+from .looks import check_plans, design_look
 from .power import min_detectable_difference
 from .ranks import friedman
 from .records import DENSE, SETTING_KEYS, SORT_KEYS, load_runs, method_order, setting_label
@@ -36,7 +37,7 @@ __all__ = ["Verdict", "Judgement", "load_claims", "audit", "judge", "DECISION_RU
            "AUDIT_COLUMNS", "COMPARISON_TESTS", "comparison_stats"]
 
 VERDICTS = D.VERDICT_NAMES
-AUDIT_COLUMNS = ["protocol", "claim", "verdict", "reason", "test", "evidence", "n_settings", "completed",
+AUDIT_COLUMNS = ["protocol", "claim", "verdict", "look", "reason", "test", "evidence", "n_settings", "completed",
                  "diverged", "collapsed", "text"]
 #: comparison tests a claim may use (``comparison_test`` in claims.toml)
 COMPARISON_TESTS = ("paired-t", "wilcoxon", "welch")
@@ -107,7 +108,8 @@ def load_claims(path: str | Path | None = None) -> dict:
         if not {"choice", "label", "set"} <= set(s) or not isinstance(s["set"], dict):
             raise ValueError(f"claims file {where}: a [[sensitivity]] entry needs choice, label and a table 'set'")
         _check_values({**defaults, **s["set"]}, where)
-    return {**cfg, "defaults": defaults, "claims": claims}
+    plans = check_plans(cfg.get("plans", {}), where)
+    return {**cfg, "defaults": defaults, "claims": claims, "plans": plans}
 
 
 def _check_values(c: dict, where: str) -> None:
@@ -618,7 +620,9 @@ def audit(df_or_path, protocol: str | None = None, claims: str | Path | dict | N
     ``{"exclude": ["annealed:r0=0.01"]}``, ``{"collapsed": "exclude"}``): the sensitivity analysis.
 
     Returns one row per (protocol, claim), protocols sorted, claims in file order, with columns
-    :data:`AUDIT_COLUMNS`: verdict ("supported" | "refuted" | "inconclusive"), reason (one line of words),
+    :data:`AUDIT_COLUMNS`: verdict ("supported" | "refuted" | "inconclusive"), look ("final" | "interim" |
+    "unplanned": :func:`analysis.looks.design_look` against the claims file's ``[plans]``; only a final
+    look's verdicts are the planned design's), reason (one line of words),
     test (the statistic that decides it), evidence (the numbers behind the verdict), n_settings,
     completed, diverged and collapsed runs of that protocol, text (the claim). ``with_numbers`` adds a
     column ``numbers`` of machine-readable dicts.
@@ -638,6 +642,7 @@ def audit(df_or_path, protocol: str | None = None, claims: str | Path | dict | N
         n_done = int((dp["status"] == "completed").sum())
         n_div = int((dp["status"] == "diverged").sum())
         n_coll = int(dp["collapsed"].sum()) if "collapsed" in dp.columns else 0
+        look = design_look(dp, p, cfg.get("plans"), cfg["defaults"].get("reference", DENSE)).kind
         cache: dict = {}
         for raw in cfg["claims"]:
             c = _merge({}, raw, overrides)
@@ -651,7 +656,7 @@ def audit(df_or_path, protocol: str | None = None, claims: str | Path | dict | N
             j = cache[jkey]
             j = Judgement(j.design, c, j.families, j.mdds)
             v = DECISION_RULES[c["rule"]](dc, c, j)
-            row = dict(protocol=p, claim=c["id"], verdict=v.verdict, reason=v.reason, test=c["test"],
+            row = dict(protocol=p, claim=c["id"], verdict=v.verdict, look=look, reason=v.reason, test=c["test"],
                        evidence=v.evidence, n_settings=v.n_settings, completed=n_done, diverged=n_div,
                        collapsed=n_coll, text=" ".join(c["text"].split()))
             if with_numbers:

@@ -227,7 +227,8 @@ def audit_main(argv: list[str] | None = None) -> int:
     if isinstance(args, int):
         return args
 
-    from .claims import audit
+    from .claims import audit, load_claims
+    from .looks import design_look
     from .platforms import platform_note, platform_table
     from .tables import collapsed_note, diverged_note
 
@@ -239,7 +240,8 @@ def audit_main(argv: list[str] | None = None) -> int:
         return runs
     runs = runs.runs
     try:
-        table = audit(runs, protocol=args.protocol, claims=args.claims, with_numbers=args.json)
+        claims = load_claims(args.claims)
+        table = audit(runs, protocol=args.protocol, claims=claims, with_numbers=args.json)
     except (ValueError, OSError) as e:
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
@@ -247,7 +249,9 @@ def audit_main(argv: list[str] | None = None) -> int:
         import json
 
         plats = {p: platform_table(g).to_dict("records") for p, g in runs.groupby("protocol", sort=True)}
-        out = [dict(protocol=r["protocol"], claim=r["claim"], verdict=r["verdict"], reason=r["reason"],
+        looks = {p: design_look(g, p, claims["plans"]).text for p, g in runs.groupby("protocol", sort=True)}
+        out = [dict(protocol=r["protocol"], claim=r["claim"], verdict=r["verdict"], look=r["look"],
+                    look_note=looks[r["protocol"]], reason=r["reason"],
                     numbers=_json_safe(r["numbers"]), evidence=r["evidence"], test=r["test"], text=r["text"],
                     completed=int(r["completed"]), diverged=int(r["diverged"]), collapsed=int(r["collapsed"]),
                     platforms=_json_safe(plats.get(r["protocol"], [])))
@@ -269,6 +273,8 @@ def audit_main(argv: list[str] | None = None) -> int:
             print(f"  every claim inconclusive: there are no fggp runs (methods here: "
                   f"{', '.join(sorted(set(pr['method'])))})")
             continue
+        print(textwrap.fill(design_look(pr, p, claims["plans"]).text, width=110, initial_indent="  ",
+                            subsequent_indent="  "))
         w = max(len("claim"), *(len(c) for c in t["claim"]))
         print(f"  {'claim':{w}s}  {'verdict':12s}  claim text")
         print(f"  {'-' * w}  {'-' * 12}  {'-' * 60}")

@@ -12,6 +12,7 @@ import pandas as pd
 
 from .bootstrap import aggregate_scores, pooled_effects, probability_of_improvement
 from .formatting import fmt_num, fmt_p, fmt_signed, p_is, write_table
+from .looks import design_look
 from .ranks import average_ranks, friedman, nemenyi_cd
 from .records import (COLLAPSED_AT, DENSE, REFERENCE_KEYS, SETTING_KEYS, diverged_runs, method_order, setting_label,
                       start_label)
@@ -362,6 +363,7 @@ def claims_audit(ctx: Context, out_dir: Path) -> list[Path]:
     notes = ["Decision rules: analysis/claims.toml (a smallest effect of interest of "
              f"{fmt_num(ctx.claims['defaults']['delta'])} pp decides equivalence; 'refuted' needs evidence against "
              f"the claim, 'inconclusive' means the data cannot tell). {ctx.scale()}.",
+             design_look(ctx.runs, ctx.protocol, ctx.claims.get("plans")).text,
              diverged_note(ctx.runs), collapsed_note(ctx.runs)]
     return write_table(out_dir, "claims_audit", display=disp, data=a.drop(columns=["numbers"]), notes=notes)
 

@@ -71,6 +71,10 @@ def test_figures_twice_byte_identical(two_mixed_protocols, tmp_path, capsys):
     assert (out1 / "mini" / "accuracy_vs_sparsity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for name in FIGURES:  # every figure also as PDF
         assert (out1 / "paper" / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
+    # the audit names its look: 3 complete seeds per start (fggp's diverged run is a finished one) of the 5 planned
+    audit_md = (out1 / "paper" / "claims_audit.md").read_text()
+    assert "Look: interim. Complete seeds: dense-start 3 of 5 planned, 50%-sparse-start 3 of 5 planned" in audit_md
+    assert pd.read_csv(out1 / "paper" / "claims_audit.csv")["look"].tolist() == ["interim"] * 3
 
 
 def test_table_contents(two_mixed_protocols, tmp_path):
