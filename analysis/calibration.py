@@ -29,7 +29,7 @@ from .claims import judge_family, load_claims
 from .records import DENSE, SETTING_KEYS
 
 __all__ = ["MINI_COMPONENTS", "Scenario", "SCENARIOS", "design_scenarios", "simulate", "decide_arrays", "calibrate",
-           "fit_components", "setting_noise"]
+           "calibrate_looks", "fit_components", "setting_noise"]
 
 #: Standard deviations (accuracy points) fitted to the committed mini records by :func:`fit_components`
 #: (seed 2.22, seed x setting 1.68, noise 1.90 over the 5 non-random methods), rounded.
@@ -184,6 +184,45 @@ def calibrate(scenarios=None, n_replicates: int = 1000, seed: int = 0, n_resampl
                              supported=rates[0], refuted=rates[1], inconclusive=rates[2],
                              se_supported=math.sqrt(rates[0] * (1 - rates[0]) / n_replicates),
                              se_refuted=math.sqrt(rates[1] * (1 - rates[1]) / n_replicates)))
+    return pd.DataFrame(rows)
+
+
+def calibrate_looks(scenarios, looks, n_replicates: int = 1000, seed: int = 0, n_resamples: int = 1000,
+                    components: dict | None = None, cfg: dict | None = None) -> pd.DataFrame:
+    """What looking at a growing grid after every batch of seeds does to the verdicts' error rates.
+
+    Each replicate of a scenario is simulated once with ``max(looks)`` seeds and judged on its first ``k``
+    seeds for every ``k`` in ``looks`` (the grid as it stood when seed k - 1 was complete), with the audit's
+    own rules (:func:`decide_arrays`). Per scenario and claim: the rate of each verdict at the last look
+    (``final_*``, as :func:`calibrate` at that many seeds) and the rate of replicates in which **some** look
+    said supported (``any_supported``) or refuted (``any_refuted``): the error rate of a reader who takes
+    whichever look first says something. Columns: scenario, looks (text), replicates, claim, final_supported,
+    final_refuted, any_supported, any_refuted, se_any_supported, se_any_refuted (binomial standard errors)."""
+    looks = sorted({int(k) for k in looks})
+    if not looks or looks[0] < 2:
+        raise ValueError(f"looks must be seed counts >= 2, got {looks}")
+    cfg = cfg or load_claims()
+    delta = float(cfg["defaults"]["delta"])
+    K = looks[-1]
+    rows = []
+    for i, name in enumerate(list(scenarios)):
+        scn = SCENARIOS[name] if isinstance(name, str) else name
+        scn = Scenario(scn.name, scn.description, K, scn.advantage, scn.over_dense)
+        rng = np.random.default_rng([seed, i])
+        Y, Dref = simulate(scn, n_replicates, rng, delta, components)
+        codes = [decide_arrays(Y[..., :k], Dref[..., :k], cfg, rng=rng, n_resamples=n_resamples) for k in looks]
+        for cid in codes[-1]:
+            per_look = np.stack([c[cid] for c in codes])  # (looks, R)
+            final = per_look[-1]
+            any_s = float(np.mean((per_look == D.SUPPORTED).any(axis=0)))
+            any_r = float(np.mean((per_look == D.REFUTED).any(axis=0)))
+            rows.append(dict(scenario=scn.name, looks=f"{looks[0]}-{K}" if looks == list(range(looks[0], K + 1))
+                             else ",".join(map(str, looks)), replicates=n_replicates, claim=cid,
+                             final_supported=float(np.mean(final == D.SUPPORTED)),
+                             final_refuted=float(np.mean(final == D.REFUTED)), any_supported=any_s,
+                             any_refuted=any_r,
+                             se_any_supported=math.sqrt(any_s * (1 - any_s) / n_replicates),
+                             se_any_refuted=math.sqrt(any_r * (1 - any_r) / n_replicates)))
     return pd.DataFrame(rows)
 
 

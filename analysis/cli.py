@@ -397,6 +397,10 @@ def calibrate_main(argv: list[str] | None = None) -> int:
                              "would say of that grid under no effect and under a true effect of delta and 2 delta")
     parser.add_argument("--seeds", type=int, default=None, metavar="N",
                         help="with --design: seeds per cell to simulate (default: the most any cell of P has)")
+    parser.add_argument("--looks", metavar="A-B", default=None,
+                        help="with --design: judge every simulated grid after each seed count from A to B (or a "
+                             "list such as 5,8,12) and print how often some look says supported or refuted: the "
+                             "error rates of reading the audit after every batch of seeds")
     args = _parse(parser, argv)
     if isinstance(args, int):
         return args
@@ -409,10 +413,24 @@ def calibrate_main(argv: list[str] | None = None) -> int:
     if args.seeds is not None and not args.design:
         print("error: --seeds sets the seeds of --design; add --design", file=sys.stderr)
         return 2
+    looks = None
+    if args.looks is not None:
+        looks = _seed_counts(args.looks)
+        if isinstance(looks, str):
+            print(f"error: --looks {args.looks}: {looks}", file=sys.stderr)
+            return 2
+        if not args.design:
+            print("error: --looks judges a protocol's own design at growing seed counts: add --design --fit P",
+                  file=sys.stderr)
+            return 2
+        if args.seeds is not None:
+            print("error: --looks sets the seeds (its largest count); drop --seeds", file=sys.stderr)
+            return 2
+        args.seeds = looks[-1]
     if args.seeds is not None and args.seeds < 2:
         print(f"error: --seeds must be at least 2 (a paired t-test needs 2 seeds), got {args.seeds}", file=sys.stderr)
         return 2
-    from .calibration import MINI_COMPONENTS, SCENARIOS, calibrate, design_scenarios, fit_components
+    from .calibration import MINI_COMPONENTS, SCENARIOS, calibrate, calibrate_looks, design_scenarios, fit_components
 
     if args.fit:
         runs = _load(Path(args.results), "fit")
@@ -448,6 +466,18 @@ def calibrate_main(argv: list[str] | None = None) -> int:
         print(f"simulated with seed {MINI_COMPONENTS['seed']}, seed x setting {MINI_COMPONENTS['setting_seed']}, "
               f"noise {MINI_COMPONENTS['noise']} (accuracy points); 6 settings, fggp + 5 alternatives + dense; "
               f"{args.replicates} replicates per scenario, {args.resamples} whole-seed resamples for claim 3")
+    if looks is not None:
+        t = calibrate_looks(list(scenarios.values()), looks, n_replicates=args.replicates, seed=args.seed,
+                            n_resamples=args.resamples, components=components)
+        print(f"looks: the audit read after each of {len(looks)} seed counts ({t['looks'].iloc[0]}) of the same "
+              f"simulated grid; 'some look' counts a grid once if any of its looks says so")
+        for name, g in t.groupby("scenario", sort=False):
+            print(f"\n{name}: {scenarios[name].description}")
+            for r in g.itertuples(index=False):
+                print(f"  {r.claim:26s} at {looks[-1]} seeds: supported {r.final_supported:.3f} refuted "
+                      f"{r.final_refuted:.3f};  some look: supported {r.any_supported:.3f} (se "
+                      f"{r.se_any_supported:.3f}) refuted {r.any_refuted:.3f} (se {r.se_any_refuted:.3f})")
+        return 0
     t = calibrate(list(scenarios.values()), n_replicates=args.replicates, seed=args.seed, n_resamples=args.resamples,
                   components=components)
     for name, g in t.groupby("scenario", sort=False):
@@ -457,6 +487,21 @@ def calibrate_main(argv: list[str] | None = None) -> int:
             print(f"  {r.claim:26s} supported {r.supported:.3f} (se {r.se_supported:.3f})  refuted {r.refuted:.3f} "
                   f"(se {r.se_refuted:.3f})  inconclusive {r.inconclusive:.3f}")
     return 0
+
+
+def _seed_counts(text: str) -> list[int] | str:
+    """``A-B`` or ``a,b,c`` as a sorted list of distinct seed counts >= 2, or a string saying what is wrong."""
+    try:
+        if "-" in text:
+            a, b = (int(x) for x in text.split("-", 1))
+            counts = list(range(a, b + 1))
+        else:
+            counts = sorted({int(x) for x in text.split(",")})
+    except ValueError:
+        return "give a range A-B or a list of seed counts such as 5,8,12"
+    if len(counts) < 2 or counts[0] < 2:
+        return "give at least two seed counts, each at least 2 (a paired t-test needs 2 seeds)"
+    return counts
 
 
 def _design_of(runs, comp: dict, seeds: int | None):

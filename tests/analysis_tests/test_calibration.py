@@ -231,3 +231,43 @@ def test_design_scenarios_are_the_grid_under_no_effect_and_under_delta_and_two_d
     with pytest.raises(ValueError, match="noise_by_setting has 2 values for 3 settings"):
         simulate(d["null"], 1, np.random.default_rng(0), components={"seed": 1, "setting_seed": 1, "noise": 1,
                                                                       "noise_by_setting": [1, 2]})
+
+
+def test_looking_after_every_batch_of_seeds_inflates_the_level_as_repeated_t_tests_do():
+    """One setting, fggp and dense equal (no effect): claim 2 is supported exactly when the one-sided paired
+    t-test of fggp > dense wins at alpha (one setting: Holm is alpha; with the mini components the paired
+    differences have sd about 3.6 points, so a significant one is never also inside +-delta). Judged at 5, 10,
+    15 and 20 seeds of the same grid, the chance that some look says supported is that of four one-sided
+    t-tests on the growing prefixes of one sample: estimated here independently with scipy on N(0, 1) data
+    (the p-value of a t-test under its null does not depend on the sd). The last look alone stays at alpha."""
+    from scipy import stats as st
+
+    from analysis.calibration import Scenario, calibrate_looks
+
+    looks, R = [5, 10, 15, 20], 4000
+    scn = Scenario("null-1", "one setting, no effect", 20, np.zeros((1, 2)), np.zeros(1))
+    t = calibrate_looks([scn], looks, n_replicates=R, seed=5, n_resamples=10).set_index("claim")
+    d = np.random.default_rng(99).normal(size=(20000, 20))
+    hit = np.stack([st.ttest_1samp(d[:, :k], 0.0, axis=1, alternative="greater").pvalue < ALPHA for k in looks])
+    expected = float(hit.any(axis=0).mean())
+    assert 0.09 < expected < 0.13  # four looks at nominal 0.05: roughly doubled
+    row = t.loc["surpasses-dense"]
+    assert row["looks"] == "5,10,15,20" and row["replicates"] == R
+    assert row["any_supported"] == pytest.approx(expected, abs=4 * (expected * (1 - expected) / R) ** 0.5 + 0.005)
+    assert row["final_supported"] == pytest.approx(ALPHA, abs=4 * (ALPHA * (1 - ALPHA) / R) ** 0.5)
+    # claim 3 needs 3 settings: inconclusive at every look; claim 1 with one setting likewise
+    assert t.loc["highest-ranking", "any_supported"] == 0 and t.loc["highest-ranking", "any_refuted"] == 0
+    assert t.loc["outperforms-alternatives", "any_supported"] == 0
+
+
+def test_some_look_is_at_least_the_last_look_and_one_look_is_the_last():
+    from analysis.calibration import calibrate_looks, design_scenarios
+
+    scn = list(design_scenarios(3, 3, 8).values())
+    t = calibrate_looks(scn, range(4, 9), n_replicates=60, seed=1, n_resamples=50)
+    assert list(t["looks"].unique()) == ["4-8"] and len(t) == 9
+    assert (t["any_supported"] >= t["final_supported"]).all() and (t["any_refuted"] >= t["final_refuted"]).all()
+    one = calibrate_looks(scn, [8], n_replicates=60, seed=1, n_resamples=50)
+    assert (one["any_supported"] == one["final_supported"]).all() and (one["any_refuted"] == one["final_refuted"]).all()
+    with pytest.raises(ValueError, match="looks must be seed counts >= 2"):
+        calibrate_looks(scn, [1, 5])

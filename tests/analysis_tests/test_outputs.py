@@ -461,9 +461,29 @@ def test_calibrate_at_a_protocols_own_design(grid_dir, capsys):
                       (["--fit", "paper", "--results", str(grid_dir), "--seeds", "6"],
                        "error: --seeds sets the seeds of --design; add --design\n"),
                       (["--fit", "paper", "--results", str(grid_dir), "--design", "--seeds", "1"],
-                       "error: --seeds must be at least 2 (a paired t-test needs 2 seeds), got 1\n")):
+                       "error: --seeds must be at least 2 (a paired t-test needs 2 seeds), got 1\n"),
+                      (["--fit", "paper", "--results", str(grid_dir), "--looks", "3-5"],
+                       "error: --looks judges a protocol's own design at growing seed counts: add --design --fit P\n"),
+                      (["--fit", "paper", "--results", str(grid_dir), "--design", "--looks", "3-5", "--seeds", "5"],
+                       "error: --looks sets the seeds (its largest count); drop --seeds\n"),
+                      (["--fit", "paper", "--results", str(grid_dir), "--design", "--looks", "5"],
+                       "error: --looks 5: give at least two seed counts, each at least 2 (a paired t-test needs 2 "
+                       "seeds)\n"),
+                      (["--fit", "paper", "--results", str(grid_dir), "--design", "--looks", "a-b"],
+                       "error: --looks a-b: give a range A-B or a list of seed counts such as 5,8,12\n")):
         assert main(["calibrate"] + argv) == 2
         assert capsys.readouterr().err == msg
+
+
+def test_calibrate_looks_cli(grid_dir, capsys):
+    assert main(["calibrate", "--fit", "paper", "--results", str(grid_dir), "--design", "--looks", "3-5",
+                 "--replicates", "20", "--resamples", "30"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "+ dense, 5 seeds;" in out[1]
+    assert out[2] == ("looks: the audit read after each of 3 seed counts (3-5) of the same simulated grid; 'some "
+                      "look' counts a grid once if any of its looks says so")
+    rows = [ln for ln in out if ln.startswith("  surpasses-dense")]
+    assert len(rows) == 3 and all(" at 5 seeds: supported " in r and "some look: supported " in r for r in rows)
 
 
 def _analysis(*args, **kw):
