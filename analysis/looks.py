@@ -67,19 +67,16 @@ def check_plans(plans, where: str) -> dict:
 
 def complete_seeds(dp: pd.DataFrame, reference: str = DENSE) -> dict:
     """Start label -> the fewest complete seeds over that start's settings, for one protocol's runs ``dp``
-    (a :func:`analysis.load_runs` frame, every status). Starts without sparse runs are absent."""
-    finished = dp[dp["status"].isin(("completed", "diverged"))]
-    ref = finished[finished["method"] == reference]
-    ref_seeds = {k: set(g["seed"].astype(int)) for k, g in ref.groupby(["dataset", "arch"])}
+    (a :func:`analysis.load_runs` frame). Every record is a finished run (completed or diverged: a run still
+    in flight has none), so a record at a seed is all a method needs there. Starts without sparse runs are
+    absent."""
+    ref_seeds = {k: set(g["seed"].astype(int)) for k, g in dp[dp["method"] == reference].groupby(["dataset", "arch"])}
     out: dict = {}
     sparse = dp[dp["method"] != reference]
-    for (ds, arch, tgt, dens), g in sparse.groupby(["dataset", "arch", "target_sparsity", "initial_density"]):
-        done = finished[(finished["method"] != reference) & (finished["dataset"] == ds) & (finished["arch"] == arch)
-                        & (finished["target_sparsity"] == tgt) & (finished["initial_density"] == dens)]
-        have = [set(done.loc[done["method"] == m, "seed"].astype(int)) for m in sorted(set(g["method"]))]
-        if (ds, arch) in ref_seeds:
-            have.append(ref_seeds[(ds, arch)])
-        n = len(set.intersection(*have)) if have else 0
+    for (ds, arch, _, dens), g in sparse.groupby(["dataset", "arch", "target_sparsity", "initial_density"]):
+        have = [set(s.astype(int)) for _, s in g.groupby("method")["seed"]]
+        have += [ref_seeds[(ds, arch)]] if (ds, arch) in ref_seeds else []
+        n = len(set.intersection(*have))
         label = start_label(float(dens))
         out[label] = min(out.get(label, n), n)
     return out
