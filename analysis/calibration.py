@@ -47,6 +47,20 @@ class Scenario:
     advantage: np.ndarray = field(repr=False)
     #: (S,) advantage of fggp over dense, in delta units
     over_dense: np.ndarray = field(repr=False)
+    #: (S,) seeds of each setting, the largest being ``n_seeds``; None: ``n_seeds`` everywhere. A setting with
+    #: fewer seeds has no runs (NaN) beyond its count, dense reference included, as in a grid whose starts were
+    #: planned with different seeds (the cpu protocol: 12 seeds at the dense start, 5 at the sparse one).
+    seeds_by_setting: tuple | None = None
+
+    def __post_init__(self):
+        k = self.seeds_by_setting
+        if k is not None:
+            k = tuple(int(x) for x in k)
+            if len(k) != self.n_settings or min(k) < 2 or max(k) != self.n_seeds:
+                raise ValueError(f"scenario {self.name}: seeds_by_setting {k} must give each of its "
+                                 f"{self.n_settings} settings at least 2 seeds, the most being n_seeds "
+                                 f"({self.n_seeds})")
+            object.__setattr__(self, "seeds_by_setting", k)
 
     @property
     def n_settings(self) -> int:
@@ -84,16 +98,19 @@ def _scenarios(S: int = 6, A: int = 5) -> dict[str, Scenario]:
 SCENARIOS: dict[str, Scenario] = _scenarios()
 
 
-def design_scenarios(S: int, A: int, K: int) -> dict[str, Scenario]:
-    """Scenarios at one protocol's own design (S settings, A alternatives, K seeds): what the audit would say
-    of that grid if FGGP were no better than anything (``null``), or truly ahead of every alternative and of
-    dense by delta (``effect-1``) or by 2 delta (``effect-2``) in every setting. The power of the grid."""
+def design_scenarios(S: int, A: int, K: int, seeds_by_setting=None) -> dict[str, Scenario]:
+    """Scenarios at one protocol's own design (S settings, A alternatives, K seeds, or ``seeds_by_setting``,
+    S counts whose largest is K): what the audit would say of that grid if FGGP were no better than anything
+    (``null``), or truly ahead of every alternative and of dense by delta (``effect-1``) or by 2 delta
+    (``effect-2``) in every setting. The power of the grid."""
+    k = tuple(int(x) for x in seeds_by_setting) if seeds_by_setting is not None else None
+    seeds = f"{K} seeds" if k is None or len(set(k)) == 1 else f"{'/'.join(map(str, k))} seeds by setting"
     return {s.name: s for s in [
-        Scenario("null", f"no difference anywhere ({K} seeds)", K, np.zeros((S, A)), np.zeros(S)),
-        Scenario("effect-1", f"fggp better by delta than every alternative and dense, everywhere ({K} seeds)", K,
-                 np.full((S, A), 1.0), np.full(S, 1.0)),
-        Scenario("effect-2", f"fggp better by 2 delta than every alternative and dense, everywhere ({K} seeds)", K,
-                 np.full((S, A), 2.0), np.full(S, 2.0)),
+        Scenario("null", f"no difference anywhere ({seeds})", K, np.zeros((S, A)), np.zeros(S), k),
+        Scenario("effect-1", f"fggp better by delta than every alternative and dense, everywhere ({seeds})", K,
+                 np.full((S, A), 1.0), np.full(S, 1.0), k),
+        Scenario("effect-2", f"fggp better by 2 delta than every alternative and dense, everywhere ({seeds})", K,
+                 np.full((S, A), 2.0), np.full(S, 2.0), k),
     ]}
 
 
@@ -129,6 +146,10 @@ def simulate(scn: Scenario, n_replicates: int, rng: np.random.Generator, delta: 
     ed = rng.normal(0.0, c["noise"], (R, 1, K))
     dense_mu = base - scn.over_dense * delta
     Dref = dense_mu[None, :, None] + a[:, 0] + bd + ed
+    if scn.seeds_by_setting is not None:  # the runs a setting does not have: seeds beyond its count
+        absent = np.arange(K)[None, :] >= np.asarray(scn.seeds_by_setting)[:, None]  # (S, K)
+        Y[:, absent[:, None, :].repeat(1 + A, axis=1)] = np.nan
+        Dref[:, absent] = np.nan
     return Y, Dref
 
 
@@ -137,8 +158,10 @@ def decide_arrays(Y: np.ndarray, Dref: np.ndarray, cfg: dict | None = None, *, r
     """Verdict codes (:data:`analysis.decisions.VERDICT_NAMES`) of the three claims for every replicate,
     with the audit's decision functions and the packaged claims.toml (or ``cfg``, a loaded claims dict).
 
-    Y: (R, S, 1 + A, K), fggp first, every run present; Dref: (R, S, K). Claim 3's bootstrap draws
-    independent whole-seed resamples for each replicate from ``rng``."""
+    Y: (R, S, 1 + A, K), fggp first; Dref: (R, S, K). NaN is a run the grid does not have: claims 1 and 2
+    pair each setting's own seeds, and claim 3 ranks, as the audit does, the settings where every method has
+    ``min_seeds`` runs, on the seeds complete in all of them (the same in every replicate). Claim 3's bootstrap
+    draws independent whole-seed resamples for each replicate from ``rng``."""
     cfg = cfg or load_claims()
     claims = {c["rule"]: c for c in cfg["claims"]}
     c1, c2, c3 = (claims["outperforms_in_most_settings"], claims["surpasses_reference"],
@@ -151,15 +174,20 @@ def decide_arrays(Y: np.ndarray, Dref: np.ndarray, cfg: dict | None = None, *, r
     v1, _, _ = D.outperforms_verdict(f1.codes, c1["min_settings"])
     f2 = judge_family(Y[:, :, 0, :], Dref, alternative="greater", axis=-1, **common(c2))
     v2, _, _ = D.surpasses_verdict(f2.codes, c2["min_settings"])
-    R, K = Y.shape[0], Y.shape[-1]
+    R = Y.shape[0]
+    have = np.isfinite(Y).all(axis=0)  # (S, 1 + A, K): the grid's runs, the same in every replicate
+    usable = have.sum(axis=-1).min(axis=-1) >= c3["min_seeds"]  # every method has min_seeds runs there
+    complete = have[usable].all(axis=(0, 1))  # seeds complete across the usable settings
+    Y3 = Y[:, usable][..., complete]
+    K = Y3.shape[-1]
+    if Y3.shape[1] < c3["min_settings"] or Y.shape[2] < 3 or K < c3["min_seeds"]:
+        return {c1["id"]: v1, c2["id"]: v2, c3["id"]: np.full(R, D.INCONCLUSIVE, dtype=np.int8)}
     p_best = np.empty(R)
     p_beaten = np.empty(R)
     for r in range(R):
-        _, p_best[r], beaten = D.rank_bootstrap(Y[r], D.seed_weights(K, B, rng), target=0)
+        _, p_best[r], beaten = D.rank_bootstrap(Y3[r], D.seed_weights(K, B, rng), target=0)
         p_beaten[r] = beaten.max()
     v3 = D.rank_verdict(p_best, p_beaten, Y.shape[2], supported_at=float(c3["supported_at"]), alpha=c3["alpha"])
-    if Y.shape[1] < c3["min_settings"] or Y.shape[2] < 3:
-        v3 = np.full(R, D.INCONCLUSIVE, dtype=np.int8)
     return {c1["id"]: v1, c2["id"]: v2, c3["id"]: v3}
 
 
@@ -201,6 +229,10 @@ def calibrate_looks(scenarios, looks, n_replicates: int = 1000, seed: int = 0, n
     looks = sorted({int(k) for k in looks})
     if not looks or looks[0] < 2:
         raise ValueError(f"looks must be seed counts >= 2, got {looks}")
+    for scn in scenarios:
+        if not isinstance(scn, str) and scn.seeds_by_setting is not None:
+            raise ValueError(f"scenario {scn.name} plans different seeds per setting; looks at growing seed counts "
+                             f"are simulated only for one count in every setting")
     cfg = cfg or load_claims()
     delta = float(cfg["defaults"]["delta"])
     K = looks[-1]

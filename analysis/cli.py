@@ -401,6 +401,10 @@ def calibrate_main(argv: list[str] | None = None) -> int:
                         help="with --design: judge every simulated grid after each seed count from A to B (or a "
                              "list such as 5,8,12) and print how often some look says supported or refuted: the "
                              "error rates of reading the audit after every batch of seeds")
+    parser.add_argument("--plan", action="store_true",
+                        help="with --design: simulate the final look of P's planned design (analysis/claims.toml "
+                             "[plans.P]): every planned start at the target sparsities P has runs at, each with its "
+                             "planned seeds; a setting without runs yet takes the pooled noise")
     args = _parse(parser, argv)
     if isinstance(args, int):
         return args
@@ -412,6 +416,10 @@ def calibrate_main(argv: list[str] | None = None) -> int:
         return 2
     if args.seeds is not None and not args.design:
         print("error: --seeds sets the seeds of --design; add --design", file=sys.stderr)
+        return 2
+    if args.plan and (not args.design or args.seeds is not None or args.looks is not None):
+        print("error: --plan simulates the planned design's final look: use it with --design --fit P, without "
+              "--seeds or --looks", file=sys.stderr)
         return 2
     looks = None
     if args.looks is not None:
@@ -454,12 +462,22 @@ def calibrate_main(argv: list[str] | None = None) -> int:
               f"{comp['seed']:.2f}, seed x setting {comp['setting_seed']:.2f}, noise {comp['noise']:.2f}")
     scenarios, components = SCENARIOS, None
     if args.design:
-        design = _design_of(runs[runs["protocol"] == args.fit], comp, args.seeds)
+        plan = None
+        if args.plan:
+            from .claims import load_claims
+
+            plan = load_claims().get("plans", {}).get(args.fit)
+            if plan is None:
+                print(f"error: protocol {args.fit} has no planned seeds; add [plans.{args.fit}] to "
+                      f"analysis/claims.toml or drop --plan", file=sys.stderr)
+                return 2
+            plan = plan["seeds"]
+        design = _design_of(runs[runs["protocol"] == args.fit], comp, args.seeds, plan)
         if isinstance(design, str):
             print(f"error: cannot simulate the design of protocol {args.fit}: {design}", file=sys.stderr)
             return 2
-        S, A, K, components, text = design
-        scenarios = design_scenarios(S, A, K)
+        S, A, K, components, text, by_setting = design
+        scenarios = design_scenarios(S, A, K, by_setting)
         print(f"simulated at the design of protocol {args.fit}: {text}; {args.replicates} replicates per scenario, "
               f"{args.resamples} whole-seed resamples for claim 3")
     else:
@@ -504,11 +522,14 @@ def _seed_counts(text: str) -> list[int] | str:
     return counts
 
 
-def _design_of(runs, comp: dict, seeds: int | None):
-    """(S, A, K, components, text) of one protocol's grid for ``calibrate --design``: fggp's settings, the
-    alternatives of claims.toml that have runs, K seeds (``seeds``, or the most any cell has), and the fitted
-    components with each setting's own noise (the pooled noise where a setting has too few complete runs to
-    estimate its own); or a string saying why not."""
+def _design_of(runs, comp: dict, seeds: int | None, plan: dict | None = None):
+    """(S, A, K, components, text, seeds_by_setting) of one protocol's grid for ``calibrate --design``: fggp's
+    settings, the alternatives of claims.toml that have runs, K seeds (``seeds``, or the most any cell has), and
+    the fitted components with each setting's own noise (the pooled noise where a setting has too few complete
+    runs to estimate its own); or a string saying why not. ``seeds_by_setting`` is None.
+
+    With ``plan`` (a plan's seeds, {start label: seeds}): the planned design instead, every planned start at each
+    target sparsity fggp has runs at, with that start's seeds (``seeds_by_setting``; K the most)."""
     import math
 
     from .claims import load_claims
@@ -523,7 +544,14 @@ def _design_of(runs, comp: dict, seeds: int | None):
     alternatives = [a for a in defaults["alternatives"] if a in set(done["method"])]  # as the audit picks them
     if len(settings) < 1 or not alternatives:
         return f"it needs completed {method} runs and at least one alternative"
-    K = seeds or int(done.groupby(list(SETTING_KEYS) + ["method"])["seed"].nunique().max())
+    by_seeds = None
+    if plan is not None:
+        cells = sorted({k[:2] + (k[2],) + k[4:] for k in settings})  # dataset, arch, sparsity, protocol
+        settings = [(ds, arch, sp, _start_density(start), proto) for start in plan for ds, arch, sp, proto in cells]
+        by_seeds = tuple(int(plan[start]) for start in plan for _ in cells)
+        K = max(by_seeds)
+    else:
+        K = seeds or int(done.groupby(list(SETTING_KEYS) + ["method"])["seed"].nunique().max())
     if K < 2:
         return "its cells have 1 seed; give --seeds N (N >= 2)"
     by = comp["noise_by_setting"]
@@ -531,13 +559,20 @@ def _design_of(runs, comp: dict, seeds: int | None):
     pooled = [i for i, x in enumerate(noise) if not math.isfinite(x)]
     noise = [comp["noise"] if i in pooled else x for i, x in enumerate(noise)]
     labels = ", ".join(f"{fmt_num(x)} at {setting_label(*k[:4])}" for k, x in zip(settings, noise))
+    seeds_text = (f"{K} seeds" if by_seeds is None else "the planned seeds, " + ", ".join(
+        f"{n} at the {start}" for start, n in plan.items()))
     text = (f"{len(settings)} settings, {method} + {len(alternatives)} alternatives ({', '.join(alternatives)}) + "
-            f"dense, {K} seeds; standard deviations seed {comp['seed']:.2f}, seed x setting {comp['setting_seed']:.2f}, "
+            f"dense, {seeds_text}; standard deviations seed {comp['seed']:.2f}, seed x setting {comp['setting_seed']:.2f}, "
             f"noise {labels} (dense: the pooled {comp['noise']:.2f})"
-            + (f"; {len(pooled)} setting(s) with too few complete runs take the pooled noise" if pooled else ""))
+            + (f"; {len(pooled)} setting(s) with too few complete runs (or none yet) take the pooled noise" if pooled else ""))
     components = {"seed": comp["seed"], "setting_seed": comp["setting_seed"], "noise": comp["noise"],
                   "noise_by_setting": noise}
-    return len(settings), len(alternatives), K, components, text
+    return len(settings), len(alternatives), K, components, text, by_seeds
+
+
+def _start_density(start: str) -> float:
+    """Initial density of a start label (``dense-start`` 1.0, ``50%-sparse-start`` 0.5)."""
+    return 1.0 if start == "dense-start" else 1.0 - float(start.split("%", 1)[0]) / 100.0
 
 
 def main(argv: list[str] | None = None) -> int:

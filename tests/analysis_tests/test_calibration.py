@@ -272,3 +272,87 @@ def test_some_look_is_at_least_the_last_look_and_one_look_is_the_last():
     assert (one["any_supported"] == one["final_supported"]).all() and (one["any_refuted"] == one["final_refuted"]).all()
     with pytest.raises(ValueError, match="looks must be seed counts >= 2"):
         calibrate_looks(scn, [1, 5])
+
+
+def test_settings_planned_with_fewer_seeds_are_judged_on_their_own_seeds():
+    """Two settings, one alternative; fggp truly 2 delta = 1.0 point above dense in both. The first setting has
+    12 seeds, the second 3 (a start planned with fewer seeds). Dense gets no noise and there is no seed x setting
+    effect, so each setting's paired differences fggp - dense are independent N(1.0, 1.5) draws, 12 and 3 of
+    them. Claim 2 is supported exactly when the smaller one-sided p-value wins after Holm over the 2 settings
+    (p < alpha / 2; a significant difference can't also be inside +-delta here), so its rate is
+    1 - (1 - P12) (1 - P3), with Pn = P(T > t_0.975,n-1) for T ~ nct(n - 1, 1.0 sqrt(n) / 1.5): 0.6053 by scipy.
+    Judging the second setting on all 12 seeds would give 0.8046 instead."""
+    from scipy import stats as st
+
+    from analysis.calibration import design_scenarios
+
+    power = lambda n: float(st.nct.sf(st.t.ppf(0.975, n - 1), n - 1, 1.0 * n ** 0.5 / 1.5))  # noqa: E731
+    expected = 1 - (1 - power(12)) * (1 - power(3))
+    assert expected == pytest.approx(0.6053, abs=5e-4)
+    assert 1 - (1 - power(12)) ** 2 == pytest.approx(0.8046, abs=5e-4)
+    scn = design_scenarios(2, 1, 12, seeds_by_setting=(12, 3))["effect-2"]
+    assert scn.description == ("fggp better by 2 delta than every alternative and dense, everywhere (12/3 seeds "
+                               "by setting)")
+    R = 4000
+    Y, Dref = simulate(scn, R, np.random.default_rng(12),
+                       components={"seed": 0.8, "setting_seed": 0.0, "noise": 0.0, "noise_by_setting": [1.5, 1.5]})
+    # the runs the second setting does not have are absent, the dense reference's included
+    assert np.isfinite(Y[:, 0]).all() and np.isfinite(Y[:, 1, :, :3]).all() and np.isnan(Y[:, 1, :, 3:]).all()
+    assert np.isfinite(Dref[:, 0]).all() and np.isnan(Dref[:, 1, 3:]).all()
+    v = decide_arrays(Y, Dref, rng=np.random.default_rng(0), n_resamples=20)
+    rate = float(np.mean(v["surpasses-dense"] == 0))  # 0 = supported
+    assert rate == pytest.approx(expected, abs=4 * (expected * (1 - expected) / R) ** 0.5)
+
+
+def test_claim3_ranks_the_seeds_complete_in_every_usable_setting_worked_by_hand():
+    """Three settings, fggp and two alternatives. Settings 0 and 1 have seeds 0-5, setting 2 seeds 0-2. On seeds
+    0-2 fggp is 2 points ahead of the first alternative and 4 ahead of the second everywhere (plus a small
+    seed-to-seed wobble), so on those seeds it ranks first in every resample: P(best) = 1, supported. On seeds
+    3-5 of settings 0 and 1 it is 30 points behind both: ranked on those seeds too (each setting on its own seeds)
+    it would be last there and could not have the best average rank.
+
+    A setting with fewer than min_seeds = 3 runs is left out of the ranks, not allowed to shrink the seeds of the
+    others: with fggp ahead on all 6 seeds of three settings and a fourth setting holding 2 seeds, the ranks use
+    the three settings on all 6 seeds (supported); on the 2 seeds complete in all four there would be too few
+    (inconclusive)."""
+    wob = np.array([0.0, 0.1, -0.1, 0.05, -0.05, 0.0])
+    Y = np.empty((1, 3, 3, 6))
+    Y[0, :, 0, :] = 80.0 + wob
+    Y[0, :, 1, :] = 78.0 + wob[::-1]
+    Y[0, :, 2, :] = 76.0 + 2 * wob
+    Y[0, :2, 0, 3:] = 50.0  # fggp far behind on the seeds setting 2 does not have
+    Y[0, 2, :, 3:] = np.nan
+    Dref = np.full((1, 3, 6), 79.0)
+    Dref[0, 2, 3:] = np.nan
+    v = decide_arrays(Y, Dref, rng=np.random.default_rng(0), n_resamples=200)
+    assert VERDICT_NAMES[int(v["highest-ranking"][0])] == "supported"
+    Y4 = np.concatenate([Y[:, :1], Y[:, :1], Y[:, :1], Y[:, :1]], axis=1)
+    Y4[0, :3, 0, 3:] = 80.0 + wob[3:]  # fggp ahead on every seed of settings 0-2
+    Y4[0, 3, :, 2:] = np.nan  # setting 3: seeds 0 and 1 only
+    D4 = np.full((1, 4, 6), 79.0)
+    D4[0, 3, 2:] = np.nan
+    v4 = decide_arrays(Y4, D4, rng=np.random.default_rng(0), n_resamples=200)
+    assert VERDICT_NAMES[int(v4["highest-ranking"][0])] == "supported"
+    Y4[0, 2, :, 2:] = np.nan  # now two of the four settings have 2 seeds: 2 usable settings remain
+    D4[0, 2, 2:] = np.nan
+    v4 = decide_arrays(Y4, D4, rng=np.random.default_rng(0), n_resamples=200)
+    assert VERDICT_NAMES[int(v4["highest-ranking"][0])] == "inconclusive"
+
+
+def test_a_scenario_with_seeds_by_setting_gives_each_setting_its_count():
+    from analysis.calibration import Scenario, calibrate_looks, design_scenarios
+
+    with pytest.raises(ValueError, match=r"seeds_by_setting \(12, 5\) must give each of its 3 settings"):
+        Scenario("x", "x", 12, np.zeros((3, 2)), np.zeros(3), (12, 5))
+    with pytest.raises(ValueError, match="the most being n_seeds \\(12\\)"):
+        Scenario("x", "x", 12, np.zeros((2, 2)), np.zeros(2), (5, 5))
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        Scenario("x", "x", 12, np.zeros((2, 2)), np.zeros(2), (12, 1))
+    d = design_scenarios(4, 2, 12, (12, 12, 5, 5))
+    assert d["null"].description == "no difference anywhere (12/12/5/5 seeds by setting)"
+    assert design_scenarios(2, 2, 5, (5, 5))["null"].description == "no difference anywhere (5 seeds)"
+    Y, Dref = simulate(d["null"], 3, np.random.default_rng(0))
+    assert np.isfinite(Y).sum(axis=(0, 2, 3)).tolist() == [3 * 3 * 12, 3 * 3 * 12, 3 * 3 * 5, 3 * 3 * 5]
+    assert np.isfinite(Dref).sum(axis=(0, 2)).tolist() == [36, 36, 15, 15]
+    with pytest.raises(ValueError, match="plans different seeds per setting"):
+        calibrate_looks([d["null"]], [5, 12])

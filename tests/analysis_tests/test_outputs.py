@@ -508,3 +508,27 @@ def test_python_m_analysis_stops_quietly_when_its_reader_goes_away_or_on_ctrl_c(
     _, err = p.communicate(timeout=120)
     assert p.returncode == 130
     assert err == "python -m analysis: interrupted; every file written so far is whole (each is replaced atomically)\n"
+
+
+def test_calibrate_the_planned_design(grid_dir, capsys, monkeypatch):
+    assert main(["calibrate", "--fit", "paper", "--results", str(grid_dir), "--design", "--plan",
+                 "--replicates", "10", "--resamples", "20"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    # analysis/claims.toml plans 5 seeds at both starts of protocol paper; the fixture's cells have 3
+    assert out[1].startswith("simulated at the design of protocol paper: 12 settings, fggp + 3 alternatives "
+                             "(annealed, gmp, random) + dense, the planned seeds, 5 at the dense-start, 5 at the "
+                             "50%-sparse-start; standard deviations seed ")
+    assert "null: no difference anywhere (5 seeds)" in out
+    for argv, msg in ((["--plan"], "error: --plan simulates the planned design's final look: use it with --design "
+                                   "--fit P, without --seeds or --looks\n"),
+                      (["--design", "--plan", "--seeds", "6"], None), (["--design", "--plan", "--looks", "3-5"], None)):
+        assert main(["calibrate", "--fit", "paper", "--results", str(grid_dir)] + argv) == 2
+        assert capsys.readouterr().err == (msg or "error: --plan simulates the planned design's final look: use it "
+                                                  "with --design --fit P, without --seeds or --looks\n")
+    import analysis.claims as claims
+
+    real = claims.load_claims()
+    monkeypatch.setattr(claims, "load_claims", lambda *a, **k: {**real, "plans": {}})
+    assert main(["calibrate", "--fit", "paper", "--results", str(grid_dir), "--design", "--plan"]) == 2
+    assert capsys.readouterr().err == ("error: protocol paper has no planned seeds; add [plans.paper] to "
+                                       "analysis/claims.toml or drop --plan\n")
