@@ -401,10 +401,11 @@ def calibrate_main(argv: list[str] | None = None) -> int:
                         help="with --design: judge every simulated grid after each seed count from A to B (or a "
                              "list such as 5,8,12) and print how often some look says supported or refuted: the "
                              "error rates of reading the audit after every batch of seeds")
-    parser.add_argument("--plan", action="store_true",
+    parser.add_argument("--plan", nargs="?", const="", default=None, metavar="START=N,...",
                         help="with --design: simulate the final look of P's planned design (analysis/claims.toml "
                              "[plans.P]): every planned start at the target sparsities P has runs at, each with its "
-                             "planned seeds; a setting without runs yet takes the pooled noise")
+                             "planned seeds; a setting without runs yet takes the pooled noise. With a value such as "
+                             "dense-start=12,50%%-sparse-start=8: that design instead (to choose a plan)")
     args = _parse(parser, argv)
     if isinstance(args, int):
         return args
@@ -417,7 +418,7 @@ def calibrate_main(argv: list[str] | None = None) -> int:
     if args.seeds is not None and not args.design:
         print("error: --seeds sets the seeds of --design; add --design", file=sys.stderr)
         return 2
-    if args.plan and (not args.design or args.seeds is not None or args.looks is not None):
+    if args.plan is not None and (not args.design or args.seeds is not None or args.looks is not None):
         print("error: --plan simulates the planned design's final look: use it with --design --fit P, without "
               "--seeds or --looks", file=sys.stderr)
         return 2
@@ -463,7 +464,7 @@ def calibrate_main(argv: list[str] | None = None) -> int:
     scenarios, components = SCENARIOS, None
     if args.design:
         plan = None
-        if args.plan:
+        if args.plan == "":
             from .claims import load_claims
 
             plan = load_claims().get("plans", {}).get(args.fit)
@@ -472,6 +473,11 @@ def calibrate_main(argv: list[str] | None = None) -> int:
                       f"analysis/claims.toml or drop --plan", file=sys.stderr)
                 return 2
             plan = plan["seeds"]
+        elif args.plan is not None:
+            plan = _plan_seeds(args.plan)
+            if isinstance(plan, str):
+                print(f"error: --plan {args.plan}: {plan}", file=sys.stderr)
+                return 2
         design = _design_of(runs[runs["protocol"] == args.fit], comp, args.seeds, plan)
         if isinstance(design, str):
             print(f"error: cannot simulate the design of protocol {args.fit}: {design}", file=sys.stderr)
@@ -559,7 +565,7 @@ def _design_of(runs, comp: dict, seeds: int | None, plan: dict | None = None):
     pooled = [i for i, x in enumerate(noise) if not math.isfinite(x)]
     noise = [comp["noise"] if i in pooled else x for i, x in enumerate(noise)]
     labels = ", ".join(f"{fmt_num(x)} at {setting_label(*k[:4])}" for k, x in zip(settings, noise))
-    seeds_text = (f"{K} seeds" if by_seeds is None else "the planned seeds, " + ", ".join(
+    seeds_text = (f"{K} seeds" if by_seeds is None else "seeds by start: " + ", ".join(
         f"{n} at the {start}" for start, n in plan.items()))
     text = (f"{len(settings)} settings, {method} + {len(alternatives)} alternatives ({', '.join(alternatives)}) + "
             f"dense, {seeds_text}; standard deviations seed {comp['seed']:.2f}, seed x setting {comp['setting_seed']:.2f}, "
@@ -568,6 +574,23 @@ def _design_of(runs, comp: dict, seeds: int | None, plan: dict | None = None):
     components = {"seed": comp["seed"], "setting_seed": comp["setting_seed"], "noise": comp["noise"],
                   "noise_by_setting": noise}
     return len(settings), len(alternatives), K, components, text, by_seeds
+
+
+def _plan_seeds(text: str) -> dict | str:
+    """``dense-start=12,50%-sparse-start=5`` as {start label: seeds}, or a string saying what is wrong."""
+    from .looks import check_plans
+
+    plan = {}
+    for part in text.split(","):
+        start, eq, n = part.strip().partition("=")
+        if not eq or not n.strip().isdigit():
+            return "give START=N pairs, such as dense-start=12,50%-sparse-start=5"
+        plan[start.strip()] = int(n)
+    try:
+        check_plans({"x": {"seeds": plan, "source": "--plan"}}, "--plan")
+    except ValueError as e:
+        return str(e).split("seeds: ", 1)[-1].split("seeds.", 1)[-1]
+    return plan
 
 
 def _start_density(start: str) -> float:

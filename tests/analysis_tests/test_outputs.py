@@ -516,9 +516,22 @@ def test_calibrate_the_planned_design(grid_dir, capsys, monkeypatch):
     out = capsys.readouterr().out.splitlines()
     # analysis/claims.toml plans 5 seeds at both starts of protocol paper; the fixture's cells have 3
     assert out[1].startswith("simulated at the design of protocol paper: 12 settings, fggp + 3 alternatives "
-                             "(annealed, gmp, random) + dense, the planned seeds, 5 at the dense-start, 5 at the "
+                             "(annealed, gmp, random) + dense, seeds by start: 5 at the dense-start, 5 at the "
                              "50%-sparse-start; standard deviations seed ")
     assert "null: no difference anywhere (5 seeds)" in out
+    # a plan given on the command line: the design it would make; the fixture has no 80%-sparse start, which
+    # the simulation then has, at the fixture's sparsities, with the pooled noise
+    assert main(["calibrate", "--fit", "paper", "--results", str(grid_dir), "--design", "--plan",
+                 "dense-start=6,80%-sparse-start=3", "--replicates", "10", "--resamples", "20"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "+ dense, seeds by start: 6 at the dense-start, 3 at the 80%-sparse-start; " in out[1]
+    assert " at cifar10 resnet50 90% 80%-sparse-start" in out[1] and "take the pooled noise" in out[1]
+    assert "null: no difference anywhere (6/6/6/6/6/6/3/3/3/3/3/3 seeds by setting)" in out
+    for plan, msg in (("dense-start=1", "dense-start must be a whole number of seeds >= 2, got 1"),
+                      ("dense=12", "'dense' is not a start label; use \"dense-start\" or e.g. \"50%-sparse-start\""),
+                      ("12", "give START=N pairs, such as dense-start=12,50%-sparse-start=5")):
+        assert main(["calibrate", "--fit", "paper", "--results", str(grid_dir), "--design", "--plan", plan]) == 2
+        assert capsys.readouterr().err == f"error: --plan {plan}: {msg}\n"
     for argv, msg in ((["--plan"], "error: --plan simulates the planned design's final look: use it with --design "
                                    "--fit P, without --seeds or --looks\n"),
                       (["--design", "--plan", "--seeds", "6"], None), (["--design", "--plan", "--looks", "3-5"], None)):
