@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from . import decisions as D
-from .claims import judge_family, load_claims
+from .claims import judge_family, load_claims, rank_block
 from .records import DENSE, SETTING_KEYS
 
 __all__ = ["MINI_COMPONENTS", "Scenario", "SCENARIOS", "design_scenarios", "simulate", "decide_arrays", "calibrate",
@@ -175,9 +175,8 @@ def decide_arrays(Y: np.ndarray, Dref: np.ndarray, cfg: dict | None = None, *, r
     f2 = judge_family(Y[:, :, 0, :], Dref, alternative="greater", axis=-1, **common(c2))
     v2, _, _ = D.surpasses_verdict(f2.codes, c2["min_settings"])
     R = Y.shape[0]
-    have = np.isfinite(Y).all(axis=0)  # (S, 1 + A, K): the grid's runs, the same in every replicate
-    usable = have.sum(axis=-1).min(axis=-1) >= c3["min_seeds"]  # every method has min_seeds runs there
-    complete = have[usable].all(axis=(0, 1))  # seeds complete across the usable settings
+    # the grid's runs are the same in every replicate: the audit's choice of settings and seeds, once
+    usable, complete = rank_block(np.isfinite(Y).all(axis=0), c3["min_seeds"])
     Y3 = Y[:, usable][..., complete]
     K = Y3.shape[-1]
     if Y3.shape[1] < c3["min_settings"] or Y.shape[2] < 3 or K < c3["min_seeds"]:

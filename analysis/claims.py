@@ -34,7 +34,7 @@ from .records import DENSE, SETTING_KEYS, SORT_KEYS, load_runs, method_order, se
 from .stats import signed_rank_p
 
 __all__ = ["Verdict", "Judgement", "load_claims", "audit", "judge", "DECISION_RULES", "VERDICTS",
-           "AUDIT_COLUMNS", "COMPARISON_TESTS", "comparison_stats"]
+           "AUDIT_COLUMNS", "COMPARISON_TESTS", "comparison_stats", "rank_block"]
 
 VERDICTS = D.VERDICT_NAMES
 AUDIT_COLUMNS = ["protocol", "claim", "verdict", "look", "reason", "test", "evidence", "n_settings", "completed",
@@ -507,22 +507,26 @@ class RankResult:
     dropped_seeds: int
 
 
+def rank_block(present: np.ndarray, min_seeds: int) -> tuple[np.ndarray, np.ndarray]:
+    """(settings, seeds) masks of what claim 3 ranks, from ``present`` (S, M, K), True where a run exists: the
+    settings where every method has at least ``min_seeds`` runs, and the seeds complete across all of them."""
+    keep = (present.sum(axis=-1) >= min_seeds).all(axis=-1)
+    return keep, present[keep].all(axis=(0, 1))
+
+
 def rank_uncertainty(Y: np.ndarray, settings: list, seeds: np.ndarray, methods: list[str], min_seeds: int,
                      n_resamples: int, seed: int) -> RankResult | str:
     """Average ranks of ``methods`` (the first is the one judged) over the settings where every one has
     at least ``min_seeds`` completed runs, on the seeds complete there, and their distribution under
     whole-seed resampling (:func:`analysis.decisions.rank_bootstrap`). ``Y``: (S, M, K) values, NaN =
     no completed run. A string (the reason) when there is too little to rank."""
-    n = np.isfinite(Y).sum(axis=-1)
-    keep = (n >= min_seeds).all(axis=-1)
+    keep, complete = rank_block(np.isfinite(Y), min_seeds)
     if not keep.any():
         return f"no setting where all {len(methods)} methods have at least {min_seeds} completed runs"
-    Yk = Y[keep]
-    complete = np.isfinite(Yk).all(axis=(0, 1))
     if complete.sum() < min_seeds:
         return (f"only {int(complete.sum())} seeds complete across the {int(keep.sum())} usable settings "
                 f"(fewer than {min_seeds})")
-    Yc = Yk[:, :, complete]
+    Yc = Y[keep][:, :, complete]
     w = D.seed_weights(Yc.shape[-1], n_resamples, np.random.default_rng(seed))
     dist, p, beaten = D.rank_bootstrap(Yc, w, target=0)
     obs = D.average_ranks_of(Yc.mean(axis=-1))

@@ -540,7 +540,7 @@ def _design_of(runs, comp: dict, seeds: int | None, plan: dict | None = None):
 
     from .claims import load_claims
     from .formatting import fmt_num
-    from .records import DENSE, SETTING_KEYS, setting_label
+    from .records import DENSE, SETTING_KEYS, setting_label, start_density
 
     defaults = load_claims()["defaults"]
     method = defaults["method"]
@@ -553,7 +553,7 @@ def _design_of(runs, comp: dict, seeds: int | None, plan: dict | None = None):
     by_seeds = None
     if plan is not None:
         cells = sorted({k[:2] + (k[2],) + k[4:] for k in settings})  # dataset, arch, sparsity, protocol
-        settings = [(ds, arch, sp, _start_density(start), proto) for start in plan for ds, arch, sp, proto in cells]
+        settings = [(ds, arch, sp, start_density(start), proto) for start in plan for ds, arch, sp, proto in cells]
         by_seeds = tuple(int(plan[start]) for start in plan for _ in cells)
         K = max(by_seeds)
     else:
@@ -578,24 +578,18 @@ def _design_of(runs, comp: dict, seeds: int | None, plan: dict | None = None):
 
 def _plan_seeds(text: str) -> dict | str:
     """``dense-start=12,50%-sparse-start=5`` as {start label: seeds}, or a string saying what is wrong."""
-    from .looks import check_plans
+    from .looks import start_seeds_problem
 
     plan = {}
     for part in text.split(","):
         start, eq, n = part.strip().partition("=")
         if not eq or not n.strip().isdigit():
             return "give START=N pairs, such as dense-start=12,50%-sparse-start=5"
+        problem = start_seeds_problem(start.strip(), int(n))
+        if problem:
+            return problem
         plan[start.strip()] = int(n)
-    try:
-        check_plans({"x": {"seeds": plan, "source": "--plan"}}, "--plan")
-    except ValueError as e:
-        return str(e).split("seeds: ", 1)[-1].split("seeds.", 1)[-1]
     return plan
-
-
-def _start_density(start: str) -> float:
-    """Initial density of a start label (``dense-start`` 1.0, ``50%-sparse-start`` 0.5)."""
-    return 1.0 if start == "dense-start" else 1.0 - float(start.split("%", 1)[0]) / 100.0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,7 +25,7 @@ import pandas as pd
 
 from .records import DENSE, start_label
 
-__all__ = ["Look", "LOOKS", "check_plans", "complete_seeds", "design_look"]
+__all__ = ["Look", "LOOKS", "check_plans", "complete_seeds", "design_look", "start_seeds_problem"]
 
 LOOKS = ("final", "interim", "unplanned")
 _START = re.compile(r"^(dense-start|\d+(\.\d+)?%-sparse-start)$")
@@ -57,12 +57,19 @@ def check_plans(plans, where: str) -> dict:
         if not isinstance(seeds, dict) or not seeds:
             raise ValueError(f"{head} seeds must be a table such as {{ \"dense-start\" = 5 }}")
         for start, n in seeds.items():
-            if not _START.match(start):
-                raise ValueError(f"{head} seeds: {start!r} is not a start label; use \"dense-start\" or e.g. "
-                                 f"\"50%-sparse-start\"")
-            if not isinstance(n, int) or isinstance(n, bool) or n < 2:
-                raise ValueError(f"{head} seeds.{start} must be a whole number of seeds >= 2, got {n!r}")
+            problem = start_seeds_problem(start, n)
+            if problem:
+                raise ValueError(f"{head} seeds{'.' if _START.match(start) else ': '}{problem}")
     return plans
+
+
+def start_seeds_problem(start, n) -> str | None:
+    """What is wrong with one planned start label and its seeds, in words, or None."""
+    if not isinstance(start, str) or not _START.match(start):
+        return f"{start!r} is not a start label; use \"dense-start\" or e.g. \"50%-sparse-start\""
+    if not isinstance(n, int) or isinstance(n, bool) or n < 2:
+        return f"{start} must be a whole number of seeds >= 2, got {n!r}"
+    return None
 
 
 def complete_seeds(dp: pd.DataFrame, reference: str = DENSE) -> dict:

@@ -655,5 +655,11 @@ def start_label(initial_density: float) -> str:
     return f"{_pct(1.0 - initial_density)}%-sparse-start"
 
 
+def start_density(label: str) -> float:
+    """The initial density of a start label, the inverse of :func:`start_label` (``dense-start`` 1.0,
+    ``50%-sparse-start`` 0.5)."""
+    return 1.0 if label == "dense-start" else 1.0 - float(label.split("%", 1)[0]) / 100.0
+
+
 def _pct(fraction: float) -> str:
     return f"{round(100.0 * fraction, 6):g}"
