@@ -79,6 +79,8 @@ def _scenarios(S: int = 6, A: int = 5) -> dict[str, Scenario]:
     lf3[:, 0] = 0.0  # tied with one alternative, far ahead of the others
     within = np.full((S, A), 2.0)
     within[:, 0] = 0.25  # within delta / 4 of one alternative
+    behind = np.zeros((S, A))
+    behind[:, 0] = -4.0  # one alternative ahead of fggp
     return {s.name: s for s in [
         Scenario("null", "no difference anywhere (mini-like: 5 seeds)", 5, zero, np.zeros(S)),
         Scenario("null-30", "no difference anywhere, 30 seeds", 30, zero, np.zeros(S)),
@@ -92,6 +94,8 @@ def _scenarios(S: int = 6, A: int = 5) -> dict[str, Scenario]:
                            "2 delta ahead of the others (150 seeds)", 150, within, np.full(S, 0.25)),
         Scenario("within-600", "the same with 600 seeds: enough to show the equivalence", 600, within,
                  np.full(S, 0.25)),
+        Scenario("behind-claim3", "one alternative better than fggp by 4 delta everywhere, the others equal to "
+                                  "fggp and dense (5 seeds): claim 3 is false", 5, behind, np.zeros(S)),
     ]}
 
 
@@ -102,15 +106,20 @@ def design_scenarios(S: int, A: int, K: int, seeds_by_setting=None) -> dict[str,
     """Scenarios at one protocol's own design (S settings, A alternatives, K seeds, or ``seeds_by_setting``,
     S counts whose largest is K): what the audit would say of that grid if FGGP were no better than anything
     (``null``), or truly ahead of every alternative and of dense by delta (``effect-1``) or by 2 delta
-    (``effect-2``) in every setting. The power of the grid."""
+    (``effect-2``) in every setting, or behind one alternative by delta everywhere (``behind-1``: claim 3 is
+    false and claim 1 too). The power of the grid."""
     k = tuple(int(x) for x in seeds_by_setting) if seeds_by_setting is not None else None
     seeds = f"{K} seeds" if k is None or len(set(k)) == 1 else f"{'/'.join(map(str, k))} seeds by setting"
+    behind = np.zeros((S, A))
+    behind[:, 0] = -1.0
     return {s.name: s for s in [
         Scenario("null", f"no difference anywhere ({seeds})", K, np.zeros((S, A)), np.zeros(S), k),
         Scenario("effect-1", f"fggp better by delta than every alternative and dense, everywhere ({seeds})", K,
                  np.full((S, A), 1.0), np.full(S, 1.0), k),
         Scenario("effect-2", f"fggp better by 2 delta than every alternative and dense, everywhere ({seeds})", K,
                  np.full((S, A), 2.0), np.full(S, 2.0), k),
+           Scenario("behind-1", f"one alternative better than fggp by delta everywhere, the others and dense equal to "
+                             f"fggp ({seeds})", K, behind, np.zeros(S), k),
     ]}
 
 
@@ -183,8 +192,11 @@ def decide_arrays(Y: np.ndarray, Dref: np.ndarray, cfg: dict | None = None, *, r
         return {c1["id"]: v1, c2["id"]: v2, c3["id"]: np.full(R, D.INCONCLUSIVE, dtype=np.int8)}
     p_best = np.empty(R)
     p_beaten = np.empty(R)
+    spread = D.refutation_spread(K, float(c3["alpha"]) / (Y.shape[2] - 1))
     for r in range(R):
-        _, p_best[r], beaten = D.rank_bootstrap(Y3[r], D.seed_weights(K, B, rng), target=0)
+        w = D.seed_weights(K, B, rng)
+        _, p_best[r], _ = D.rank_bootstrap(Y3[r], w, target=0)
+        _, _, beaten = D.rank_bootstrap(Y3[r], w, target=0, spread=spread)
         p_beaten[r] = beaten.max()
     v3 = D.rank_verdict(p_best, p_beaten, Y.shape[2], supported_at=float(c3["supported_at"]), alpha=c3["alpha"])
     return {c1["id"]: v1, c2["id"]: v2, c3["id"]: v3}

@@ -502,7 +502,10 @@ class RankResult:
     observed: np.ndarray  #: average ranks on the complete seeds (M,)
     distribution: np.ndarray  #: bootstrap average ranks (B, M)
     p_best: float
-    p_beaten: np.ndarray  #: (M,) share of resamples in which each method ranks strictly better than the first
+    #: (M,) share of resamples widened by ``refutation_spread`` in which each method ranks strictly better than
+    #: the first
+    p_beaten: np.ndarray
+    refutation_spread: float  #: :func:`analysis.decisions.refutation_spread` of these seeds at alpha / (M - 1)
     dropped_settings: int
     dropped_seeds: int
 
@@ -515,10 +518,12 @@ def rank_block(present: np.ndarray, min_seeds: int) -> tuple[np.ndarray, np.ndar
 
 
 def rank_uncertainty(Y: np.ndarray, settings: list, seeds: np.ndarray, methods: list[str], min_seeds: int,
-                     n_resamples: int, seed: int) -> RankResult | str:
+                     n_resamples: int, seed: int, alpha: float = 0.05) -> RankResult | str:
     """Average ranks of ``methods`` (the first is the one judged) over the settings where every one has
     at least ``min_seeds`` completed runs, on the seeds complete there, and their distribution under
-    whole-seed resampling (:func:`analysis.decisions.rank_bootstrap`). ``Y``: (S, M, K) values, NaN =
+    whole-seed resampling (:func:`analysis.decisions.rank_bootstrap`). The shares of resamples in which
+    another method ranks ahead come from the same resamples widened by
+    :func:`analysis.decisions.refutation_spread` at alpha / (M - 1). ``Y``: (S, M, K) values, NaN =
     no completed run. A string (the reason) when there is too little to rank."""
     keep, complete = rank_block(np.isfinite(Y), min_seeds)
     if not keep.any():
@@ -528,10 +533,12 @@ def rank_uncertainty(Y: np.ndarray, settings: list, seeds: np.ndarray, methods: 
                 f"(fewer than {min_seeds})")
     Yc = Y[keep][:, :, complete]
     w = D.seed_weights(Yc.shape[-1], n_resamples, np.random.default_rng(seed))
-    dist, p, beaten = D.rank_bootstrap(Yc, w, target=0)
+    dist, p, _ = D.rank_bootstrap(Yc, w, target=0)
+    spread = D.refutation_spread(Yc.shape[-1], alpha / (len(methods) - 1))
+    _, _, beaten = D.rank_bootstrap(Yc, w, target=0, spread=spread)
     obs = D.average_ranks_of(Yc.mean(axis=-1))
     return RankResult(list(methods), [k for k, ok in zip(settings, keep) if ok], np.asarray(seeds)[complete], obs,
-                      dist, float(p), beaten, int((~keep).sum()), int((~complete).sum()))
+                      dist, float(p), beaten, spread, int((~keep).sum()), int((~complete).sum()))
 
 
 def best_average_rank(df: pd.DataFrame, c: dict, j: Judgement | None = None) -> Verdict:
@@ -546,8 +553,9 @@ def best_average_rank(df: pd.DataFrame, c: dict, j: Judgement | None = None) -> 
                        {"settings": 0, "methods": methods})
     des = j.design
     mi = [([des.method] + des.others).index(x) for x in methods]
+    sup, alpha = float(c["supported_at"]), float(c["alpha"])
     rr = rank_uncertainty(des.Y[:, mi, :], des.settings, des.seeds, methods, c["min_seeds"],
-                          int(c.get("n_resamples", 10_000)), int(c.get("seed", 0)))
+                          int(c.get("n_resamples", 10_000)), int(c.get("seed", 0)), alpha)
     if isinstance(rr, str):
         return Verdict("inconclusive", rr, "", 0, {"settings": 0, "methods": methods})
     N = len(rr.settings)
@@ -555,7 +563,6 @@ def best_average_rank(df: pd.DataFrame, c: dict, j: Judgement | None = None) -> 
     lo, hi = np.quantile(rr.distribution, [(1 - conf) / 2, (1 + conf) / 2], axis=0)
     order = sorted(range(k), key=lambda i: (rr.observed[i], methods[i]))
     ranks_text = ", ".join(f"{methods[i]} {rr.observed[i]:.2f} [{lo[i]:.2f}, {hi[i]:.2f}]" for i in order)
-    sup, alpha = float(c["supported_at"]), float(c["alpha"])
     refute_at = 1.0 - alpha / (k - 1)
     ib = int(np.argmax(rr.p_beaten))
     fr_all = friedman(_runs_of(df, rr), "test_acc", methods)
@@ -569,15 +576,15 @@ def best_average_rank(df: pd.DataFrame, c: dict, j: Judgement | None = None) -> 
     coll_text, coll = _collapsed_text(df, methods)
     ev = (f"P({m} has the best average rank) = {rr.p_best:.3f} over {rr.distribution.shape[0]} resamples of whole "
           f"seeds ({len(rr.seeds)} seeds, {N} settings, {k} methods; supported at >= {sup}); most often ahead of "
-          f"{m}: {methods[ib]}, in {rr.p_beaten[ib]:.3f} of resamples (refuted at >= {refute_at:.3f} = 1 - alpha/"
-          f"{k - 1}); average rank [{int(round(conf * 100))}% bootstrap interval]: {ranks_text}; {fr_text}; settings "
+          f"{m}: {methods[ib]}, in {rr.p_beaten[ib]:.3f} of resamples widened by t/z = "
+          f"{rr.refutation_spread:.3f} (refuted at >= {refute_at:.3f} = 1 - alpha/{k - 1}); average rank [{int(round(conf * 100))}% bootstrap interval]: {ranks_text}; {fr_text}; settings "
           f"left out (a method with fewer than {c['min_seeds']} runs): {rr.dropped_settings}, incomplete seeds left "
           f"out: {rr.dropped_seeds}; {coll_text}")
     numbers = dict(settings=N, methods=methods, seeds=len(rr.seeds), p_best=rr.p_best,
                    p_beaten={methods[i]: float(rr.p_beaten[i]) for i in range(1, k)},
                    average_ranks={methods[i]: float(rr.observed[i]) for i in range(k)},
                    rank_ci={methods[i]: [float(lo[i]), float(hi[i])] for i in range(k)},
-                   supported_at=sup, refuted_at=refute_at, friedman_p=_nan_none(fr_all.pvalue),
+                   supported_at=sup, refuted_at=refute_at, refutation_spread=rr.refutation_spread, friedman_p=_nan_none(fr_all.pvalue),
                    friedman_p_without_random=_nan_none(fr_wo.pvalue) if fr_wo else None,
                    n_resamples=int(rr.distribution.shape[0]), collapsed=coll)
     v = D.VERDICT_NAMES[int(D.rank_verdict(rr.p_best, rr.p_beaten[ib], k, supported_at=sup, alpha=alpha))]
@@ -587,7 +594,7 @@ def best_average_rank(df: pd.DataFrame, c: dict, j: Judgement | None = None) -> 
     elif v == "supported":
         reason = f"{m} has the best average rank in {rr.p_best:.1%} of whole-seed resamples (>= {sup:.0%})"
     elif v == "refuted":
-        reason = (f"{methods[ib]} ranks ahead of {m} in {rr.p_beaten[ib]:.1%} of whole-seed resamples "
+        reason = (f"{methods[ib]} ranks ahead of {m} in {rr.p_beaten[ib]:.1%} of widened whole-seed resamples "
                   f"(>= {refute_at:.1%}): {m} does not have the highest ranking")
     else:
         reason = (f"{m} has the best average rank in {rr.p_best:.1%} of whole-seed resamples (< {sup:.0%}), and no "

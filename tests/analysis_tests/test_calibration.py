@@ -28,7 +28,7 @@ TOL = 3 * math.sqrt(ALPHA * (1 - ALPHA) / R_NULL)
 @pytest.fixture(scope="module")
 def rates() -> pd.DataFrame:
     null = calibrate(["null", "null-30", "lf-claim1", "lf-claim3"], n_replicates=R_NULL, seed=1, n_resamples=400)
-    eff = calibrate(["effect", "within"], n_replicates=R_EFFECT, seed=2, n_resamples=400)
+    eff = calibrate(["effect", "within", "behind-claim3"], n_replicates=R_EFFECT, seed=2, n_resamples=400)
     big = calibrate(["within-600"], n_replicates=100, seed=3, n_resamples=100)
     return pd.concat([null, eff, big]).set_index(["scenario", "claim"])
 
@@ -44,10 +44,12 @@ def test_no_difference_rarely_supports_any_claim(rates):
         for cid in ("outperforms-alternatives", "surpasses-dense", "highest-ranking"):
             assert rate(rates, scn, cid, "supported") <= ALPHA + TOL, (scn, cid)
     assert rate(rates, "null", "outperforms-alternatives", "supported") <= 0.01
-    # claim 3's refutation ("another method ranks ahead") is an error here too (all are equal): about alpha
-    # with 30 seeds; the whole-seed bootstrap of 5 seeds is slightly liberal (about 0.06 measured).
+    # claim 3's refutation ("another method ranks ahead") is an error here too (all are equal). Its resamples
+    # are widened by t/z (decisions.refutation_spread): at 5 seeds the plain bootstrap refuted in about 0.06 of
+    # these grids, the widened one in about 0.01 (python -m analysis calibrate --fit mini), so a rate above 0.03
+    # (5.5 se above 0.01) means the widening is lost.
     assert rate(rates, "null-30", "highest-ranking", "refuted") <= ALPHA + TOL
-    assert rate(rates, "null", "highest-ranking", "refuted") <= 0.08
+    assert rate(rates, "null", "highest-ranking", "refuted") <= 0.03
 
 
 def test_least_favourable_nulls(rates):
@@ -64,6 +66,14 @@ def test_real_effect_is_found(rates):
     for cid in ("outperforms-alternatives", "surpasses-dense", "highest-ranking"):
         assert rate(rates, "effect", cid, "supported") >= 0.9, cid
         assert rate(rates, "effect", cid, "refuted") == 0.0, cid
+
+
+def test_a_method_truly_ahead_of_fggp_refutes_claim_3(rates):
+    # (b') claim 3 false: one alternative 4 delta = 2 points ahead of fggp everywhere, 5 seeds, the mini spread
+    # (paired differences of sd about 2.7 points per seed): refuted in about half the grids (0.494 in 1000
+    # replicates of python -m analysis calibrate --fit mini), never supported; 0.35 is 4 se below at 200
+    assert rate(rates, "behind-claim3", "highest-ranking", "refuted") >= 0.35
+    assert rate(rates, "behind-claim3", "highest-ranking", "supported") == 0.0
 
 
 def test_within_delta_is_never_supported(rates):
@@ -219,15 +229,18 @@ def test_design_simulation_power_matches_the_noncentral_t():
     assert rate == pytest.approx(expected, abs=4 * (expected * (1 - expected) / R) ** 0.5)
 
 
-def test_design_scenarios_are_the_grid_under_no_effect_and_under_delta_and_two_delta():
+def test_design_scenarios_are_the_grid_under_no_effect_under_delta_and_two_delta_and_behind_by_delta():
     from analysis.calibration import design_scenarios
 
     d = design_scenarios(3, 7, 12)
-    assert list(d) == ["null", "effect-1", "effect-2"]
+    assert list(d) == ["null", "effect-1", "effect-2", "behind-1"]
     for name, adv in (("null", 0.0), ("effect-1", 1.0), ("effect-2", 2.0)):
         s = d[name]
         assert (s.n_settings, s.n_alternatives, s.n_seeds) == (3, 7, 12)
         assert (s.advantage == adv).all() and (s.over_dense == adv).all()
+    # behind-1: the first alternative ahead of fggp by delta in every setting, the rest and dense level with it
+    b = d["behind-1"]
+    assert (b.advantage[:, 0] == -1.0).all() and (b.advantage[:, 1:] == 0.0).all() and (b.over_dense == 0.0).all()
     with pytest.raises(ValueError, match="noise_by_setting has 2 values for 3 settings"):
         simulate(d["null"], 1, np.random.default_rng(0), components={"seed": 1, "setting_seed": 1, "noise": 1,
                                                                       "noise_by_setting": [1, 2]})
@@ -266,7 +279,7 @@ def test_some_look_is_at_least_the_last_look_and_one_look_is_the_last():
 
     scn = list(design_scenarios(3, 3, 8).values())
     t = calibrate_looks(scn, range(4, 9), n_replicates=60, seed=1, n_resamples=50)
-    assert list(t["looks"].unique()) == ["4-8"] and len(t) == 9
+    assert list(t["looks"].unique()) == ["4-8"] and len(t) == 12  # 4 scenarios x 3 claims
     assert (t["any_supported"] >= t["final_supported"]).all() and (t["any_refuted"] >= t["final_refuted"]).all()
     one = calibrate_looks(scn, [8], n_replicates=60, seed=1, n_resamples=50)
     assert (one["any_supported"] == one["final_supported"]).all() and (one["any_refuted"] == one["final_refuted"]).all()

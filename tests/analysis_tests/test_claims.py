@@ -228,6 +228,8 @@ def test_highest_ranking_cases():
     assert v == "supported" and "P(fggp has the best average rank) = 1.000" in ev
     v, ev, reason = claim(frame(spec(["gmp", "fggp", "random"])), "highest-ranking")
     assert v == "refuted" and "gmp ranks ahead of fggp in 100.0%" in reason
+    # 3 seeds, 3 methods: widened by t_2(0.975) / z(0.975) = 4.3027 / 1.9600 (scipy) for the refutation
+    assert "of resamples widened by t/z = 2.195 (refuted at >= 0.975 = 1 - alpha/2)" in ev
     tie = spec(["fggp", "gmp", "random"])
     for key in [k for k in tie if k[1] == "gmp"]:
         tie[key] = tie[(key[0], "fggp")]

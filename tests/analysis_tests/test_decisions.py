@@ -166,3 +166,23 @@ def test_rank_bootstrap_dominance_and_ties():
     # two identical methods tie for best in every resample: 1/2 each
     _, p_tie, _ = D.rank_bootstrap(y[:, 1:, :], w, target=0)
     assert p_tie == 0.5
+
+
+def test_rank_bootstrap_spread_widens_the_resampled_means_worked_by_hand():
+    """One setting, fggp (0, 0) and m (1, -3) on seeds 0 and 1; resamples: seed 0 twice, seed 1 twice, each
+    once. m's seed-mean is -1 and each resampled mean is spread around it by sqrt(2 / 1) times ``spread``:
+    seed 0 twice gives -1 + 1.414 * 2 = 1.83 (ahead of fggp's 0), seed 1 twice -3.83, each once -1. With
+    spread 0.25 the first is -1 + 0.25 * 2.83 = -0.29: behind. With spread 2 it is 4.66: still ahead."""
+    y = np.array([[[0.0, 0.0], [1.0, -3.0]]])
+    w = np.array([[2.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
+    assert D.rank_bootstrap(y, w, target=0)[2][1] == pytest.approx(1 / 3)
+    assert D.rank_bootstrap(y, w, target=0, spread=0.25)[2][1] == 0.0
+    assert D.rank_bootstrap(y, w, target=0, spread=2.0)[2][1] == pytest.approx(1 / 3)
+
+
+def test_refutation_spread_is_students_over_the_normal_quantile():
+    # scipy: t_4(1 - 0.05/6) = 3.9608, z(1 - 0.05/6) = 2.3940; t_2(0.975) = 4.3027, z(0.975) = 1.9600
+    assert D.refutation_spread(5, 0.05 / 6) == pytest.approx(3.9608 / 2.3940, abs=2e-4)
+    assert D.refutation_spread(3, 0.025) == pytest.approx(4.3027 / 1.9600, abs=2e-4)
+    assert 1.0 < D.refutation_spread(1000, 0.05 / 6) < 1.01  # Student's t tends to the normal
+    assert np.isnan(D.refutation_spread(1, 0.05))

@@ -452,7 +452,9 @@ def test_calibrate_at_a_protocols_own_design(grid_dir, capsys):
     heads = [ln for ln in out if ln and not ln.startswith(" ")][2:]
     assert heads == ["null: no difference anywhere (6 seeds)",
                      "effect-1: fggp better by delta than every alternative and dense, everywhere (6 seeds)",
-                     "effect-2: fggp better by 2 delta than every alternative and dense, everywhere (6 seeds)"]
+                     "effect-2: fggp better by 2 delta than every alternative and dense, everywhere (6 seeds)",
+                     "behind-1: one alternative better than fggp by delta everywhere, the others and dense equal to "
+                     "fggp (6 seeds)"]
     assert main(["calibrate", "--fit", "paper", "--results", str(grid_dir), "--design", "--replicates", "5",
                  "--resamples", "10"]) == 0
     assert "+ dense, 3 seeds;" in capsys.readouterr().out  # default: the most seeds any cell has
@@ -483,7 +485,7 @@ def test_calibrate_looks_cli(grid_dir, capsys):
     assert out[2] == ("looks: the audit read after each of 3 seed counts (3-5) of the same simulated grid; 'some "
                       "look' counts a grid once if any of its looks says so")
     rows = [ln for ln in out if ln.startswith("  surpasses-dense")]
-    assert len(rows) == 3 and all(" at 5 seeds: supported " in r and "some look: supported " in r for r in rows)
+    assert len(rows) == 4 and all(" at 5 seeds: supported " in r and "some look: supported " in r for r in rows)
 
 
 def _analysis(*args, **kw):
