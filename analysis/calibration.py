@@ -118,7 +118,7 @@ def design_scenarios(S: int, A: int, K: int, seeds_by_setting=None) -> dict[str,
                  np.full((S, A), 1.0), np.full(S, 1.0), k),
         Scenario("effect-2", f"fggp better by 2 delta than every alternative and dense, everywhere ({seeds})", K,
                  np.full((S, A), 2.0), np.full(S, 2.0), k),
-           Scenario("behind-1", f"one alternative better than fggp by delta everywhere, the others and dense equal to "
+        Scenario("behind-1", f"one alternative better than fggp by delta everywhere, the others and dense equal to "
                              f"fggp ({seeds})", K, behind, np.zeros(S), k),
     ]}
 

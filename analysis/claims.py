@@ -534,7 +534,7 @@ def rank_uncertainty(Y: np.ndarray, settings: list, seeds: np.ndarray, methods: 
     Yc = Y[keep][:, :, complete]
     w = D.seed_weights(Yc.shape[-1], n_resamples, np.random.default_rng(seed))
     dist, p, _ = D.rank_bootstrap(Yc, w, target=0)
-    spread = D.refutation_spread(Yc.shape[-1], alpha / (len(methods) - 1))
+    spread = D.refutation_spread(Yc.shape[-1], alpha / max(len(methods) - 1, 1))
     _, _, beaten = D.rank_bootstrap(Yc, w, target=0, spread=spread)
     obs = D.average_ranks_of(Yc.mean(axis=-1))
     return RankResult(list(methods), [k for k, ok in zip(settings, keep) if ok], np.asarray(seeds)[complete], obs,
@@ -577,14 +577,16 @@ def best_average_rank(df: pd.DataFrame, c: dict, j: Judgement | None = None) -> 
     ev = (f"P({m} has the best average rank) = {rr.p_best:.3f} over {rr.distribution.shape[0]} resamples of whole "
           f"seeds ({len(rr.seeds)} seeds, {N} settings, {k} methods; supported at >= {sup}); most often ahead of "
           f"{m}: {methods[ib]}, in {rr.p_beaten[ib]:.3f} of resamples widened by t/z = "
-          f"{rr.refutation_spread:.3f} (refuted at >= {refute_at:.3f} = 1 - alpha/{k - 1}); average rank [{int(round(conf * 100))}% bootstrap interval]: {ranks_text}; {fr_text}; settings "
+          f"{rr.refutation_spread:.3f} (refuted at >= {refute_at:.3f} = 1 - alpha/{k - 1}); average rank "
+          f"[{int(round(conf * 100))}% bootstrap interval]: {ranks_text}; {fr_text}; settings "
           f"left out (a method with fewer than {c['min_seeds']} runs): {rr.dropped_settings}, incomplete seeds left "
           f"out: {rr.dropped_seeds}; {coll_text}")
     numbers = dict(settings=N, methods=methods, seeds=len(rr.seeds), p_best=rr.p_best,
                    p_beaten={methods[i]: float(rr.p_beaten[i]) for i in range(1, k)},
                    average_ranks={methods[i]: float(rr.observed[i]) for i in range(k)},
                    rank_ci={methods[i]: [float(lo[i]), float(hi[i])] for i in range(k)},
-                   supported_at=sup, refuted_at=refute_at, refutation_spread=rr.refutation_spread, friedman_p=_nan_none(fr_all.pvalue),
+                   supported_at=sup, refuted_at=refute_at, refutation_spread=rr.refutation_spread,
+                   friedman_p=_nan_none(fr_all.pvalue),
                    friedman_p_without_random=_nan_none(fr_wo.pvalue) if fr_wo else None,
                    n_resamples=int(rr.distribution.shape[0]), collapsed=coll)
     v = D.VERDICT_NAMES[int(D.rank_verdict(rr.p_best, rr.p_beaten[ib], k, supported_at=sup, alpha=alpha))]

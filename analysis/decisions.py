@@ -245,9 +245,10 @@ def rank_verdict(p_best, p_beaten, n_methods: int, *, supported_at: float, alpha
 
     ``p_best``: share of resamples in which the method has the best average rank; ``p_beaten``: the
     largest share of resamples in which one other method has a strictly better average rank than the
-    method, from resamples widened by :func:`refutation_spread`. Supported when ``p_best >= supported_at``; refuted when some other method ranks better in
-    at least ``1 - alpha / (n_methods - 1)`` of the resamples (a Bonferroni bound over the other
-    methods: evidence that the method is not best, not merely that it is not shown to be best);
+    method, from resamples widened by :func:`refutation_spread`. Supported when ``p_best >= supported_at``;
+    refuted when some other method ranks better in at least ``1 - alpha / (n_methods - 1)`` of the
+    resamples (a Bonferroni bound over the other methods: evidence that the method is not best, not merely
+    that it is not shown to be best);
     inconclusive otherwise (and where the inputs are NaN)."""
     pb = np.asarray(p_best, dtype=float)
     pw = np.asarray(p_beaten, dtype=float)
@@ -334,10 +335,10 @@ def refutation_spread(n_seeds: int, level: float) -> float:
     The whole-seed percentile bootstrap treats K seeds as if their spread were known, so its tail shares
     are too small for few seeds: refuting at ``1 - level`` of plain resamples erred in 0.070 of simulated
     grids with 5 seeds and every method equal, against alpha = 0.05, and at ``1 - level`` of widened ones in
-    0.005 (scripts/claim3_refutation_study.py, REPRODUCE.md 3.2).
-    Widening the resampled seed-means by the ratio of Student's to the normal quantile is the "expanded
-    percentile" correction (Hesterberg 2015, The American Statistician 69(4), 371-386) in spread form; it
-    tends to 1 as K grows. K = 5, level 0.05 / 6: 3.961 / 2.394 = 1.655."""
+    0.005 (scripts/claim3_refutation_study.py, REPRODUCE.md 3.2). Widening the resampled seed-means by the
+    ratio of Student's to the normal quantile is the "expanded percentile" correction (Hesterberg 2015, The
+    American Statistician 69(4), 371-386) in spread form; it tends to 1 as K grows. K = 5, level 0.05 / 6:
+    3.961 / 2.394 = 1.655."""
     if n_seeds < 2:
         return float("nan")
     return float(st.t.ppf(1.0 - level, n_seeds - 1) / st.norm.ppf(1.0 - level))
