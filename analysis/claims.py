@@ -600,7 +600,8 @@ def best_average_rank(df: pd.DataFrame, c: dict, j: Judgement | None = None) -> 
                   f"(>= {refute_at:.1%}): {m} does not have the highest ranking")
     else:
         reason = (f"{m} has the best average rank in {rr.p_best:.1%} of whole-seed resamples (< {sup:.0%}), and no "
-                  f"method ranks ahead of it in {refute_at:.1%} or more: the ranking is too uncertain")
+                  f"method ranks ahead of it in {refute_at:.1%} or more of the widened resamples: the ranking is too "
+                  f"uncertain")
     return Verdict(v, reason, ev, N, numbers)
 
 

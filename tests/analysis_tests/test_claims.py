@@ -235,6 +235,8 @@ def test_highest_ranking_cases():
         tie[key] = tie[(key[0], "fggp")]
     v, ev, reason = claim(frame(tie), "highest-ranking")
     assert v == "inconclusive" and "P(fggp has the best average rank) = 0.500" in ev
+    assert reason.endswith("no method ranks ahead of it in 97.5% or more of the widened resamples: the ranking is "
+                           "too uncertain")
     two = {k: v for k, v in spec(["fggp", "gmp", "random"]).items() if k[1] != "random"}
     assert claim(frame(two), "highest-ranking")[2] == "only 2 methods (fggp, gmp); ranking needs at least 3"
 
