@@ -87,6 +87,25 @@ def test_summarize_ignores_row_order():
     pd.testing.assert_frame_equal(a, b)
 
 
+def test_summarize_mean_is_the_same_bits_whatever_the_other_rows():
+    """Twelve two-decimal accuracies (a committed cpu cell) whose exact mean is 77.895, a rounding tie: pandas' grouped
+    mean returned 77.89500000000001 or 77.895 depending on the other groups of the frame, so a table printed 77.90
+    or 77.89 for the same runs. The exactly rounded sum 934.74 / 12 is the double nearest 77.895, which prints as
+    77.89, in every row order and beside any other groups."""
+    x = [77.72, 77.43, 77.66, 78.27, 78.25, 77.57, 77.74, 78.39, 77.74, 78.18, 78.18, 77.61]
+    rng = np.random.default_rng(3)
+    seen_mean, seen_std = set(), set()
+    for extra in range(0, 30, 3):
+        rows = [("gf-annealed", s, v) for s, v in enumerate(x)]
+        rows += [(f"m{i}", s, float(rng.normal(78, 1))) for i in range(extra) for s in range(int(rng.integers(1, 6)))]
+        df = frame(rows).sample(frac=1, random_state=int(rng.integers(1000))).reset_index(drop=True)
+        r = summarize(df).set_index("method").loc["gf-annealed"]
+        seen_mean.add(float(r["mean"]))
+        seen_std.add(float(r["std"]))
+    assert seen_mean == {77.895} and f"{seen_mean.pop():.2f}" == "77.89"
+    assert len(seen_std) == 1 and seen_std.pop() == pytest.approx(float(np.std(x, ddof=1)), rel=1e-12)
+
+
 # ---------------------------------------------------------------------------------------------- Holm
 
 
