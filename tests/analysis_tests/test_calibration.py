@@ -47,7 +47,7 @@ def test_no_difference_rarely_supports_any_claim(rates):
     # claim 3's refutation ("another method ranks ahead") is an error here too (all are equal). Its resamples
     # are widened by t/z (decisions.refutation_spread): at 5 seeds the plain bootstrap refuted in about 0.06 of
     # these grids, the widened one in about 0.01 (python -m analysis calibrate --fit mini), so a rate above 0.03
-    # (5.5 se above 0.01) means the widening is lost.
+    # (about 6 se above 0.01) means the widening is lost.
     assert rate(rates, "null-30", "highest-ranking", "refuted") <= ALPHA + TOL
     assert rate(rates, "null", "highest-ranking", "refuted") <= 0.03
 
