@@ -192,11 +192,8 @@ def decide_arrays(Y: np.ndarray, Dref: np.ndarray, cfg: dict | None = None, *, r
         return {c1["id"]: v1, c2["id"]: v2, c3["id"]: np.full(R, D.INCONCLUSIVE, dtype=np.int8)}
     p_best = np.empty(R)
     p_beaten = np.empty(R)
-    spread = D.refutation_spread(K, float(c3["alpha"]) / (Y.shape[2] - 1))
     for r in range(R):
-        w = D.seed_weights(K, B, rng)
-        _, p_best[r], _ = D.rank_bootstrap(Y3[r], w, target=0)
-        _, _, beaten = D.rank_bootstrap(Y3[r], w, target=0, spread=spread)
+        _, p_best[r], beaten, _ = D.rank_evidence(Y3[r], D.seed_weights(K, B, rng), float(c3["alpha"]))
         p_beaten[r] = beaten.max()
     v3 = D.rank_verdict(p_best, p_beaten, Y.shape[2], supported_at=float(c3["supported_at"]), alpha=c3["alpha"])
     return {c1["id"]: v1, c2["id"]: v2, c3["id"]: v3}

@@ -533,9 +533,7 @@ def rank_uncertainty(Y: np.ndarray, settings: list, seeds: np.ndarray, methods: 
                 f"(fewer than {min_seeds})")
     Yc = Y[keep][:, :, complete]
     w = D.seed_weights(Yc.shape[-1], n_resamples, np.random.default_rng(seed))
-    dist, p, _ = D.rank_bootstrap(Yc, w, target=0)
-    spread = D.refutation_spread(Yc.shape[-1], alpha / max(len(methods) - 1, 1))
-    _, _, beaten = D.rank_bootstrap(Yc, w, target=0, spread=spread)
+    dist, p, beaten, spread = D.rank_evidence(Yc, w, alpha)
     obs = D.average_ranks_of(Yc.mean(axis=-1))
     return RankResult(list(methods), [k for k, ok in zip(settings, keep) if ok], np.asarray(seeds)[complete], obs,
                       dist, float(p), beaten, spread, int((~keep).sum()), int((~complete).sum()))

@@ -38,6 +38,7 @@ __all__ = [
     "PairedArrays", "paired_t_arrays", "holm_along", "holm_levels", "classify",
     "outperforms_verdict", "surpasses_verdict", "rank_verdict",
     "seed_weights", "weighted_seed_means", "average_ranks_of", "rank_bootstrap", "refutation_spread",
+    "rank_evidence",
 ]
 
 WIN, LOSS, EQUIVALENT, UNRESOLVED, FEW_SEEDS = 0, 1, 2, 3, 4
@@ -326,6 +327,17 @@ def rank_bootstrap(y, weights, target: int = 0, higher_is_better: bool = True, s
     p_best = share.mean(axis=-1)
     beaten = (avg < avg[..., target:target + 1] - 1e-9).mean(axis=-2)
     return avg, p_best, beaten
+
+
+def rank_evidence(y, weights, alpha: float, target: int = 0):
+    """Claim 3's evidence from whole-seed resamples, as the audit and the calibration both read it: the average
+    ranks (..., B, M) and P(best) (...,) of the plain resamples (:func:`rank_bootstrap`), P(beaten) (..., M) of
+    the same resamples widened by :func:`refutation_spread` at alpha / (M - 1), and that spread."""
+    y = np.asarray(y, dtype=float)
+    spread = refutation_spread(y.shape[-1], alpha / max(y.shape[-2] - 1, 1))
+    avg, p_best, _ = rank_bootstrap(y, weights, target)
+    _, _, beaten = rank_bootstrap(y, weights, target, spread=spread)
+    return avg, p_best, beaten, spread
 
 
 def refutation_spread(n_seeds: int, level: float) -> float:

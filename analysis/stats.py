@@ -106,8 +106,7 @@ def _exact_std(v: pd.Series) -> float:
     x = v.dropna().to_numpy(dtype=float)
     if x.size < 2:
         return float("nan")
-    m = math.fsum(x) / x.size
-    return math.sqrt(math.fsum((x - m) ** 2) / (x.size - 1))
+    return math.sqrt(math.fsum((x - _exact_mean(v)) ** 2) / (x.size - 1))
 
 
 def summarize(df: pd.DataFrame, metric: str = "test_acc", confidence: float = 0.95) -> pd.DataFrame:

@@ -118,11 +118,11 @@ def main(argv=None) -> int:
     level = a.alpha / A
     print(f"{S} settings, fggp + {A} alternatives; refuted at p <= alpha / {A} = {level:.4f}; "
           f"{a.replicates} replicates, {a.resamples} resamples / swap patterns")
+    rules = dict(RULES, widened=functools.partial(p_widened, alpha=a.alpha))
     for K in seeds:
         for i, (name, (adv, comp)) in enumerate(scenarios(S, A).items()):
             rng = np.random.default_rng([K, i])
             Y, _ = simulate(Scenario(name, name, K, adv, np.zeros(S)), a.replicates, rng, 0.5, comp)
-            rules = dict(RULES, widened=functools.partial(p_widened, alpha=a.alpha))
             rates = {rule: float(np.mean([f(Y[r], a.resamples, rng) <= level for r in range(a.replicates)]))
                      for rule, f in rules.items()}
             print(f"  {K:2d} seeds  {name:10s} refuted: " + "  ".join(f"{k} {v:.3f}" for k, v in rates.items()))
