@@ -13,8 +13,10 @@ threads, precision, strict mode) are one line in the output of ``figures`` and `
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -105,6 +107,22 @@ def _load(results: Path, verb: str, *, histories: bool = False, layers: bool = F
     return rec
 
 
+def _unwritable(folder: Path) -> str | None:
+    """Why no file can be created in ``folder`` (or in the folders that would be made to hold it), or None.
+    Creates nothing that stays: a probe file is made and removed in the deepest folder that exists."""
+    base = Path(os.path.abspath(folder))
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.is_dir():
+        return f"{base} is a file, not a folder"
+    try:
+        with tempfile.TemporaryFile(dir=base, prefix=".fggp-write-probe-"):
+            pass
+    except OSError as e:
+        return e.strerror or str(e)
+    return None
+
+
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", name) or "_"
 
@@ -148,6 +166,10 @@ def figures_main(argv: list[str] | None = None) -> int:
     results = _results_path(args)
     if isinstance(results, int):
         return results
+    why = _unwritable(Path(args.out))
+    if why:
+        print(f"error: cannot write the output folder {args.out} ({why}); choose another --out", file=sys.stderr)
+        return 2
     rec = _load(results, "draw", histories=True, layers=True)
     if isinstance(rec, int):
         return rec
@@ -179,6 +201,13 @@ def figures_main(argv: list[str] | None = None) -> int:
             except SkipOutput as e:
                 lines.append(f"  skip {name}: {e}")
                 continue
+            except OSError as e:  # a disk that fills up, a folder made read-only mid-way: every file is whole
+                if lines:
+                    print("\n".join(lines), flush=True)
+                print(f"error: cannot write {name} into {out_dir} ({e.strerror or e}); the files written before it "
+                      f"are whole (each is replaced atomically); free the space or choose another --out, and rerun",
+                      file=sys.stderr)
+                return 2
             written.update(Path(x).resolve() for x in paths)
             lines.append(f"  {name}: {', '.join(Path(x).name for x in paths)}")
         if not written and len(lines) > 1 and not set(ctx.runs["method"]) - {"dense"}:

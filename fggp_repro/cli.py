@@ -274,7 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print one self-contained `fggp-repro train ...` command per run still to run (for GNU "
                         "parallel or a SLURM job array) and exit")
     g.add_argument("--dry-run", action="store_true",
-                   help="print what would run, the estimated cost and whether the data is there, and exit")
+                   help="print what would run, the estimated cost, whether the data is there and whether the "
+                        "output folder can be written, and exit")
     g.set_defaults(func=_cmd_grid)
 
     v = sub.add_parser("verify", help="rerun a record's config and seed and compare, field by field",

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import config as C
-from .records import check_writable, record_path
+from .records import OutputError, check_writable, record_path
 
 
 class GridInterrupted(KeyboardInterrupt):
@@ -243,6 +243,11 @@ def dry_run_lines(preset: str, p: Plan, out: str, jobs: int, threads: int) -> li
             break
     else:
         lines.append("data: found")
+    try:
+        check_writable(Path(out) / "raw", "output folder")
+        lines.append("output folder: writable")
+    except OutputError as e:
+        lines.append(f"output folder: NOT WRITABLE: {e}")
     return lines
 
 

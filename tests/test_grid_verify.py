@@ -93,6 +93,15 @@ def test_dry_run_lists_runs_estimates_cost_and_checks_the_data(tmp_path, capsys)
     assert lines[5].startswith("estimated cost: 4 runs x 1m00s = 4m00s of run time, about 2m00s of wall time with "
                                "--jobs 2 (per run: the mini preset's nominal figure")
     assert lines[6].startswith(f"data: cifar10-jpeg NOT FOUND in {tmp_path / 'nowhere'}: run `fggp-repro data --from")
+    assert lines[7] == "output folder: writable"
+    assert not out.exists()  # the check leaves nothing behind
+    # an output folder under a file: the dry run says so (the grid itself stops with it before any run)
+    (tmp_path / "afile").write_text("x")
+    assert cli.main([*GRID, "--out", str(tmp_path / "afile" / "res"), "--data-root", str(tmp_path / "nowhere"),
+                     "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines()[7] == (
+        f"output folder: NOT WRITABLE: cannot write the output folder {tmp_path / 'afile' / 'res' / 'raw'}: "
+        f"{tmp_path / 'afile'} is a file, not a folder; choose another --out")
     # records of the protocol in the output folder give the estimate: median of 30 s and 50 s (and another protocol's)
     for name, protocol, wall in (("a", "mini", 30.0), ("b", "mini", 50.0), ("c", "paper", 999.0)):
         f = out / "raw" / "cifar10-jpeg" / "vgg19" / "gmp" / f"{name}.json"

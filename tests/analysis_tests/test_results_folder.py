@@ -358,3 +358,43 @@ def test_outputs_are_written_with_the_umask(clean, tmp_path, umask, mode):
     assert files == ["cd_diagram.pdf", "cd_diagram.png", "platforms.csv", "platforms.md", "platforms.tex"]
     for f in (tmp_path / "o" / "paper").iterdir():
         assert stat.S_IMODE(f.stat().st_mode) == mode, f
+
+
+# ---------------------------------------------------------------------------------------------------------
+# an output folder that cannot be written
+
+
+def test_figures_refuses_an_unwritable_output_folder_before_reading(clean, tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    for out, why in ((tmp_path / "afile", f"{tmp_path / 'afile'} is a file, not a folder"),
+                     (tmp_path / "afile" / "sub", f"{tmp_path / 'afile'} is a file, not a folder")):
+        assert figures_main(["--results", str(clean), "--out", str(out)]) == 2
+        assert capsys.readouterr() == ("", f"error: cannot write the output folder {out} ({why}); "
+                                           f"choose another --out\n")
+    assert (tmp_path / "afile").read_text() == "x"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # the probe left nothing
+
+
+def test_figures_stops_in_one_line_when_a_write_fails(clean, tmp_path, capsys, monkeypatch):
+    import dataclasses
+    import errno
+
+    from analysis import registry
+
+    outputs = registry.all_outputs()
+
+    def disk_full(ctx, out_dir):  # what atomic_write_bytes raises when the disk fills up mid-way
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    outputs["diagnostics"] = dataclasses.replace(outputs["diagnostics"], func=disk_full)  # drawn after platforms
+    monkeypatch.setattr(registry, "all_outputs", lambda: outputs)
+    out = tmp_path / "o"
+    assert figures_main(["--results", str(clean), "--out", str(out), "--only", "platforms",
+                         "--only", "diagnostics"]) == 2
+    got = capsys.readouterr()
+    assert got.err == (f"error: cannot write diagnostics into {out / 'paper'} (No space left on device); the files "
+                       f"written before it are whole (each is replaced atomically); free the space or choose another "
+                       f"--out, and rerun\n")
+    assert "  platforms: platforms.md, platforms.tex, platforms.csv" in got.out.splitlines()
+    # what was written before the failure is whole, and no temp file is left
+    assert sorted(f.name for f in (out / "paper").iterdir()) == ["platforms.csv", "platforms.md", "platforms.tex"]
