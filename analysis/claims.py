@@ -77,8 +77,13 @@ def load_claims(path: str | Path | None = None) -> dict:
         text = resources.files("analysis").joinpath("claims.toml").read_text(encoding="utf-8")
         where = "analysis/claims.toml"
     else:
-        text = Path(path).read_text(encoding="utf-8")
         where = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            raise ValueError(f"cannot read the claims file {where} ({why}); give --claims a TOML file shaped like "
+                             f"analysis/claims.toml") from None
     try:
         cfg = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

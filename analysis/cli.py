@@ -13,6 +13,7 @@ threads, precision, strict mode) are one line in the output of ``figures`` and `
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import sys
@@ -378,10 +379,11 @@ def plan_main(argv: list[str] | None = None) -> int:
     effect = d["delta"] if args.effect is None else args.effect
     power = d["power"] if args.power is None else args.power
     alpha = d["alpha"] if args.alpha is None else args.alpha
-    for name, v, ok in (("--effect", effect, effect > 0), ("--power", power, 0 < power < 1),
+    for name, v, ok in (("--effect", effect, 0 < effect < math.inf), ("--power", power, 0 < power < 1),
                         ("--alpha", alpha, 0 < alpha < 1)):
         if not ok:
-            print(f"error: {name} must be {'> 0' if name == '--effect' else 'in (0, 1)'}, got {v:g}", file=sys.stderr)
+            need = "a finite number > 0" if name == "--effect" else "in (0, 1)"
+            print(f"error: {name} must be {need}, got {v:g}", file=sys.stderr)
             return 2
     runs = _load(results, "plan")
     if isinstance(runs, int):
@@ -440,6 +442,10 @@ def calibrate_main(argv: list[str] | None = None) -> int:
         return args
     if args.replicates < 1 or args.resamples < 1:
         print("error: --replicates and --resamples must be >= 1", file=sys.stderr)
+        return 2
+    if args.seed < 0:
+        print(f"error: --seed must be a whole number >= 0 (numpy's seeds are non-negative), got {args.seed}",
+              file=sys.stderr)
         return 2
     if (args.design or args.seeds is not None) and not args.fit:
         print("error: --design and --seeds simulate a protocol's own design: name it with --fit P", file=sys.stderr)

@@ -168,11 +168,18 @@ def test_audit_json(grid_dir, capsys):
 
 
 def test_bad_claims_file_cli(grid_dir, tmp_path, capsys):
+    from analysis.cli import plan_main
+
     bad = tmp_path / "claims.toml"
     bad.write_text("[defaults]\nalpha = 0.05\n")
     assert audit_main([str(grid_dir), "--claims", str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "lacks 'method'" in err
+    gone = tmp_path / "nope.toml"
+    for main in (audit_main, plan_main):  # a claims file that is not there: one line, not an OSError's repr
+        assert main([str(grid_dir), "--claims", str(gone)]) == 2
+        assert capsys.readouterr() == ("", f"error: cannot read the claims file {gone} (No such file or directory); "
+                                           f"give --claims a TOML file shaped like analysis/claims.toml\n")
 
 
 def test_plan_cli(grid_dir, capsys):
@@ -185,8 +192,9 @@ def test_plan_cli(grid_dir, capsys):
     assert "every setting:" in out
     assert plan_main([str(grid_dir), "--protocol", "nope"]) == 2
     assert "nope" in capsys.readouterr().err
-    assert plan_main([str(grid_dir), "--effect", "0"]) == 2
-    assert "--effect must be > 0" in capsys.readouterr().err
+    for bad, shown in (("0", "0"), ("inf", "inf"), ("nan", "nan")):  # an infinite effect has no sample size
+        assert plan_main([str(grid_dir), "--effect", bad]) == 2
+        assert capsys.readouterr().err == f"error: --effect must be a finite number > 0, got {shown}\n"
     assert plan_main([str(grid_dir), "--power", "1.5"]) == 2
     capsys.readouterr()
     assert plan_main([str(grid_dir), "--at-seeds", "1"]) == 2
@@ -284,6 +292,10 @@ def test_calibrate_cli(grid_dir, capsys):
         assert name in out
     assert "supported" in out and "refuted" in out and "20 replicates per scenario" in out
     assert main(["calibrate", "--replicates", "0"]) == 2
+    capsys.readouterr()
+    assert main(["calibrate", "--seed", "-1"]) == 2  # numpy refuses a negative seed: one line, not its traceback
+    assert capsys.readouterr() == ("", "error: --seed must be a whole number >= 0 (numpy's seeds are non-negative), "
+                                       "got -1\n")
     assert main(["calibrate", "--replicates", "5", "--resamples", "10", "--fit", "paper",
                  "--results", str(grid_dir)]) == 0
     assert "variance components of protocol paper" in capsys.readouterr().out
