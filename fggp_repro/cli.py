@@ -119,6 +119,9 @@ def _dense_note(args: argparse.Namespace, cfg: C.Config) -> None:
 def _cmd_train(args: argparse.Namespace) -> int:
     from .trainer import train
 
+    if args.stop_after_epochs is not None and args.stop_after_epochs < 1:
+        raise C.ConfigError(f"--stop-after-epochs must be >= 1 (the epochs this call trains), got "
+                            f"{args.stop_after_epochs}")
     cfg = config_from_args(args)
     _dense_note(args, cfg)
     if args.print_config:

@@ -133,6 +133,9 @@ def test_download_without_network_is_one_line_and_leaves_nothing(tmp_path):
     (["data", "--from", "/no/such/file.tar.gz"], "fggp-repro data: error: /no/such/file.tar.gz not found: pass"),
     (["verify", "/no/such/record.json"], "fggp-repro verify: error: cannot read the record /no/such/record.json"),
     (["grid", "--preset", "smoke", "--jobs", "0"], "fggp-repro grid: error: --jobs must be >= 1, got 0"),
+    # was accepted, and stopped after the first epoch as if it said 1
+    (["train", "--preset", "smoke", "--stop-after-epochs", "0"],
+     "fggp-repro train: error: --stop-after-epochs must be >= 1 (the epochs this call trains), got 0"),
 ])
 def test_bad_arguments_of_other_commands(args, message, capsys):
     assert cli.main(args) == 2
