@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import re
 import sys
-import tempfile
 import textwrap
 from pathlib import Path
 
 from .errors import RecordError
+from .formatting import unwritable
 
 __all__ = ["figures_main", "audit_main", "plan_main", "calibrate_main", "main"]
 
@@ -108,22 +107,6 @@ def _load(results: Path, verb: str, *, histories: bool = False, layers: bool = F
     return rec
 
 
-def _unwritable(folder: Path) -> str | None:
-    """Why no file can be created in ``folder`` (or in the folders that would be made to hold it), or None.
-    Creates nothing that stays: a probe file is made and removed in the deepest folder that exists."""
-    base = Path(os.path.abspath(folder))
-    while not base.exists() and base != base.parent:
-        base = base.parent
-    if not base.is_dir():
-        return f"{base} is a file, not a folder"
-    try:
-        with tempfile.TemporaryFile(dir=base, prefix=".fggp-write-probe-"):
-            pass
-    except OSError as e:
-        return e.strerror or str(e)
-    return None
-
-
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", name) or "_"
 
@@ -167,7 +150,7 @@ def figures_main(argv: list[str] | None = None) -> int:
     results = _results_path(args)
     if isinstance(results, int):
         return results
-    why = _unwritable(Path(args.out))
+    why = unwritable(Path(args.out))
     if why:
         print(f"error: cannot write the output folder {args.out} ({why}); choose another --out", file=sys.stderr)
         return 2

@@ -91,6 +91,23 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     return path
 
 
+def unwritable(folder: str | Path) -> str | None:
+    """Why no file can be created in ``folder`` (or in the folders that would be made to hold it), or None.
+    Creates nothing that stays: a probe file is made and removed in the deepest folder that exists. (The training
+    core's ``records.check_writable`` is the same check; the two packages may not use each other.)"""
+    base = Path(os.path.abspath(folder))
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.is_dir():
+        return f"{base} is a file, not a folder"
+    try:
+        with tempfile.TemporaryFile(dir=base, prefix=".fggp-write-probe-"):
+            pass
+    except OSError as e:
+        return e.strerror or str(e)
+    return None
+
+
 def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
