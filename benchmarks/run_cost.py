@@ -26,8 +26,9 @@ def main(protocol: str = "cpu", root: str = "results") -> int:
     if not walls:
         print(f"no completed {protocol} records under {root}/raw", file=sys.stderr)
         return 2
-    for start, w in sorted(walls.items()):
-        print(f"{protocol} {start}: {len(w)} runs, wall seconds min {min(w):.0f}, median {statistics.median(w):.0f}, "
+    every = [x for w in walls.values() for x in w]
+    for label, w in [*sorted(walls.items()), ("all", every)]:
+        print(f"{protocol} {label}: {len(w)} runs, wall seconds min {min(w):.0f}, median {statistics.median(w):.0f}, "
               f"max {max(w):.0f}, sum {sum(w) / 3600:.1f} h")
     return 0
 

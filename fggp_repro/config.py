@@ -302,8 +302,8 @@ class PresetInfo:
     seconds: float | None = None  # nominal wall seconds a run (grid --dry-run's fallback estimate)
 
 
-# Costs are measured: mini, paper-short and cpu from the wall_seconds of committed records (cpu: the first 26
-# records of its grid, made two at a time on a shared 2-core machine), smoke from runs on two busy CPU cores;
+# Costs are measured: mini, paper-short and cpu from the wall_seconds of committed records (cpu: its complete
+# grid of 369 records, made two at a time on a 2-core machine; `python benchmarks/run_cost.py cpu`), smoke from runs on two busy CPU cores;
 # paper is 4 x paper-short.
 PRESET_INFO = {
     "paper": PresetInfo("the paper protocol: full networks and CIFAR-10, 160 epochs, batch 64, 50 pruning events",
@@ -313,8 +313,8 @@ PRESET_INFO = {
                               "GPU: about 2.5 device-minutes a VGG-19 run at 6 runs per H100 (wall 815-906 s each)",
                               900.0),
     "cpu": PresetInfo("VGG-19 at width 1/4, all 50,000 images, 8 epochs, bf16: pruning a trained network on CPUs",
-                      "2 CPU cores: about 11 minutes a run (449.6-920.1 s, median 639.9 s over the first 26 grid "
-                      "records), 2 runs at a time with 1 thread each", 640.0),
+                      "2 CPU cores: about 9 minutes a run (436-1047 s, median 517 s over the 369 grid records), "
+                      "2 runs at a time with 1 thread each", 517.0),
     "mini": PresetInfo("VGG-19 at width 1/8, a 10,000-image subset, 4 epochs: the committed results",
                        "2 CPU cores: about 1 minute a run (54-103 s, median 60 s), 2 at a time with 1 thread each",
                        60.0),
