@@ -157,7 +157,10 @@ def _cmd_grid(args: argparse.Namespace) -> int:
         extra_flags += ["--device", args.device]
     if args.precision:
         extra_flags += ["--precision", args.precision]
-        extra["run"] = {"precision": args.precision}
+        extra.setdefault("run", {})["precision"] = args.precision
+    if args.cpu_isa:
+        extra_flags += ["--cpu-isa", args.cpu_isa]
+        extra.setdefault("run", {})["cpu_isa"] = args.cpu_isa
     if args.jobs < 1:
         raise C.ConfigError(f"--jobs must be >= 1, got {args.jobs}")
     if args.threads is not None and args.threads < 1:
@@ -267,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--data-root", help="dataset folder, passed to every run")
     g.add_argument("--device", help="device, passed to every run")
     g.add_argument("--precision", choices=C.PRECISIONS, help="precision of every run (default: the preset's)")
+    g.add_argument("--cpu-isa", choices=C.CPU_ISAS,
+                   help="oneDNN instruction set of every run: native, or portable (the same kernels on AMD and "
+                        "Intel; default: the preset's)")
     g.add_argument("--deadline", type=float, metavar="MINUTES",
                    help="stop every run at its last epoch that ends within MINUTES (checkpointed; the same call "
                         "resumes them), start none in the last minute, print done / in flight / left, exit 0")

@@ -41,6 +41,7 @@ DEVICES = ("auto", "cpu", "cuda")
 WEIGHT_INITS = ("torch", "authors")
 COUNTS = ("exact", "authors")
 PRECISIONS = ("fp32", "bf16")
+CPU_ISAS = ("native", "portable")  # fggp_repro/isa.py
 
 
 def _f(default: Any, help: str, *, id: bool = True, choices: tuple | None = None):
@@ -123,6 +124,10 @@ class RunConfig:
     threads: int = _f(0, "CPU threads for torch (0 = torch's default)", id=False)
     precision: str = _f("fp32", "fp32, or bf16 (autocast of forward and loss to bfloat16; weights, optimizer "
                         "state, masks and pruning scores stay fp32)", choices=PRECISIONS)
+    cpu_isa: str = _f("native", "instruction set of oneDNN's CPU kernels: native (the CPU's own) or portable (capped at "
+                      "AVX512_CORE_BF16, the level AMD and Intel server CPUs share, so that a strict run gives the same "
+                      "weights on both; slower on CPUs with AMX). Results on one CPU do not depend on it when the "
+                      "CPU's own level is the cap", id=False, choices=CPU_ISAS)
     channels_last: bool = _f(True, "channels-last memory format for the model and batches (faster convolutions; "
                              "bitwise results differ from channels-first)", id=False)
 
@@ -291,6 +296,7 @@ def validate(cfg: Config) -> None:
     need(r.device in DEVICES, f"unknown device '{r.device}' (choose from: {', '.join(DEVICES)})")
     need(r.threads >= 0, f"threads must be >= 0, got {r.threads}")
     need(r.precision in PRECISIONS, f"unknown precision '{r.precision}' (choose from: {', '.join(PRECISIONS)})")
+    need(r.cpu_isa in CPU_ISAS, f"unknown cpu_isa '{r.cpu_isa}' (choose from: {', '.join(CPU_ISAS)})")
 
 
 # ---- presets and files ---------------------------------------------------------------------------
@@ -315,6 +321,9 @@ PRESET_INFO = {
     "cpu": PresetInfo("VGG-19 at width 1/4, all 50,000 images, 8 epochs, bf16: pruning a trained network on CPUs",
                       "2 CPU cores: about 9 minutes a run (436-1047 s, median 517 s over the 369 grid records), "
                       "2 runs at a time with 1 thread each", 517.0),
+    "cpu-resnet": PresetInfo("ResNet-50 (GraNet's 6n+2 network) at width 1/4, all 50,000 images, 4 epochs, bf16: "
+                             "pruning a trained ResNet on CPUs",
+                             "2 CPU cores: not measured yet (a frontier of dense runs decides it)", None),
     "mini": PresetInfo("VGG-19 at width 1/8, a 10,000-image subset, 4 epochs: the committed results",
                        "2 CPU cores: about 1 minute a run (54-103 s, median 60 s), 2 at a time with 1 thread each",
                        60.0),

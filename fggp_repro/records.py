@@ -8,6 +8,7 @@ import json
 import math
 import os
 import platform
+import re
 import shlex
 import subprocess
 import sys
@@ -189,7 +190,7 @@ def device_name(device: torch.device) -> str:
 
 
 #: The fields that define a platform: two strict runs of one config agree bit for bit when these agree.
-PLATFORM_FIELDS = ("torch", "device", "cpu_isa", "threads", "precision", "strict")
+PLATFORM_FIELDS = ("torch", "device", "cpu_isa", "onednn_isa", "threads", "precision", "strict")
 
 
 def platform_of(record: dict) -> dict:
@@ -208,9 +209,14 @@ def platform_of(record: dict) -> dict:
     threads = prov.get("torch_threads")
     if threads is None:
         threads = (config.get("run") or {}).get("threads") or None
-    return {"torch": prov.get("torch"), "device": device, "cpu_isa": prov.get("cpu_capability"),
+    return {"torch": prov.get("torch"), "device": _CLOCK.sub("", device) if isinstance(device, str) else device,
+            "cpu_isa": prov.get("cpu_capability"), "onednn_isa": prov.get("onednn_isa"),
             "threads": threads, "precision": (config.get("run") or {}).get("precision", "fp32"),
             "strict": prov.get("deterministic")}
+
+
+# "Intel(R) Xeon(R) Processor @ 2.50GHz": the clock in a CPU's model name says nothing about its kernels
+_CLOCK = re.compile(r"\s*@\s*[0-9.]+\s*[GM]Hz")
 
 
 def platform_key(record: dict) -> tuple:

@@ -21,7 +21,7 @@ import torch.nn as nn
 
 from . import config as C
 from . import data as D
-from . import models
+from . import isa, models
 from .diagnostics import run_diagnostics
 from .pruning.base import Divergence, Pruner  # noqa: F401  (Divergence, Pruner: re-exported)
 from .records import (SCHEMA, atomic_write_bytes, check_writable, now, provenance, read_record, record_path,
@@ -199,9 +199,11 @@ def _run(cfg: C.Config, rid: str, rpath: Path, ckpt: Path, progress: "_Progress"
          stop_after_epochs: int | None, command: list[str] | None, deadline: float | None, saved: dict) -> RunResult:
     if cfg.run.threads:
         torch.set_num_threads(cfg.run.threads)
+    isa.apply(cfg.run.cpu_isa)  # before oneDNN first runs in this process
     device = resolve_device(cfg.run.device)
     # provenance describes the code as this process imported it, at the start of the run
     prov = provenance(device, cfg.run.strict, command)
+    prov.update(isa.provenance(cfg.run.cpu_isa))
     set_strict_determinism(cfg.run.strict)
     tc = cfg.training
 
