@@ -185,9 +185,11 @@ def train(cfg: C.Config, out: str | Path, *, force: bool = False, quiet: bool = 
     check_writable(ckpt.parent, "checkpoint folder")
     progress = _Progress(quiet)
     t_start = time.time()
+    c_start = time.process_time()  # CPU time of this process, all threads: a run's cost on a shared machine
     saved = {"epoch": None}  # the epoch of the checkpoint on disk, kept up to date by _run
     try:
-        return _run(cfg, rid, rpath, ckpt, progress, t_start, stop_after_epochs, command, deadline, saved)
+        return _run(cfg, rid, rpath, ckpt, progress, (t_start, c_start), stop_after_epochs, command, deadline,
+                    saved)
     except KeyboardInterrupt as e:
         kept = saved["epoch"] is not None and ckpt.is_file()
         stop = RunInterrupted(ckpt if kept else None, saved["epoch"] or 0)
@@ -195,8 +197,9 @@ def train(cfg: C.Config, out: str | Path, *, force: bool = False, quiet: bool = 
         raise stop from None
 
 
-def _run(cfg: C.Config, rid: str, rpath: Path, ckpt: Path, progress: "_Progress", t_start: float,
+def _run(cfg: C.Config, rid: str, rpath: Path, ckpt: Path, progress: "_Progress", starts: tuple[float, float],
          stop_after_epochs: int | None, command: list[str] | None, deadline: float | None, saved: dict) -> RunResult:
+    t_start, c_start = starts
     if cfg.run.threads:
         torch.set_num_threads(cfg.run.threads)
     isa.apply(cfg.run.cpu_isa)  # before oneDNN first runs in this process
@@ -221,7 +224,7 @@ def _run(cfg: C.Config, rid: str, rpath: Path, ckpt: Path, progress: "_Progress"
 
     # set-up is deterministic, so a resumed run repeats it and then overwrites its state from the checkpoint
     pruner.setup(model, optimizer, total_iters, cfg.run.seed)
-    state = {"epoch": 0, "iteration": 0, "history": [], "wall_before": 0.0, "started": now()}
+    state = {"epoch": 0, "iteration": 0, "history": [], "wall_before": 0.0, "cpu_before": 0.0, "started": now()}
     if ckpt.is_file():
         state = _load_checkpoint(ckpt, rid, model, optimizer, pruner, device)
         saved["epoch"] = state["epoch"]
@@ -268,7 +271,7 @@ def _run(cfg: C.Config, rid: str, rpath: Path, ckpt: Path, progress: "_Progress"
         done = epoch + 1
         if tc.checkpoint_every and done % tc.checkpoint_every == 0 and done < tc.epochs:
             _save_checkpoint(ckpt, rid, model, optimizer, pruner, done, iteration, history,
-                             state["wall_before"] + time.time() - t_start, state["started"])
+                             _spent(state, t_start, c_start), state["started"])
             saved["epoch"] = done
         slowest_epoch = max(slowest_epoch, time.time() - t_epoch)
         out_of_time = deadline is not None and time.time() + 1.1 * slowest_epoch + 5.0 > deadline
@@ -276,15 +279,16 @@ def _run(cfg: C.Config, rid: str, rpath: Path, ckpt: Path, progress: "_Progress"
         if (asked or out_of_time) and done < tc.epochs:
             if not (tc.checkpoint_every and done % tc.checkpoint_every == 0):
                 _save_checkpoint(ckpt, rid, model, optimizer, pruner, done, iteration, history,
-                                 state["wall_before"] + time.time() - t_start, state["started"])
+                                 _spent(state, t_start, c_start), state["started"])
             return RunResult("interrupted", ckpt, None)
 
     sp = measure_sparsity(model)
     after = [h["test_acc"] for h in history if h["iteration"] >= pruner.prune_end]
     status = "diverged" if divergence else "completed"
     diagnostics = None if divergence else run_diagnostics(model, train_loader, test_loader, cfg)
+    wall, cpu = _spent(state, t_start, c_start)
     prov.update({"started": state["started"], "finished": now(), "torch_threads": torch.get_num_threads(),
-                 "wall_seconds": round(state["wall_before"] + time.time() - t_start, 3)})
+                 "wall_seconds": round(wall, 3), "cpu_seconds": round(cpu, 3)})
     record = {
         "schema": SCHEMA,
         "run_id": rid,
@@ -316,10 +320,16 @@ def _run(cfg: C.Config, rid: str, rpath: Path, ckpt: Path, progress: "_Progress"
 
 # ---- checkpoints ---------------------------------------------------------------------------------
 
+def _spent(state: dict, t_start: float, c_start: float) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of the run so far, earlier calls of a resumed run included."""
+    return (state["wall_before"] + time.time() - t_start,
+            state.get("cpu_before", 0.0) + time.process_time() - c_start)
+
+
 def _save_checkpoint(path: Path, rid: str, model, optimizer, pruner, epoch: int, iteration: int,
-                     history: list, wall: float, started: str) -> None:
+                     history: list, spent: tuple[float, float], started: str) -> None:
     state = {"run_id": rid, "epoch": epoch, "iteration": iteration, "history": history,
-             "wall_before": wall, "started": started,
+             "wall_before": spent[0], "cpu_before": spent[1], "started": started,
              "model": model.state_dict(), "optimizer": optimizer.state_dict(), "pruner": pruner.state_dict(),
              "torch_rng": torch.get_rng_state()}
     if torch.cuda.is_available():
