@@ -188,7 +188,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from .verify import verify
 
     report = verify(args.record, data_root=args.data_root, tolerance=args.tolerance, level=args.level,
-                    results=args.results or (), quiet=args.quiet)
+                    results=args.results or (), quiet=args.quiet, threads=args.threads, cpu_isa=args.cpu_isa)
     print("\n".join(report.lines()))
     return 0 if report.ok else 1
 
@@ -289,22 +289,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("verify", help="rerun a record's config and seed and compare, field by field",
                        formatter_class=_Fmt,
-                       description="Check RECORD, rerun its config and seed (with its thread count, on the kind of\n"
-                                   "device that made it) in a scratch folder and compare the new record with it.\n"
-                                   "Same platform (torch version, device model, CPU instruction set, threads, precision,\n"
-                                   "strict mode): every field exact, weights_sha256 included.\n"
-                                   "Another platform: the final accuracy must lie in the 95 % (--level) prediction interval for a\n"
+                       description="Check RECORD, rerun its config and seed (with its thread count and oneDNN instruction\n"
+                                   "set, on the kind of device that made it) in a scratch folder and compare the new record.\n"
+                                   "Bit-identical weights, or the same platform (torch version, device model, CPU and oneDNN\n"
+                                   "instruction sets, threads, precision, strict mode): every field exact (\"exact\").\n"
+                                   "Another platform: the final accuracy must lie in the 99 % (--level) prediction interval for a\n"
                                    "new seed from the records of the same cell (same config but the seed; RECORD's folder\n"
-                                   "and --results), or within --tolerance points when the cell has fewer than 2 records;\n"
-                                   "mask bookkeeping within one weight. Exit 0 on a match, 1 on a mismatch, 2 on bad input.")
+                                   "and --results), with its p-value; a correct rerun falls outside it 1 time in 100. Within\n"
+                                   "--tolerance points when the cell has fewer than 2 records; mask bookkeeping within one\n"
+                                   "weight. Exit 0 on a match, 1 on a mismatch, 2 on bad input.")
     v.add_argument("record", help="a run record (JSON)")
     v.add_argument("--data-root", help="dataset folder on this machine (default: the record's when it holds the "
                                        "data, else $FGGP_DATA or ~/.cache/fggp-data)")
     v.add_argument("--results", action="append", metavar="DIR",
                    help="another results folder to find records of the same cell in (repeatable)")
-    v.add_argument("--level", type=float, default=0.95,
+    v.add_argument("--level", type=float, default=0.99,
                    help="across platforms: coverage of the prediction interval; a rerun as good as a new seed "
-                        "falls outside it with probability 1 - LEVEL (default: 0.95)")
+                        "falls outside it with probability 1 - LEVEL (default: 0.99)")
+    v.add_argument("--threads", type=int, metavar="N",
+                   help="rerun with N torch threads instead of the record's (another platform: the check is "
+                        "statistical unless the weights come out identical)")
+    v.add_argument("--cpu-isa", choices=C.CPU_ISAS,
+                   help="rerun with this oneDNN instruction set instead of the record's (portable: the kernels the "
+                        "AMD and Intel CPUs share)")
     v.add_argument("--tolerance", type=float, default=1.0,
                    help="across platforms, for a cell of fewer than 2 records: accuracy tolerance in percentage "
                         "points (default: 1.0)")

@@ -3,19 +3,24 @@
 The record is validated first (schema, fields, run id, the data it was made from), so a malformed record or
 the wrong data fails in one line before any training.
 
-**Same platform** (``records.PLATFORM_FIELDS``: torch version, device model, CPU instruction set, torch
-threads, precision, strict mode): a strict run is bit-reproducible, so every field must match exactly,
-``weights_sha256`` included. The rerun uses the record's thread count and, for a config that says ``auto``,
-the kind of device that made it (a CPU record stays on the CPU of a machine with a GPU), so on the machine that
-made it the platform is the same.
+**Bit-identical weights** (``weights_sha256``): the rerun is the record, whatever the platform; every field
+must then match exactly, and the verdict is "exact".
 
-**Another platform**: floating-point kernels differ, training drifts, and one seed's rerun is a new draw
-from the spread of seeds. So the verdict is statistical: the rerun's final test accuracy must fall inside
-the 95 % prediction interval for one new seed, ``mean ± t(0.975, k-1) · s · sqrt(1 + 1/k)``, of the k
-records of the same cell (the same config but for the seed, the same protocol: the record's own folder,
-plus ``--results`` folders). With fewer than 2 such records it falls back to ``|rerun - record| <=
-tolerance`` and says so. Mask bookkeeping (zero counts, sparsities, weights pruned per event) must agree
-within one weight; everything else is printed for information.
+**Same platform** (``records.PLATFORM_FIELDS``: torch version, device model, CPU instruction set, oneDNN's
+level, torch threads, precision, strict mode): a strict run is bit-reproducible, so every field must match
+exactly, ``weights_sha256`` included. The rerun uses the record's thread count, its oneDNN instruction-set mode
+and, for a config that says ``auto``, the kind of device that made it (a CPU record stays on the CPU of a machine
+with a GPU), so on the machine that made it the platform is the same.
+
+**Another platform**, weights not identical: floating-point kernels differ, training drifts, and one seed's
+rerun is a new draw from the spread of seeds. So the verdict is statistical: the rerun's final test accuracy
+must fall inside the prediction interval for one new seed at ``level`` (default 0.99),
+``mean ± t((1 + level) / 2, k-1) · s · sqrt(1 + 1/k)``, of the k records of the same cell (the same config but
+for the seed, the same protocol: the record's own folder, plus ``--results`` folders), with the two-sided
+p-value of the rerun under that predictive distribution. A correct rerun falls outside the interval with
+probability ``1 - level``, and the verdict says so. With fewer than 2 such records it falls back to
+``|rerun - record| <= tolerance`` and says so. Mask bookkeeping (zero counts, sparsities, weights pruned per
+event) must agree within one weight; everything else is printed for information.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from pathlib import Path
 from . import config as C
 from .records import PLATFORM_FIELDS, SCHEMA, platform_of
 
-LEVEL = 0.95
+LEVEL = 0.99  # a correct rerun on another platform is flagged 1 time in 100
 
 
 @dataclass
@@ -40,6 +45,7 @@ class Check:
     rerun: object
     verdict: str  # "ok" | "FAIL" | "info"
     reason: str
+    p_value: float | None = None  # the statistical check's two-sided p-value
 
     @property
     def ok(self) -> bool:
@@ -53,10 +59,27 @@ class Report:
     recorded_platform: dict
     rerun_platform: dict
     checks: list[Check] = field(default_factory=list)
+    level: float = LEVEL
+    notes: list[str] = field(default_factory=list)  # how the rerun differs from the record's run, on purpose
+
+    @property
+    def differs(self) -> list[str]:
+        """The platform fields that differ (a field a record predates is not compared)."""
+        return [k for k in PLATFORM_FIELDS if self.recorded_platform[k] is not None
+                and self.recorded_platform[k] != self.rerun_platform[k]]
 
     @property
     def same_platform(self) -> bool:
-        return all(self.recorded_platform[k] == self.rerun_platform[k] for k in PLATFORM_FIELDS)
+        return not self.differs
+
+    @property
+    def identical(self) -> bool:
+        return bool(self.checks) and any(c.field == "weights_sha256" and c.recorded == c.rerun for c in self.checks)
+
+    @property
+    def exact(self) -> bool:
+        """Whether the checks are the exact ones (same platform, or bit-identical weights)."""
+        return is_exact(self.same_platform, self.identical)
 
     @property
     def ok(self) -> bool:
@@ -66,27 +89,43 @@ class Report:
         out = [f"verify {self.record} (run {self.run_id})",
                f"  platform of the record: {show_platform(self.recorded_platform)}",
                f"  platform of the rerun:  {show_platform(self.rerun_platform)}"]
+        out += [f"  note: {n}" for n in self.notes]
         if self.same_platform:
             out.append("  same platform: a strict rerun is bit-identical, so every field must match exactly")
+        elif self.identical:
+            out.append(f"  another platform (differs in: {', '.join(self.differs)}), yet the weights are "
+                       "bit-identical: every field must match exactly")
         else:
-            differ = ", ".join(k for k in PLATFORM_FIELDS if self.recorded_platform[k] != self.rerun_platform[k])
-            out.append(f"  different platform (differs in: {differ}): floating-point "
+            out.append(f"  different platform (differs in: {', '.join(self.differs)}): floating-point "
                        "results drift, so the check is statistical: the final accuracy must be a plausible seed of "
                        "this cell, mask bookkeeping within one weight")
         for c in self.checks:
             out.append(f"  {c.verdict:<4}  {c.field}: recorded {_show(c.recorded)}, rerun {_show(c.rerun)}: {c.reason}")
         failed = [c.field for c in self.checks if not c.ok]
-        if failed:
-            out.append(f"MISMATCH: {', '.join(failed)}")
-        else:
-            out.append("MATCH (exact: same platform)" if self.same_platform
-                       else "MATCH (statistical: different platform)")
+        if self.exact:
+            where = "same platform" if self.same_platform else "another platform"
+            out.append(f"MISMATCH: {', '.join(failed)} (exact check, {where})" if failed
+                       else f"MATCH (exact: bit-identical weights, {where})")
+            return out
+        acc = next((c for c in self.checks if c.field == "metrics.test_acc"), None)
+        p = getattr(acc, "p_value", None)
+        odds = round(1 / (1 - self.level))
+        why = (f"p = {p:.3g}; a correct rerun falls outside the {100 * self.level:g}% interval 1 time in {odds}"
+               if p is not None else "too few records of this cell for an interval: compared within --tolerance")
+        out.append(f"MISMATCH: {', '.join(failed)} (statistical, another platform: {why})" if failed
+                   else f"MATCH (statistical, another platform: {why})")
         return out
 
 
+def is_exact(same_platform: bool, identical: bool) -> bool:
+    """The exact checks apply on the same platform, and wherever the weights came out bit-identical."""
+    return same_platform or identical
+
+
 def show_platform(p: dict) -> str:
-    return (f"torch {p['torch']}; device {p['device']}; CPU ISA {p['cpu_isa']}; {p['threads']} threads; "
-            f"{p['precision']}; strict {'on' if p['strict'] else 'off' if p['strict'] is not None else '?'}")
+    return (f"torch {p['torch']}; device {p['device']}; CPU ISA {p['cpu_isa']}; oneDNN {p['onednn_isa'] or '?'}; "
+            f"{p['threads']} threads; {p['precision']}; "
+            f"strict {'on' if p['strict'] else 'off' if p['strict'] is not None else '?'}")
 
 
 def _show(v) -> str:
@@ -219,6 +258,15 @@ class PredictionInterval:
     def __contains__(self, x: float) -> bool:
         return self.low <= x <= self.high
 
+    def p_value(self, x: float) -> float:
+        """Two-sided p-value of ``x`` as one new draw: ``2 P(T_{k-1} > |x - mean| / (s sqrt(1 + 1/k)))``."""
+        from scipy.stats import t as student_t
+
+        scale = self.s * math.sqrt(1 + 1 / self.k)
+        if scale == 0:
+            return 1.0 if x == self.mean else 0.0
+        return float(2 * student_t.sf(abs(x - self.mean) / scale, self.k - 1))
+
 
 def prediction_interval(values, level: float = LEVEL) -> PredictionInterval:
     """The prediction interval for one new value from ``values`` (at least 2), assumed normal."""
@@ -253,9 +301,11 @@ def _diagnostics(old: dict, new: dict, same_platform: bool, exact, info) -> None
 
 def compare(old: dict, new: dict, *, same_platform: bool, tolerance: float,
             cell: list[float] | None = None, level: float = LEVEL) -> list[Check]:
-    """The checks of ``new`` (the rerun) against ``old`` (the record); ``cell``: the final accuracies of the
-    record's cell (the record's own included), for the statistical check across platforms at ``level``."""
+    """The checks of ``new`` (the rerun) against ``old`` (the record): exact on the same platform and wherever the
+    weights are bit-identical, statistical otherwise; ``cell``: the final accuracies of the record's cell (the
+    record's own included), for the statistical check at ``level``."""
     checks: list[Check] = []
+    exact_checks = is_exact(same_platform, old["weights_sha256"] == new["weights_sha256"])
 
     def exact(name, a, b, what="exact"):
         checks.append(Check(name, a, b, "ok" if a == b else "FAIL", what if a == b else f"differs ({what})"))
@@ -271,7 +321,7 @@ def compare(old: dict, new: dict, *, same_platform: bool, tolerance: float,
         exact("provenance.data_sha256", od, nd, "the same data")
     else:
         info("provenance.data_sha256", od, nd, "not comparable: the record predates data fingerprints")
-    if same_platform:
+    if exact_checks:
         exact("weights_sha256", old["weights_sha256"], new["weights_sha256"])
         for k in ("test_acc", "best_test_acc_after_pruning", "final_train_loss", "sparsity", "prunable_sparsity"):
             exact(f"metrics.{k}", om[k], nm[k])
@@ -296,12 +346,13 @@ def compare(old: dict, new: dict, *, same_platform: bool, tolerance: float,
     elif cell is not None and len(cell) >= 2:
         pi = prediction_interval(cell, level)
         inside = b in pi
+        p = pi.p_value(b)
         checks.append(Check("metrics.test_acc", a, b, "ok" if inside else "FAIL",
                             f"{'inside' if inside else 'OUTSIDE'} the {100 * pi.level:g}% prediction interval "
                             f"[{pi.low:.4f}, {pi.high:.4f}] for one new seed, from the {pi.k} records of this cell "
                             f"(accuracies {', '.join(map(_show, cell))}; mean {pi.mean:.4f}, s {pi.s:.4f}, "
                             f"t({(1 + pi.level) / 2:g}, {pi.k - 1}) {pi.t:.4f}, half-width t*s*sqrt(1+1/k) "
-                            f"{pi.high - pi.mean:.4f})"))
+                            f"{pi.high - pi.mean:.4f}; p = {p:.3g})", p_value=p))
     else:
         n = 0 if cell is None else len(cell)
         d = abs(a - b)
@@ -370,26 +421,55 @@ def _rerun_device(cfg: C.Config, recorded_device) -> C.Config:
     return cfg.replace(run={"device": "cuda"})
 
 
+def recorded_cpu_isa(record: dict) -> str:
+    """The oneDNN instruction-set mode a record's run used: its config's, or for a record that predates the option,
+    what its protocol's preset uses now (the records of such a preset were made where its mode is the native level:
+    every `cpu` record on an AMD EPYC, whose own level is the portable one), else native."""
+    mode = (record.get("config", {}).get("run") or {}).get("cpu_isa")
+    if mode:
+        return mode
+    protocol = (record.get("setting") or {}).get("protocol")
+    if protocol in C.preset_names():
+        return C.preset_dict(protocol).get("run", {}).get("cpu_isa", "native")
+    return "native"
+
+
 def verify(record_file: str | Path, *, data_root: str | None = None, tolerance: float = 1.0,
            level: float = LEVEL, results: list | tuple = (), workdir: str | Path | None = None,
-           quiet: bool = True) -> Report:
-    """Validate ``record_file``, rerun its config (with its thread count, on its kind of device) in a scratch
-    folder and compare (see the module docstring). ``results``: more folders to look in for the record's cell;
-    ``level``: the coverage of the prediction interval (0.95: a rerun that is as good as a new seed fails 1 time
-    in 20)."""
+           quiet: bool = True, threads: int | None = None, cpu_isa: str | None = None) -> Report:
+    """Validate ``record_file``, rerun its config (with its thread count and instruction-set mode, on its kind of
+    device) in a scratch folder and compare (see the module docstring). ``results``: more folders to look in for
+    the record's cell; ``level``: the coverage of the prediction interval (0.99: a rerun that is as good as a new
+    seed fails 1 time in 100); ``threads``, ``cpu_isa``: rerun with these instead of the record's (another
+    platform: the check is statistical unless the weights come out identical)."""
     from . import data as D
+    from . import isa
     from .trainer import train
 
     if not (_number(tolerance) and math.isfinite(tolerance) and tolerance > 0):
         raise C.ConfigError(f"--tolerance must be a positive number of percentage points, got {tolerance}")
     if not (_number(level) and 0 < level < 1):
-        raise C.ConfigError(f"--level must be a fraction in (0, 1), e.g. 0.95, got {level}")
+        raise C.ConfigError(f"--level must be a fraction in (0, 1), e.g. 0.99, got {level}")
+    if threads is not None and not (isinstance(threads, int) and threads >= 1):
+        raise C.ConfigError(f"--threads must be a positive integer, got {threads}")
+    if cpu_isa is not None:
+        isa.check_mode(cpu_isa)
     path = Path(record_file)
     old = read(path)
     cfg = load_config(old, path, data_root)
     recorded = platform_of(old)
-    if recorded["threads"] and cfg.run.threads != recorded["threads"]:
+    notes = []
+    if threads is not None and threads != recorded["threads"]:
+        notes.append(f"the rerun uses {threads} thread(s), the record {recorded['threads']}: another platform, so "
+                     "the check is statistical unless the weights come out identical")
+        cfg = cfg.replace(run={"threads": threads})
+    elif recorded["threads"] and cfg.run.threads != recorded["threads"]:
         cfg = cfg.replace(run={"threads": recorded["threads"]})  # threads change results; not the run id
+    mode = recorded_cpu_isa(old)
+    if cpu_isa is not None and cpu_isa != mode:
+        notes.append(f"the rerun's oneDNN instruction set is {cpu_isa}, the record's {mode}")
+        mode = cpu_isa
+    cfg = cfg.replace(run={"cpu_isa": mode})
     cfg = _rerun_device(cfg, recorded["device"])
     cfg = _pick_data_root(cfg, data_root)
     for r in results:
@@ -410,7 +490,7 @@ def verify(record_file: str | Path, *, data_root: str | None = None, tolerance: 
     with tempfile.TemporaryDirectory(dir=workdir, prefix="fggp-verify-") as tmp:
         res = train(cfg, tmp, force=True, quiet=quiet, command=["fggp-repro", "verify", str(path)])
         new = res.record
-    report = Report(path, old["run_id"], recorded, platform_of(new))
+    report = Report(path, old["run_id"], recorded, platform_of(new), level=level, notes=notes)
     report.checks = compare(old, new, same_platform=report.same_platform, tolerance=tolerance,
                             cell=[acc for _, acc, _ in cell], level=level)
     return report

@@ -162,54 +162,74 @@ def test_compare_diagnostics_exact_on_one_platform_shown_otherwise():
     old["diagnostics"] = copy.deepcopy(diag)
     old["diagnostics"]["bn_recalibrated_test_acc"] = 75.75
     assert _failed(compare(old, new, same_platform=True, tolerance=1.0)) == {"diagnostics.bn_recalibrated_test_acc"}
+    # bit-identical weights on another platform: the rerun is the record, so the diagnostics must match too
+    assert _failed(compare(old, new, same_platform=False, tolerance=1.0)) == {"diagnostics.bn_recalibrated_test_acc"}
+    new["weights_sha256"] = "b" * 64  # weights that drifted on another platform: the diagnostics are shown only
     assert _failed(compare(old, new, same_platform=False, tolerance=1.0)) == set()
 
 
 def test_prediction_interval_by_hand():
     # 40..48: mean 44, s = sqrt(40 / 4) = sqrt(10); t(0.975, 4) = 2.7764 (t table);
     # half-width 2.7764 * sqrt(10) * sqrt(1 + 1/5) = 2.7764 * sqrt(12) = 9.6179
-    pi = prediction_interval([40.0, 42.0, 44.0, 46.0, 48.0])
+    pi = prediction_interval([40.0, 42.0, 44.0, 46.0, 48.0], level=0.95)
     assert (pi.k, pi.mean) == (5, 44.0)
     assert pi.s == pytest.approx(3.16228, abs=1e-5) and pi.t == pytest.approx(2.77645, abs=1e-5)
     assert (pi.low, pi.high) == (pytest.approx(34.3821, abs=1e-4), pytest.approx(53.6179, abs=1e-4))
     assert 53.6 in pi and 53.7 not in pi and 34.4 in pi and 34.3 not in pi
     # two values: mean 11, s = sqrt(2), t(0.975, 1) = 12.7062, half-width 12.7062 * sqrt(2) * sqrt(1.5) = 22.0078
-    two = prediction_interval([10.0, 12.0])
+    two = prediction_interval([10.0, 12.0], level=0.95)
     assert (two.low, two.high) == (pytest.approx(-11.0078, abs=1e-4), pytest.approx(33.0078, abs=1e-4))
     # at 99 %: t(0.995, 4) = 4.6041 (t table); half-width 4.6041 * sqrt(12) = 15.9491
-    wide = prediction_interval([40.0, 42.0, 44.0, 46.0, 48.0], level=0.99)
-    assert wide.t == pytest.approx(4.60409, abs=1e-5)
+    wide = prediction_interval([40.0, 42.0, 44.0, 46.0, 48.0])  # 99 %, the default
+    assert wide.level == 0.99 and wide.t == pytest.approx(4.60409, abs=1e-5)
     assert (wide.low, wide.high) == (pytest.approx(28.0509, abs=1e-4), pytest.approx(59.9491, abs=1e-4))
     with pytest.raises(ValueError):
         prediction_interval([1.0])
+
+
+def test_p_value_of_a_rerun_by_hand():
+    pi = prediction_interval([40.0, 42.0, 44.0, 46.0, 48.0])
+    # the scale s * sqrt(1 + 1/k) = sqrt(12) = 3.4641: one scale from the mean is t = 1, and with 4 degrees of
+    # freedom P(|T| > 1) = 0.37390 (t table: P(T > 1) = 0.18695); an interval's end has p = 1 - level
+    assert pi.p_value(44.0) == 1.0
+    assert pi.p_value(44.0 + 12 ** 0.5) == pytest.approx(0.37390, abs=1e-5) == pi.p_value(44.0 - 12 ** 0.5)
+    assert pi.p_value(pi.high) == pytest.approx(0.01, abs=1e-9)
+    assert prediction_interval([40.0, 42.0, 44.0, 46.0, 48.0], level=0.95).p_value(53.6179) == pytest.approx(0.05, abs=1e-5)
+    same = prediction_interval([50.0, 50.0, 50.0])  # no spread: only the value itself is plausible
+    assert (same.p_value(50.0), same.p_value(50.01)) == (1.0, 0.0)
 
 
 def test_compare_across_platforms_is_statistical():
     old = _record(test_acc=44.0)
     cell = [40.0, 42.0, 44.0, 46.0, 48.0]  # prediction interval [34.3821, 53.6179] (above)
     drifted = _record(test_acc=53.6, sha="b" * 64, zero=101)  # far from the record, inside the interval
-    checks = compare(old, drifted, same_platform=False, tolerance=1.0, cell=cell)
+    checks = compare(old, drifted, same_platform=False, tolerance=1.0, cell=cell, level=0.95)
     assert _failed(checks) == set()
     verdicts = {c.field: c.verdict for c in checks}
     assert verdicts["weights_sha256"] == verdicts["history.test_acc"] == "info"
     acc = next(c for c in checks if c.field == "metrics.test_acc")
     assert "inside the 95% prediction interval [34.3821, 53.6179]" in acc.reason and "5 records" in acc.reason
-    outside = _record(test_acc=53.7, events=((10, 7),), zero=102)
-    assert _failed(compare(old, outside, same_platform=False, tolerance=1.0, cell=cell)) == {
+    assert acc.p_value == pytest.approx(0.0503, abs=1e-4) and acc.reason.endswith("; p = 0.0503)")
+    outside = _record(test_acc=53.7, sha="b" * 64, events=((10, 7),), zero=102)
+    assert _failed(compare(old, outside, same_platform=False, tolerance=1.0, cell=cell, level=0.95)) == {
         "metrics.test_acc", "weight_counts.zero", "weight_counts.prunable_zero", "metrics.sparsity",
         "metrics.prunable_sparsity", "pruning_events (iteration, n_pruned)"}
-    moved = _record(test_acc=44.0, events=((11, 5),))  # an event at another iteration
+    assert _failed(compare(old, outside, same_platform=False, tolerance=1.0, cell=cell)) == {  # 99 %: 53.7 is in
+        "weight_counts.zero", "weight_counts.prunable_zero", "metrics.sparsity", "metrics.prunable_sparsity",
+        "pruning_events (iteration, n_pruned)"}
+    moved = _record(test_acc=44.0, sha="b" * 64, events=((11, 5),))  # an event at another iteration
     assert _failed(compare(old, moved, same_platform=False, tolerance=1.0, cell=cell)) == {
         "pruning_events (iteration, n_pruned)"}
 
 
 def test_compare_across_platforms_falls_back_to_the_tolerance_for_a_lone_record():
     old = _record(test_acc=50.0)
-    near = compare(old, _record(test_acc=50.9), same_platform=False, tolerance=1.0, cell=[50.0])
+    near = compare(old, _record(test_acc=50.9, sha="b" * 64), same_platform=False, tolerance=1.0, cell=[50.0])
     assert _failed(near) == set()
     acc = next(c for c in near if c.field == "metrics.test_acc")
     assert "too few for a prediction interval" in acc.reason and "0.9000 <= --tolerance 1.0" in acc.reason
-    assert _failed(compare(old, _record(test_acc=51.5), same_platform=False, tolerance=1.0, cell=[50.0])) == {
+    assert _failed(compare(old, _record(test_acc=51.5, sha="b" * 64), same_platform=False, tolerance=1.0,
+                           cell=[50.0])) == {
         "metrics.test_acc"}
 
 
@@ -252,7 +272,7 @@ def test_verify_reruns_a_record_exactly_and_catches_edits(tmp_path):
     res = train(cfg, tmp_path, quiet=True)
     report = verify(res.path)
     assert report.same_platform and report.ok
-    assert report.lines()[-1] == "MATCH (exact: same platform)"
+    assert report.lines()[-1] == "MATCH (exact: bit-identical weights, same platform)"
     rec = json.loads(res.path.read_text())
     acc = rec["metrics"]["test_acc"]
     rec["metrics"]["test_acc"] += 0.5
@@ -260,7 +280,7 @@ def test_verify_reruns_a_record_exactly_and_catches_edits(tmp_path):
     edited.write_text(json.dumps(rec))
     bad = verify(edited)
     assert not bad.ok and [c.field for c in bad.checks if not c.ok] == ["metrics.test_acc"]
-    assert bad.lines()[-1] == "MISMATCH: metrics.test_acc"
+    assert bad.lines()[-1] == "MISMATCH: metrics.test_acc (exact check, same platform)"
     rec["metrics"]["test_acc"] = acc
     rec["diagnostics"]["dead_units"]["total"] += 1
     edited.write_text(json.dumps(rec))
@@ -286,10 +306,20 @@ def test_verify_uses_the_recorded_thread_count_and_reports_another_platform(tmp_
     (tmp_path / "other.json").write_text(json.dumps(rec))
     other = verify(tmp_path / "other.json")
     lines = other.lines()
-    assert not other.same_platform and other.ok
-    assert "differs in: device" in lines[3] and lines[-1] == "MATCH (statistical: different platform)"
-    acc = next(c for c in other.checks if c.field == "metrics.test_acc")
-    assert "fell back to |rerun - record| = 0.0000 <= --tolerance 1.0" in acc.reason  # a cell of one record
+    # another CPU model on paper, yet the same weights: the rerun is the record, and the verdict says so
+    assert not other.same_platform and other.identical and other.ok
+    assert "differs in: device), yet the weights are bit-identical" in lines[3]
+    assert lines[-1] == "MATCH (exact: bit-identical weights, another platform)"
+    # two threads instead of one: another platform by choice, and (other reduction order) other weights
+    two = verify(res.path, threads=2)
+    lines = two.lines()
+    assert two.rerun_platform["threads"] == 2 and not two.same_platform and not two.identical and two.ok
+    assert lines[3] == "  note: the rerun uses 2 thread(s), the record 1: another platform, so the check is " \
+                       "statistical unless the weights come out identical"
+    assert lines[-1] == ("MATCH (statistical, another platform: too few records of this cell for an interval: "
+                         "compared within --tolerance)")
+    acc = next(c for c in two.checks if c.field == "metrics.test_acc")
+    assert "1 record(s) of this cell, too few for a prediction interval: fell back to" in acc.reason
 
 
 def test_verify_reruns_on_the_kind_of_device_that_made_the_record(tmp_path, monkeypatch):
@@ -338,8 +368,12 @@ def test_verify_checks_the_record_before_training(tmp_path, monkeypatch):
         verify(path)
     with pytest.raises(C.ConfigError, match="--tolerance must be a positive number"):
         verify(path, tolerance=-1)
-    with pytest.raises(C.ConfigError, match=r"--level must be a fraction in \(0, 1\), e.g. 0.95, got 95"):
+    with pytest.raises(C.ConfigError, match=r"--level must be a fraction in \(0, 1\), e.g. 0.99, got 95"):
         verify(path, level=95)
+    with pytest.raises(C.ConfigError, match="--threads must be a positive integer, got 0"):
+        verify(path, threads=0)
+    with pytest.raises(C.ConfigError, match="unknown cpu_isa 'amx'"):
+        verify(path, cpu_isa="amx")
     path.write_text("{")
     with pytest.raises(C.ConfigError, match="is not JSON"):
         verify(path)
@@ -380,3 +414,13 @@ def test_stopping_a_grid_counts_a_run_that_finished_meanwhile_as_finished_not_st
         running = [(None, done, 0.0), (None, diverged, 0.0), (None, training, 0.0)]
         assert grid._stop(running, terminated) == 2
         assert training.returncode == -signal.SIGTERM  # asked to stop, not killed after the minute's wait
+
+
+def test_the_rerun_uses_the_records_instruction_set_mode():
+    from fggp_repro.verify import recorded_cpu_isa
+
+    old_cpu = {"config": {"run": {"seed": 0}}, "setting": {"protocol": "cpu"}}  # made before the option existed
+    assert recorded_cpu_isa(old_cpu) == "portable"  # what the cpu preset runs now: the level its records were made at
+    assert recorded_cpu_isa({"config": {"run": {}}, "setting": {"protocol": "mini"}}) == "native"
+    assert recorded_cpu_isa({"config": {"run": {}}, "setting": {"protocol": "custom"}}) == "native"
+    assert recorded_cpu_isa({"config": {"run": {"cpu_isa": "native"}}, "setting": {"protocol": "cpu"}}) == "native"
