@@ -59,6 +59,8 @@ class DataConfig:
                         "the folder with train/ and test/ or its parent). Empty: $FGGP_DATA or ~/.cache/fggp-data",
                         id=False)
     download: bool = _f(False, "cifar10 only: download genuine CIFAR-10 into --data-root when missing", id=False)
+    check_copy: bool = _f(True, "cifar10 and cifar10-jpeg: refuse a copy whose images per class or fingerprint differ "
+                          "from the complete dataset's (off: train on any copy, under a run id of its own)")
     train_subset: int = _f(0, "use a fixed, class-balanced subset of this many training images (0 = all)")
     subset_seed: int = _f(0, "seed of the class-balanced training subset (fixed across run seeds)")
     augment: bool = _f(True, "random crop 32 with 4-pixel zero padding and horizontal flip")

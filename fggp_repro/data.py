@@ -272,6 +272,8 @@ def load(cfg) -> Dataset:
     """Load the dataset of a DataConfig (on the CPU), fingerprint it whole, then apply the training subset."""
     ds = LOADERS[cfg.dataset](cfg, data_root(cfg))
     ds.fingerprint = fingerprint(ds)
+    if cfg.check_copy and cfg.dataset in KNOWN_FINGERPRINTS:
+        check_copy(ds, cfg.dataset, data_root(cfg))
     if cfg.train_subset:
         if cfg.train_subset > len(ds.train_y):
             raise DataError(f"train_subset {cfg.train_subset} exceeds the {len(ds.train_y)} training images")
@@ -286,6 +288,32 @@ CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"  # $FGGP
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"  # of cifar-10-python.tar.gz (torchvision's check too)
 #: images per class in the complete CIFAR-10
 FULL_PER_CLASS = {"train": 5000, "test": 1000}
+#: the fingerprints (:func:`fingerprint`) of the complete copies the project knows: cifar10-jpeg's is the one every
+#: record made from it states (``provenance.data_sha256``). Genuine CIFAR-10 has none yet: no run of the project has
+#: read it, so only its counts are checked.
+KNOWN_FINGERPRINTS = {
+    "cifar10-jpeg": ("8cc0411c6016389fb3709294a960868743d6a5b735fdcc31c54bd6375224d638",),
+    "cifar10": (),
+}
+
+
+def check_copy(ds: Dataset, name: str, root: Path) -> None:
+    """Raise DataError unless ``ds`` (whole, fingerprinted) is a complete copy of ``name`` the project knows:
+    the images per class of the complete CIFAR-10, and a known fingerprint where the package has one."""
+    fix = ("set up the complete copy with `fggp-repro data --from PATH --force`, or pass --no-check-copy to train on "
+           "this one under a run id of its own")
+    for split, y in (("train", ds.train_y), ("test", ds.test_y)):
+        counts = torch.bincount(y, minlength=10).tolist()
+        want = FULL_PER_CLASS[split]
+        if len(counts) != 10 or set(counts) != {want}:
+            off = [f"{CLASSES[c] if c < 10 else f'label {c}'} {n:,}" for c, n in enumerate(counts) if n != want]
+            where = ", ".join(off[:3]) + (f" and {len(off) - 3} more" if len(off) > 3 else "")
+            raise DataError(f"the {name} data under {root} is not the complete dataset: {len(y):,} {split} images, "
+                            f"not {10 * want:,} ({want:,} a class; here {where}): {fix}")
+    known = KNOWN_FINGERPRINTS.get(name)
+    if known and ds.fingerprint not in known:
+        raise DataError(f"the {name} data under {root} has fingerprint {ds.fingerprint[:16]}…, not the known copy's "
+                        f"{known[0][:16]}… (other pixels: another encoding or a damaged image): {fix}")
 
 
 @dataclass
@@ -312,7 +340,13 @@ class SetupReport:
                f"  fingerprint (sha256 of the decoded arrays): {self.fingerprint}"]
         if not self.complete:
             out.append(f"  note: not the complete CIFAR-10 ({FULL_PER_CLASS['train']} training and "
-                       f"{FULL_PER_CLASS['test']} test images in each of 10 classes)")
+                       f"{FULL_PER_CLASS['test']} test images in each of 10 classes): train, grid and verify refuse "
+                       "it unless --no-check-copy")
+        elif KNOWN_FINGERPRINTS.get(self.name) and self.fingerprint not in KNOWN_FINGERPRINTS[self.name]:
+            out.append(f"  note: not the fingerprint of the known {self.name} copy ({KNOWN_FINGERPRINTS[self.name][0][:16]}…): "
+                       "train, grid and verify refuse it unless --no-check-copy")
+        elif KNOWN_FINGERPRINTS.get(self.name):
+            out.append(f"  the known {self.name} copy: the one the committed records were made from")
         if Path(os.path.abspath(self.root)) == Path(os.path.abspath(default_root())):
             out.append(f"  {self.root} is the default data root: train, grid and verify find it without --data-root")
         else:

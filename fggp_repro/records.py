@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import fcntl
 import hashlib
 import json
 import math
@@ -84,6 +86,40 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+class RunBusy(UserError, RuntimeError):
+    """Another process holds the run's lock; the CLI prints the message as one line and exits 2."""
+
+
+@contextlib.contextmanager
+def run_lock(path: Path, what: str):
+    """Hold an exclusive lock on ``path`` (a ``.lock`` file, removed on release) for the life of the block, or raise
+    :class:`RunBusy` at once when another process holds it. ``what`` names the run in the message."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise RunBusy(f"{what} is already being trained into this folder ({holder}); wait for it to finish (its "
+                          "record is then kept and this command skips it) or choose another --out") from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino  # not a lock file its last holder just removed
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on {platform.node()}, since {now()}".encode())
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        os.close(fd)
 
 
 def _jsonable(x):

@@ -25,7 +25,7 @@ from . import isa, models
 from .diagnostics import run_diagnostics
 from .pruning.base import Divergence, Pruner  # noqa: F401  (Divergence, Pruner: re-exported)
 from .records import (SCHEMA, atomic_write_bytes, check_writable, now, provenance, read_record, record_path,
-                      weights_sha256, write_record)
+                      run_lock, weights_sha256, write_record)
 from .seeding import derive_seed, set_strict_determinism
 
 
@@ -177,12 +177,21 @@ def train(cfg: C.Config, out: str | Path, *, force: bool = False, quiet: bool = 
     ckpt = checkpoint_path(out, rid)
     if rpath.is_file() and not force:
         return RunResult("skipped", rpath, read_record(rpath))
-    if force:
-        ckpt.unlink(missing_ok=True)
 
     # outputs first: a folder that cannot be written must fail now, not after the first epoch
     check_writable(rpath.parent, "record folder")
     check_writable(ckpt.parent, "checkpoint folder")
+    # one process per run and folder: a second one stops at once instead of writing the record twice
+    with run_lock(ckpt.with_suffix(".lock"), f"run {rid}"):
+        if rpath.is_file() and not force:  # finished while this one waited to start
+            return RunResult("skipped", rpath, read_record(rpath))
+        if force:
+            ckpt.unlink(missing_ok=True)
+        return _train_locked(cfg, rid, rpath, ckpt, quiet, stop_after_epochs, command, deadline)
+
+
+def _train_locked(cfg: C.Config, rid: str, rpath: Path, ckpt: Path, quiet: bool, stop_after_epochs: int | None,
+                  command: list[str] | None, deadline: float | None) -> RunResult:
     progress = _Progress(quiet)
     t_start = time.time()
     c_start = time.process_time()  # CPU time of this process, all threads: a run's cost on a shared machine

@@ -1,4 +1,7 @@
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -82,7 +85,7 @@ def _write_image_folder(root, per_class=2, base=0):
 
 def test_image_folder_labels_follow_sorted_class_folders(tmp_path):
     _write_image_folder(tmp_path / "cifar10-jpeg")
-    cfg = C.load(overrides={"data": {"dataset": "cifar10-jpeg", "data_root": str(tmp_path)}}).data
+    cfg = C.load(overrides={"data": {"dataset": "cifar10-jpeg", "data_root": str(tmp_path), "check_copy": False}}).data
     ds = D.load(cfg)
     assert ds.train_x.shape == (20, 3, 32, 32) and ds.test_y.tolist() == [i for i in range(10) for _ in range(2)]
     assert ds.train_x[2 * 7 + 1, 0, 0, 0].item() == 71  # horse (label 7), second image
@@ -91,10 +94,10 @@ def test_image_folder_labels_follow_sorted_class_folders(tmp_path):
 
 
 def test_missing_data_names_the_set_up_command(tmp_path):
-    cfg = C.load(overrides={"data": {"dataset": "cifar10", "data_root": str(tmp_path)}}).data
+    cfg = C.load(overrides={"data": {"dataset": "cifar10", "data_root": str(tmp_path), "check_copy": False}}).data
     with pytest.raises(D.DataError, match=r"fggp-repro data --from PATH.*fggp-repro data --download.*--data-root"):
         D.load(cfg)
-    cfg = C.load(overrides={"data": {"dataset": "cifar10-jpeg", "data_root": str(tmp_path)}}).data
+    cfg = C.load(overrides={"data": {"dataset": "cifar10-jpeg", "data_root": str(tmp_path), "check_copy": False}}).data
     with pytest.raises(D.DataError, match=r"not found under .*: run `fggp-repro data --from PATH` \(PATH: "
                                           r"cifar10-jpeg.tar.gz or its unpacked folder\), or pass --data-root"):
         D.load(cfg)
@@ -103,7 +106,7 @@ def test_missing_data_names_the_set_up_command(tmp_path):
 def test_corrupt_image_is_one_clear_error(tmp_path):
     _write_image_folder(tmp_path)
     (tmp_path / "train" / "cat" / "0000.png").write_bytes(b"not an image")
-    cfg = C.load(overrides={"data": {"dataset": "cifar10-jpeg", "data_root": str(tmp_path)}}).data
+    cfg = C.load(overrides={"data": {"dataset": "cifar10-jpeg", "data_root": str(tmp_path), "check_copy": False}}).data
     with pytest.raises(D.DataError, match="corrupt image .*0000.png"):
         D.load(cfg)
 
@@ -118,7 +121,7 @@ def _write_cifar_batches(base, n_per_batch=20):
 
 def test_genuine_cifar10_pickles(tmp_path):
     _write_cifar_batches(tmp_path / "cifar-10-batches-py")
-    cfg = C.load(overrides={"data": {"dataset": "cifar10", "data_root": str(tmp_path)}}).data
+    cfg = C.load(overrides={"data": {"dataset": "cifar10", "data_root": str(tmp_path), "check_copy": False}}).data
     ds = D.load(cfg)
     assert ds.train_x.shape == (100, 3, 32, 32) and ds.test_x.shape == (20, 3, 32, 32)
     # CIFAR rows are 1024 red, then green, then blue values, row-major
@@ -172,9 +175,10 @@ def test_setup_unpacks_checks_and_fingerprints_a_jpeg_tarball(tmp_path):
     assert rep.train_counts == [2] * 10 and rep.test_counts == [2] * 10
     assert rep.fingerprint == _expected_fingerprint(2)
     assert sorted(p.name for p in root.iterdir()) == ["cifar10-jpeg"]  # no staging folder left
-    assert "  note: not the complete CIFAR-10 (5000 training and 1000 test images in each of 10 classes)" in rep.lines()
+    assert ("  note: not the complete CIFAR-10 (5000 training and 1000 test images in each of 10 classes): train, grid "
+            "and verify refuse it unless --no-check-copy") in rep.lines()
     # the installed copy loads from the data root, with the same fingerprint, from the re-keyed decoded cache
-    cfg = C.load(overrides={"data": {"dataset": "cifar10-jpeg", "data_root": str(root)}}).data
+    cfg = C.load(overrides={"data": {"dataset": "cifar10-jpeg", "data_root": str(root), "check_copy": False}}).data
     assert D.load(cfg).fingerprint == rep.fingerprint
     assert len(set((D.cache_dir() / "decoded").glob("*.npz")) - cached) == 2  # train and test of the installed copy
     # the same data again (now as a folder): left alone
@@ -196,7 +200,7 @@ def test_setup_of_genuine_cifar10_batches(tmp_path):
     rep = D.setup(tmp_path / "src", tmp_path / "root")
     assert (rep.name, rep.path) == ("cifar10", tmp_path / "root" / "cifar-10-batches-py")
     assert rep.train_counts == [10] * 10 and rep.test_counts == [2] * 10  # 5 x 20 and 20 images, labels i % 10
-    cfg = C.load(overrides={"data": {"dataset": "cifar10", "data_root": str(tmp_path / "root")}}).data
+    cfg = C.load(overrides={"data": {"dataset": "cifar10", "data_root": str(tmp_path / "root"), "check_copy": False}}).data
     assert D.load(cfg).fingerprint == rep.fingerprint
 
 
@@ -239,3 +243,48 @@ def test_data_command_prints_counts_and_fingerprint(tmp_path):
     assert lines[-1] == (f"  train, grid and verify read it with --data-root {tmp_path / 'root'} "
                          f"(or FGGP_DATA={tmp_path / 'root'})")
     assert err.getvalue().startswith(f"copying {tmp_path / 'src'} into {tmp_path / 'root'} and checking it")
+
+
+# ---- the data guard: only the complete, known copy trains under the committed run ids -------------------
+
+def _copy(train_per_class, test_per_class=1000, fingerprint="0" * 64):
+    """A Dataset with these images per class (blank pixels: only labels and the fingerprint matter here)."""
+    ty = torch.arange(10).repeat_interleave(torch.tensor(train_per_class))
+    vy = torch.arange(10).repeat_interleave(test_per_class)
+    return D.Dataset("cifar10-jpeg", torch.zeros(len(ty), 1, 1, 1, dtype=torch.uint8), ty,
+                     torch.zeros(len(vy), 1, 1, 1, dtype=torch.uint8), vy, fingerprint=fingerprint)
+
+
+def test_the_guard_refuses_a_copy_with_one_image_missing():
+    known = D.KNOWN_FINGERPRINTS["cifar10-jpeg"][0]
+    D.check_copy(_copy([5000] * 10, fingerprint=known), "cifar10-jpeg", Path("/data"))  # the complete copy passes
+    missing = _copy([5000, 5000, 5000, 4999] + [5000] * 6, fingerprint=known)
+    with pytest.raises(D.DataError) as e:
+        D.check_copy(missing, "cifar10-jpeg", Path("/data"))
+    assert str(e.value) == (
+        "the cifar10-jpeg data under /data is not the complete dataset: 49,999 train images, not 50,000 (5,000 a "
+        "class; here cat 4,999): set up the complete copy with `fggp-repro data --from PATH --force`, or pass "
+        "--no-check-copy to train on this one under a run id of its own")
+    with pytest.raises(D.DataError, match=r"1,000 a class; here airplane 999, automobile 999, bird 999 and 7 more"):
+        D.check_copy(_copy([5000] * 10, test_per_class=999, fingerprint=known), "cifar10-jpeg", Path("/data"))
+
+
+def test_the_guard_refuses_complete_counts_with_other_pixels():
+    with pytest.raises(D.DataError, match=r"has fingerprint 0000000000000000…, not the known copy's 8cc0411c6016389f…"):
+        D.check_copy(_copy([5000] * 10), "cifar10-jpeg", Path("/data"))
+    D.check_copy(_copy([5000] * 10), "cifar10", Path("/data"))  # no fingerprint known for genuine CIFAR-10: counts only
+
+
+def test_train_refuses_an_incomplete_copy_in_one_line_and_a_run_may_opt_out_under_its_own_id(tmp_path):
+    _write_image_folder(tmp_path / "data" / "cifar10-jpeg")
+    args = [sys.executable, "-m", "fggp_repro", "train", "--dataset", "cifar10-jpeg", "--data-root",
+            str(tmp_path / "data"), "--arch", "vgg19", "--width", "0.0625", "--epochs", "1", "--milestones", "",
+            "--batch-size", "10", "--out", str(tmp_path / "out"), "--quiet", "--threads", "1"]
+    res = subprocess.run(args, capture_output=True, text=True)
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+    assert res.stderr.startswith("fggp-repro train: error: the cifar10-jpeg data under ")
+    assert "is not the complete dataset: 20 train images, not 50,000" in res.stderr
+    assert not (tmp_path / "out" / "raw").exists()
+    on = C.load(overrides={"data": {"dataset": "cifar10-jpeg"}})
+    off = C.load(overrides={"data": {"dataset": "cifar10-jpeg", "check_copy": False}})
+    assert C.run_id(on) != C.run_id(off)  # a run on another copy never takes a committed run's id

@@ -70,3 +70,27 @@ def test_check_writable_refuses_a_read_only_folder(tmp_path):
             R.check_writable(ro / "runs")
     finally:
         ro.chmod(0o755)
+
+
+def test_a_second_train_of_the_same_run_into_the_same_folder_stops_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    from fggp_repro import config as C
+
+    args = ["train", "--preset", "smoke", "--method", "gmp", "--seed", "5", "--epochs", "1", "--milestones", "",
+            "--threads", "1", "--quiet", "--out", str(tmp_path)]
+    rid = C.run_id(C.load(preset="smoke", overrides={"pruning": {"method": "gmp"}, "run": {"seed": 5},
+                                                     "training": {"epochs": 1, "milestones": []}}))
+    lock = tmp_path / "checkpoints" / f"{rid}.lock"
+    with R.run_lock(lock, f"run {rid}"):  # a first train of this run, still going
+        res = subprocess.run([sys.executable, "-m", "fggp_repro", *args], capture_output=True, text=True)
+        assert res.returncode == 2 and res.stdout == ""
+        assert res.stderr == (f"fggp-repro train: error: run {rid} is already being trained into this folder (pid "
+                              f"{os.getpid()} on {os.uname().nodename}, since {lock.read_text().split('since ')[1]}); "
+                              "wait for it to finish (its record is then kept and this command skips it) or choose "
+                              "another --out\n")
+        assert not (tmp_path / "raw").exists()
+    assert not lock.exists()  # released: the lock file goes with it
+    res = subprocess.run([sys.executable, "-m", "fggp_repro", *args], capture_output=True, text=True)
+    assert res.returncode == 0 and res.stdout.startswith("completed: ") and not lock.exists()
