@@ -205,6 +205,16 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_selftest(args: argparse.Namespace) -> int:
+    from . import selftest
+
+    if args.save:
+        selftest.save(args.save, data_root=args.data_root)
+        return 0
+    selftest.selftest(data_root=args.data_root, only=args.probe)
+    return 0
+
+
 def _cmd_presets(args: argparse.Namespace) -> int:
     for name in C.preset_names():
         print(C.preset_summary(name))
@@ -331,6 +341,19 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--data-root", metavar="DIR", help="where to put it (default: $FGGP_DATA or ~/.cache/fggp-data)")
     d.add_argument("--force", action="store_true", help="replace a different copy already there")
     d.set_defaults(func=_cmd_data)
+
+    st = sub.add_parser("selftest", help="rerun the reference probes (about a minute) and say, per probe, whether this "
+                                         "machine reproduces them bit for bit", formatter_class=_Fmt,
+                        description="Rerun each committed probe (a shipped preset cut to one epoch on 2,560 images,\n"
+                                    "pruned by FGGP to 90 %; one combination of precision, threads and oneDNN instruction\n"
+                                    "set each) in a process of its own and compare its weights with the committed record:\n"
+                                    "\"bit-identical\", or \"drifts\" with the platform fields in which this machine differs.\n"
+                                    "The first thing to run on a new machine or cluster node. Needs the cifar10-jpeg data.")
+    st.add_argument("--data-root", metavar="DIR", help="dataset folder (default: $FGGP_DATA or ~/.cache/fggp-data)")
+    st.add_argument("--probe", action="append", metavar="NAME", help="run only this probe (repeatable)")
+    st.add_argument("--save", metavar="DIR", help="make the probes here and write their records to DIR instead "
+                                                   "(the reference records: fggp_repro/probes/)")
+    st.set_defaults(func=_cmd_selftest)
 
     pr = sub.add_parser("presets", help="list the shipped presets: what each is and what a run costs")
     pr.set_defaults(func=_cmd_presets)

@@ -62,7 +62,9 @@ class DataConfig:
     check_copy: bool = _f(True, "cifar10 and cifar10-jpeg: refuse a copy whose images per class or fingerprint differ "
                           "from the complete dataset's (off: train on any copy, under a run id of its own)")
     train_subset: int = _f(0, "use a fixed, class-balanced subset of this many training images (0 = all)")
-    subset_seed: int = _f(0, "seed of the class-balanced training subset (fixed across run seeds)")
+    test_subset: int = _f(0, "evaluate on a fixed, class-balanced subset of this many test images (0 = all; short "
+                          "reference runs only: the paper's metric is on the whole test set)")
+    subset_seed: int = _f(0, "seed of the class-balanced training and test subsets (fixed across run seeds)")
     augment: bool = _f(True, "random crop 32 with 4-pixel zero padding and horizontal flip")
     synthetic_train: int = _f(1024, "synthetic only: number of training images")
     synthetic_test: int = _f(512, "synthetic only: number of test images")
@@ -265,6 +267,8 @@ def validate(cfg: Config) -> None:
     need(d.dataset in DATASETS, f"unknown dataset '{d.dataset}' (choose from: {', '.join(DATASETS)})")
     need(d.train_subset >= 0, f"data.train_subset must be >= 0, got {d.train_subset}")
     need(d.train_subset % 10 == 0, f"data.train_subset must be a multiple of 10 (class-balanced), got {d.train_subset}")
+    need(d.test_subset >= 0 and d.test_subset % 10 == 0,
+         f"data.test_subset must be a multiple of 10 (class-balanced) and >= 0, got {d.test_subset}")
     need(d.synthetic_train >= 10 and d.synthetic_test >= 10, "data.synthetic_train and synthetic_test must be >= 10")
     need(m.arch in ARCHS, f"unknown architecture '{m.arch}' (choose from: {', '.join(ARCHS)})")
     need(0 < m.width <= 8, f"model.width must be in (0, 8], got {m.width}")

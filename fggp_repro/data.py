@@ -239,11 +239,11 @@ LOADERS: dict[str, Callable[..., Dataset]] = {
 }
 
 
-def balanced_subset(y: torch.Tensor, n: int, seed: int) -> torch.Tensor:
-    """Sorted indices of a class-balanced subset: ``n / classes`` images of each class, seeded."""
+def balanced_subset(y: torch.Tensor, n: int, seed: int, tag: str = "subset") -> torch.Tensor:
+    """Sorted indices of a class-balanced subset: ``n / classes`` images of each class, seeded (stream ``tag``)."""
     classes = torch.unique(y)
     per = n // len(classes)
-    g = generator(seed, "subset")
+    g = generator(seed, tag)
     picks = []
     for c in classes.tolist():
         idx = torch.nonzero(y == c).flatten()
@@ -279,6 +279,11 @@ def load(cfg) -> Dataset:
             raise DataError(f"train_subset {cfg.train_subset} exceeds the {len(ds.train_y)} training images")
         idx = balanced_subset(ds.train_y, cfg.train_subset, cfg.subset_seed)
         ds = Dataset(ds.name, ds.train_x[idx], ds.train_y[idx], ds.test_x, ds.test_y, ds.fingerprint)
+    if cfg.test_subset:
+        if cfg.test_subset > len(ds.test_y):
+            raise DataError(f"test_subset {cfg.test_subset} exceeds the {len(ds.test_y)} test images")
+        idx = balanced_subset(ds.test_y, cfg.test_subset, cfg.subset_seed, "test-subset")
+        ds = Dataset(ds.name, ds.train_x, ds.train_y, ds.test_x[idx], ds.test_y[idx], ds.fingerprint)
     return ds
 
 

@@ -1,0 +1,66 @@
+"""selftest: the committed probes, the verdict line of a probe, and one probe rerun on this machine."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fggp_repro import config as C
+from fggp_repro import selftest as S
+from fggp_repro.records import PLATFORM_FIELDS, platform_of
+
+
+def _probe(name):
+    return json.loads((S.probe_dir() / f"{name}.json").read_text())
+
+
+def test_every_probe_is_committed_and_is_the_config_it_names():
+    assert sorted(p.stem for p in S.probe_dir().glob("*.json")) == sorted(p.name for p in S.PROBES)
+    for p in S.PROBES:
+        rec = _probe(p.name)
+        assert rec["run_id"] == C.run_id(p.config()) and rec["config"] == p.config().to_dict()
+        plat = platform_of(rec)
+        assert plat["threads"] == p.threads and plat["strict"] is True
+        assert plat["precision"] == ("fp32" if "fp32" in p.name else "bf16")
+        assert rec["provenance"]["cpu_isa_requested"] == p.name.rsplit("-", 1)[1]
+        assert rec["config"]["data"]["train_subset"] == 2560 and rec["config"]["training"]["epochs"] == 1
+        assert len(rec["pruning_events"]) == 8  # every 2 of the 20 iterations up to int(0.8 x 20) = 16
+
+
+def _rec(sha, acc=10.0, **prov):
+    base = {"torch": "2.15.0", "device_model": "cpu (AMD EPYC)", "cpu_capability": "AVX512",
+            "onednn_isa": "AVX512_CORE_BF16", "torch_threads": 1, "deterministic": True}
+    return {"weights_sha256": sha, "metrics": {"test_acc": acc}, "config": {"run": {"precision": "bf16"}},
+            "provenance": dict(base, **prov)}
+
+
+def test_the_verdict_line_names_what_differs():
+    same, line = S.verdict("p", _rec("a" * 64), _rec("a" * 64, device_model="cpu (Intel Xeon)"), 12.4)
+    assert same and line == "p" + " " * 33 + " bit-identical to the committed record (weights aaaaaaaaaaaaaaaa; 12 s)"
+    same, line = S.verdict("p", _rec("a" * 64), _rec("b" * 64, 10.5, device_model="cpu (Intel Xeon)",
+                                                      onednn_isa="AVX10_1_512_AMX"), 3.0)
+    assert not same and line.endswith(
+        "drifts (this platform differs in device cpu (Intel Xeon) (probe: cpu (AMD EPYC)); onednn_isa AVX10_1_512_AMX "
+        "(probe: AVX512_CORE_BF16); weights bbbbbbbbbbbbbbbb, committed aaaaaaaaaaaaaaaa; test accuracy 10.5 vs 10.0)")
+    _, line = S.verdict("p", _rec("a" * 64), _rec("b" * 64), 3.0)
+    assert "on the same platform: a defect, please report it" in line
+
+
+@pytest.mark.realdata
+def test_a_probe_reruns_here(jpeg_root, capsys):
+    name = "cpu-bf16-1thread-portable"
+    lines = []
+    drifted = S.selftest(data_root=str(jpeg_root.parent), only=[name], log=lines.append)
+    assert lines[0].startswith("selftest: 1 probes") and lines[-1].startswith(f"selftest: {1 - drifted} of 1 probes")
+    old = _probe(name)
+    if not drifted:
+        assert f"bit-identical to the committed record (weights {old['weights_sha256'][:16]}" in lines[1]
+    else:  # only where this machine differs from the probe's platform in some field
+        assert "drifts (this platform differs in " in lines[1], lines[1]
+        assert any(f in lines[1] for f in PLATFORM_FIELDS) and "a defect" not in lines[1]
+
+
+def test_an_unknown_probe_is_one_line(tmp_path):
+    with pytest.raises(C.ConfigError, match="no probe named 'x' \\(probes: cpu-bf16-1thread-portable, "):
+        S.selftest(only=["x"])
+    assert Path(S.probe_dir()).is_dir()
