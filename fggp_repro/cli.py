@@ -17,7 +17,10 @@ import threading
 from . import __version__
 from . import config as C
 
+EXIT_DIVERGED = 1  # train: the run diverged (its record says so)
 EXIT_USAGE = 2  # bad input: one line on stderr naming the fix
+EXIT_STOPPED = 75  # train: stopped as asked (--stop-after-epochs, a deadline) with a checkpoint to resume from
+                   # (sysexits' EX_TEMPFAIL: not finished, try again); the grid tells a paused run by it
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as a shell reports it
 EXIT_TERMINATED = 143  # SIGTERM (128 + 15): kill, a scheduler's time limit, a grid stopping its runs
 
@@ -133,11 +136,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(f"skipped: {res.path} exists (pass --force to rerun)")
     elif res.status == "interrupted":
         print(f"stopped as asked; checkpoint {res.path}; run the same command again to resume")
+        return EXIT_STOPPED
     else:
         m = res.record["metrics"]
         print(f"{res.status}: {res.path}  test_acc={m['test_acc']}  sparsity={m['sparsity']:.4f}  "
               f"weights_sha256={res.record['weights_sha256'][:16]}")
-    return 1 if res.status == "diverged" else 0
+    return EXIT_DIVERGED if res.status == "diverged" else 0
 
 
 def _cmd_grid(args: argparse.Namespace) -> int:

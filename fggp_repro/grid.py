@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import config as C
+from .cli import EXIT_DIVERGED, EXIT_STOPPED
 from .records import OutputError, check_writable, record_path
 
 
@@ -300,17 +301,17 @@ def run_grid(preset: str, runs: list[GridRun], out: str, *, jobs: int = 1, extra
                     continue
                 running.remove(item)
                 output = proc.stdout.read().strip()
-                if proc.returncode == 0 and output.startswith("stopped"):
+                if proc.returncode == EXIT_STOPPED:
                     paused += 1
                     print(f"{r.label()}: checkpointed at the deadline ({time.time() - started:.0f}s)", flush=True)
                     continue
                 finished += 1
-                if proc.returncode not in (0, 1):  # 1 = diverged, recorded as such
+                if proc.returncode not in (0, EXIT_DIVERGED):  # a diverged run is recorded as such
                     failed += 1
                 elapsed = time.time() - t0
                 eta = elapsed / finished * (len(todo) - finished)
                 status = output.splitlines()[-1] if output else f"exit {proc.returncode}"
-                if not quiet or proc.returncode not in (0, 1):
+                if not quiet or proc.returncode not in (0, EXIT_DIVERGED):
                     print(f"[{done_before + finished}/{total}] {r.label()}: {status[:160]} "
                           f"({time.time() - started:.0f}s; elapsed {_fmt_time(elapsed)}, ETA {_fmt_time(eta)})",
                           flush=True)
@@ -351,7 +352,7 @@ def _stop(running: list, terminated: bool) -> int:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    return sum(proc.returncode in (0, 1) for proc in procs)
+    return sum(proc.returncode in (0, EXIT_DIVERGED) for proc in procs)
 
 
 def command_lines(preset: str, p: Plan, out: str, threads: int, extra_flags: list[str]) -> list[str]:

@@ -95,7 +95,12 @@ class RunBusy(UserError, RuntimeError):
 @contextlib.contextmanager
 def run_lock(path: Path, what: str):
     """Hold an exclusive lock on ``path`` (a ``.lock`` file, removed on release) for the life of the block, or raise
-    :class:`RunBusy` at once when another process holds it. ``what`` names the run in the message."""
+    :class:`RunBusy` at once when another process holds it. ``what`` names the run in the message. Folders made
+    for the lock file are removed again when they are left empty."""
+    made, p = [], Path(os.path.abspath(path.parent))
+    while not p.exists():
+        made.append(p)
+        p = p.parent
     path.parent.mkdir(parents=True, exist_ok=True)
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
@@ -120,6 +125,11 @@ def run_lock(path: Path, what: str):
     finally:
         path.unlink(missing_ok=True)
         os.close(fd)
+        for d in made:  # deepest first; a folder that holds anything stays
+            try:
+                d.rmdir()
+            except OSError:
+                break
 
 
 def _jsonable(x):
