@@ -149,7 +149,9 @@ def _cmd_grid(args: argparse.Namespace) -> int:
 
     methods = grid.parse_list(args.methods, "methods")
     runs = grid.expand(methods, grid.parse_list(args.sparsities, "sparsities", float),
-                       grid.parse_list(args.inits, "inits"), grid.parse_seeds(args.seeds))
+                       grid.parse_list(args.inits, "inits"), grid.parse_seeds(args.seeds),
+                       grid.parse_seeds(args.init_seeds, "--init-seeds") if args.init_seeds else None,
+                       grid.parse_seeds(args.order_seeds, "--order-seeds") if args.order_seeds else None)
     extra_flags, extra = [], {"data": {}}
     if args.dataset:
         extra_flags += ["--dataset", args.dataset]
@@ -275,6 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--sparsities", default="0.9,0.95,0.98", help="target sparsities (default: %(default)s)")
     g.add_argument("--inits", default="dense,sparse50", help="starting networks (default: %(default)s)")
     g.add_argument("--seeds", default="0-4", help="seeds, ranges and lists: 0-4 or 0,2,5 (default: %(default)s)")
+    g.add_argument("--init-seeds", metavar="SEEDS",
+                   help="a crossed design: seeds of the initial network (weights, ERK mask), crossed with --order-seeds "
+                        "for every run seed, e.g. --seeds 0 --init-seeds 0-2 --order-seeds 0-2 (9 runs a cell)")
+    g.add_argument("--order-seeds", metavar="SEEDS", help="a crossed design: seeds of the data order and augmentation")
     g.add_argument("--jobs", type=int, default=1, help="runs at a time, sharing the CPU cores (default: 1)")
     g.add_argument("--threads", type=int, metavar="N",
                    help="torch threads of each run (default: this machine's cores divided by --jobs); results "
@@ -418,6 +424,8 @@ def _main(argv: list[str] | None = None) -> int:
     except C.UserError as e:
         print(f"fggp-repro {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:
+        raise  # the reader went away: main() ends quietly
     except OSError as e:  # an environment problem outside the checked paths (disk full, permissions)
         print(f"fggp-repro {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -122,6 +122,10 @@ class TrainingConfig:
 @dataclass(frozen=True)
 class RunConfig:
     seed: int = _f(0, "the run's one seed: weight init, ERK mask, data order, augmentation, random pruning")
+    init_seed: int = _f(-1, "seed of the initial network alone: weight initialisation, the ERK mask of a sparse start and "
+                        "random pruning's draws (-1: --seed)")
+    order_seed: int = _f(-1, "seed of the data alone: order and augmentation of every epoch, and the batches that "
+                         "recalibrate BatchNorm in the diagnostics (-1: --seed)")
     protocol: str = _f("custom", "protocol label stored with the results (set by --preset)", id=False)
     strict: bool = _f(True, "deterministic algorithms on (recorded); off allows faster nondeterministic kernels")
     device: str = _f("auto", "cpu, cuda or auto (cuda when available)", id=False, choices=DEVICES)
@@ -149,6 +153,16 @@ class Config:
     def initial_density(self) -> float:
         """Density of the starting network over the sparsity denominator (1.0 for a dense start)."""
         return 1.0 if self.pruning.method == "dense" else INITS[self.pruning.init]
+
+    @property
+    def init_seed(self) -> int:
+        """The seed of the initial network (weights, ERK mask, random pruning): ``run.init_seed``, else ``run.seed``."""
+        return self.run.init_seed if self.run.init_seed >= 0 else self.run.seed
+
+    @property
+    def order_seed(self) -> int:
+        """The seed of the data order and augmentation: ``run.order_seed``, else ``run.seed``."""
+        return self.run.order_seed if self.run.order_seed >= 0 else self.run.seed
 
     @property
     def target_sparsity(self) -> float:
@@ -248,7 +262,15 @@ DENSE_IGNORED = ("sparsity", "init", "rate", "r0", "r_min", "mt_fraction")
 
 
 def canonical(cfg: Config) -> Config:
-    """``cfg`` with the pruning fields a dense run ignores (:data:`DENSE_IGNORED`) at their defaults."""
+    """``cfg`` in the one form its computation has, so that one computation has one run id: the pruning fields a
+    dense run ignores (:data:`DENSE_IGNORED`) at their defaults, and the seeds of init and order written only where
+    they differ from the run seed (a run whose init and order seeds agree is the run of that seed)."""
+    r = cfg.run
+    init, order = cfg.init_seed, cfg.order_seed
+    seed = init if init == order else r.seed
+    run = dataclasses.replace(r, seed=seed, init_seed=-1 if init == seed else init,
+                              order_seed=-1 if order == seed else order)
+    cfg = dataclasses.replace(cfg, run=run)
     if cfg.pruning.method != "dense":
         return cfg
     default = PruningConfig()
@@ -299,6 +321,8 @@ def validate(cfg: Config) -> None:
     need(t.eval_batch_size >= 1, "eval_batch_size must be >= 1")
     need(t.checkpoint_every >= 0, f"checkpoint_every must be >= 0, got {t.checkpoint_every}")
     need(r.seed >= 0, f"seed must be >= 0, got {r.seed}")
+    need(r.init_seed >= -1, f"init_seed must be >= 0 (or -1: the run seed), got {r.init_seed}")
+    need(r.order_seed >= -1, f"order_seed must be >= 0 (or -1: the run seed), got {r.order_seed}")
     need(r.device in DEVICES, f"unknown device '{r.device}' (choose from: {', '.join(DEVICES)})")
     need(r.threads >= 0, f"threads must be >= 0, got {r.threads}")
     need(r.precision in PRECISIONS, f"unknown precision '{r.precision}' (choose from: {', '.join(PRECISIONS)})")

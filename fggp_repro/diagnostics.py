@@ -72,7 +72,7 @@ def bn_recalibrated_accuracy(model: nn.Module, train_loader, test_loader, *, see
 def run_diagnostics(model: nn.Module, train_loader, test_loader, cfg) -> dict:
     """The ``diagnostics`` entry of a completed run's record (see the module docstring)."""
     tc = cfg.training
-    acc = bn_recalibrated_accuracy(model, train_loader, test_loader, seed=cfg.run.seed, epoch=tc.epochs,
+    acc = bn_recalibrated_accuracy(model, train_loader, test_loader, seed=cfg.order_seed, epoch=tc.epochs,
                                    batch_size=tc.batch_size, eval_batch_size=tc.eval_batch_size,
                                    augment=cfg.data.augment, precision=cfg.run.precision)
     return {"dead_units": dead_units(model), "bn_recalibrated_test_acc": acc,

@@ -44,6 +44,8 @@ class GridRun:
     init: str | None
     seed: int
     variant: tuple = ()  # ((pruning field, value), ...) from a method token such as "annealed:r0=0.01"
+    init_seed: int | None = None  # a crossed design's seed of the initial network (None: the run seed)
+    order_seed: int | None = None  # a crossed design's seed of the data order (None: the run seed)
 
     def flags(self) -> list[str]:
         out = ["--method", self.method, "--seed", str(self.seed)]
@@ -51,13 +53,19 @@ class GridRun:
             out += ["--sparsity", repr(self.sparsity), "--init", self.init]
         for k, v in self.variant:
             out += ["--" + k.replace("_", "-"), repr(v)]
+        if self.init_seed is not None:
+            out += ["--init-seed", str(self.init_seed)]
+        if self.order_seed is not None:
+            out += ["--order-seed", str(self.order_seed)]
         return out
 
     def label(self) -> str:
+        crossed = "".join(f" {k} {v}" for k, v in (("init", self.init_seed), ("order", self.order_seed))
+                          if v is not None)
         if self.method == "dense":
-            return f"dense seed {self.seed}"
+            return f"dense seed {self.seed}{crossed}"
         var = "".join(f":{k}={v:g}" for k, v in self.variant)
-        return f"{self.method}{var} {self.sparsity:g} {self.init} seed {self.seed}"
+        return f"{self.method}{var} {self.sparsity:g} {self.init} seed {self.seed}{crossed}"
 
 
 def parse_method(token: str) -> tuple[str, tuple]:
@@ -78,7 +86,7 @@ def parse_method(token: str) -> tuple[str, tuple]:
     return name, tuple(variant)
 
 
-def parse_seeds(text: str) -> list[int]:
+def parse_seeds(text: str, flag: str = "--seeds") -> list[int]:
     """``"0-4"`` -> [0, 1, 2, 3, 4]; ``"0,2,5"`` -> [0, 2, 5]; ranges and lists combine."""
     seeds: list[int] = []
     try:
@@ -90,9 +98,9 @@ def parse_seeds(text: str) -> list[int]:
             elif part:
                 seeds.append(int(part))
     except ValueError:
-        raise C.ConfigError(f"--seeds takes ranges and lists like 0-4 or 0,2,5, got '{text}'") from None
+        raise C.ConfigError(f"{flag} takes ranges and lists like 0-4 or 0,2,5, got '{text}'") from None
     if not seeds or min(seeds) < 0:
-        raise C.ConfigError(f"--seeds must name non-negative seeds, got '{text}'")
+        raise C.ConfigError(f"{flag} must name non-negative seeds, got '{text}'")
     return sorted(set(seeds))
 
 
@@ -103,22 +111,30 @@ def parse_list(text: str, name: str, kind=str) -> list:
         raise C.ConfigError(f"--{name} takes a comma-separated list, got '{text}'") from None
 
 
-def expand(methods: list[str], sparsities: list[float], inits: list[str], seeds: list[int]) -> list[GridRun]:
+def expand(methods: list[str], sparsities: list[float], inits: list[str], seeds: list[int],
+           init_seeds: list[int] | None = None, order_seeds: list[int] | None = None) -> list[GridRun]:
     """The runs of the grid, seed by seed (so a grid stopped part-way covers every setting with its
     first seeds): per seed, dense (one run), then by sparsity, start and method. A method may carry a
-    variant (``annealed:r0=0.01``, see :func:`parse_method`)."""
+    variant (``annealed:r0=0.01``, see :func:`parse_method`). ``init_seeds`` and ``order_seeds`` cross the
+    seed of the initial network with the seed of the data order, every pair, for each run seed."""
     parsed = [parse_method(m) for m in methods]
+    pairs = [(i, o) for i in (init_seeds or [None]) for o in (order_seeds or [None])]
     runs = []
     for s in seeds:
-        if any(m == "dense" for m, _ in parsed):
-            runs.append(GridRun("dense", None, None, s))
-        runs += [GridRun(m, sp, init, s, var) for sp in sparsities for init in inits for m, var in parsed
-                 if m != "dense"]
+        for i, o in pairs:
+            if any(m == "dense" for m, _ in parsed):
+                runs.append(GridRun("dense", None, None, s, (), i, o))
+            runs += [GridRun(m, sp, init, s, var, i, o) for sp in sparsities for init in inits for m, var in parsed
+                     if m != "dense"]
     return runs
 
 
 def config_of(run: GridRun, preset: str, extra: dict) -> C.Config:
     over = {"pruning": {"method": run.method}, "run": {"seed": run.seed}}
+    if run.init_seed is not None:
+        over["run"]["init_seed"] = run.init_seed
+    if run.order_seed is not None:
+        over["run"]["order_seed"] = run.order_seed
     if run.method != "dense":
         over["pruning"].update(sparsity=run.sparsity, init=run.init)
     over["pruning"].update(dict(run.variant))

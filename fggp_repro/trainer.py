@@ -77,7 +77,7 @@ def resolve_device(name: str) -> torch.device:
 def build_model(cfg: C.Config, device: torch.device) -> nn.Module:
     """The network, initialised from the run's own 'init' stream (independent of device and global RNG)."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(derive_seed(cfg.run.seed, "init"))
+        torch.manual_seed(derive_seed(cfg.init_seed, "init"))
         model = models.build(cfg.model.arch, cfg.model.width, weight_init=cfg.model.weight_init)
     return model.to(device, memory_format=torch.channels_last if cfg.run.channels_last else torch.contiguous_format)
 
@@ -232,7 +232,7 @@ def _run(cfg: C.Config, rid: str, rpath: Path, ckpt: Path, progress: "_Progress"
     criterion = nn.CrossEntropyLoss(label_smoothing=tc.label_smoothing)
 
     # set-up is deterministic, so a resumed run repeats it and then overwrites its state from the checkpoint
-    pruner.setup(model, optimizer, total_iters, cfg.run.seed)
+    pruner.setup(model, optimizer, total_iters, cfg.init_seed)
     state = {"epoch": 0, "iteration": 0, "history": [], "wall_before": 0.0, "cpu_before": 0.0, "started": now()}
     if ckpt.is_file():
         state = _load_checkpoint(ckpt, rid, model, optimizer, pruner, device)
@@ -253,7 +253,7 @@ def _run(cfg: C.Config, rid: str, rpath: Path, ckpt: Path, progress: "_Progress"
         correct = torch.zeros((), dtype=torch.int64, device=device)
         bar = progress.bar(n_batches, epoch + 1, tc.epochs)
         try:
-            for x, y in train_loader.train_epoch(cfg.run.seed, epoch, tc.batch_size, cfg.data.augment):
+            for x, y in train_loader.train_epoch(cfg.order_seed, epoch, tc.batch_size, cfg.data.augment):
                 iteration += 1
                 loss, logits = train_step(model, x, y, criterion, optimizer, pruner, iteration, cfg.run.precision)
                 loss_sum += loss * len(y)
@@ -305,7 +305,8 @@ def _run(cfg: C.Config, rid: str, rpath: Path, ckpt: Path, progress: "_Progress"
         "config": cfg.to_dict(),
         "setting": {"dataset": cfg.data.dataset, "arch": cfg.model.arch, "method": cfg.pruning.method,
                     "target_sparsity": cfg.target_sparsity, "initial_density": cfg.initial_density,
-                    "seed": cfg.run.seed, "protocol": cfg.run.protocol},
+                    "seed": cfg.run.seed, "init_seed": cfg.init_seed, "order_seed": cfg.order_seed,
+                    "protocol": cfg.run.protocol},
         "metrics": {
             "test_acc": None if divergence else history[-1]["test_acc"],
             "best_test_acc_after_pruning": None if divergence or not after else max(after),

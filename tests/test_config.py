@@ -102,3 +102,17 @@ def test_a_dense_run_has_one_id_whatever_its_pruning_flags():
     # out-of-range values are errors even where a dense run ignores them
     with pytest.raises(C.ConfigError, match="sparsity must be a fraction"):
         C.load(overrides={"pruning": {"method": "dense", "sparsity": 1.5}})
+
+
+def test_init_and_order_seeds_have_one_form_per_computation():
+    def rid(**run):
+        return C.run_id(C.load(preset="cpu", overrides={"pruning": {"method": "fggp"}, "run": run}))
+
+    plain = rid(seed=3)
+    assert rid(seed=3, init_seed=3) == rid(seed=3, order_seed=3) == rid(seed=3, init_seed=3, order_seed=3) == plain
+    assert rid(seed=0, init_seed=1, order_seed=1) == rid(seed=1)  # both seeds agree: the run of that seed
+    assert len({plain, rid(seed=3, init_seed=1), rid(seed=3, order_seed=1), rid(seed=1)}) == 4
+    cfg = C.load(overrides={"run": {"seed": 3, "init_seed": 1}})
+    assert (cfg.run.seed, cfg.run.init_seed, cfg.run.order_seed, cfg.init_seed, cfg.order_seed) == (3, 1, -1, 1, 3)
+    with pytest.raises(C.ConfigError, match="init_seed must be >= 0 \\(or -1: the run seed\\), got -2"):
+        C.load(overrides={"run": {"init_seed": -2}})

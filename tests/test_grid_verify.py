@@ -424,3 +424,16 @@ def test_the_rerun_uses_the_records_instruction_set_mode():
     assert recorded_cpu_isa({"config": {"run": {}}, "setting": {"protocol": "mini"}}) == "native"
     assert recorded_cpu_isa({"config": {"run": {}}, "setting": {"protocol": "custom"}}) == "native"
     assert recorded_cpu_isa({"config": {"run": {"cpu_isa": "native"}}, "setting": {"protocol": "cpu"}}) == "native"
+
+
+def test_a_crossed_design_crosses_init_and_order_seeds_and_reuses_the_plain_runs():
+    runs = grid.expand(["dense", "fggp"], [0.9], ["dense"], [0], init_seeds=[0, 1], order_seeds=[0, 1])
+    assert [(r.method, r.init_seed, r.order_seed) for r in runs] == [
+        ("dense", 0, 0), ("fggp", 0, 0), ("dense", 0, 1), ("fggp", 0, 1),
+        ("dense", 1, 0), ("fggp", 1, 0), ("dense", 1, 1), ("fggp", 1, 1)]
+    ids = [C.run_id(grid.config_of(r, "cpu", {})) for r in runs]
+    plain = {s: C.run_id(grid.config_of(grid.GridRun("fggp", 0.9, "dense", s), "cpu", {})) for s in (0, 1)}
+    assert ids[1] == plain[0] and ids[7] == plain[1]  # the diagonal is the plain seed-0 and seed-1 runs
+    assert len(set(ids)) == 8
+    assert runs[3].flags()[-4:] == ["--init-seed", "0", "--order-seed", "1"]
+    assert runs[3].label() == "fggp 0.9 dense seed 0 init 0 order 1"

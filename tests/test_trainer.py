@@ -93,7 +93,8 @@ def test_record_has_the_schema_fields(tmp_path):
     assert res.path == tmp_path / "raw" / "synthetic" / "vgg19" / "gmp" / f"{rec['run_id']}.json"
     assert rec["schema"] == SCHEMA and rec["status"] == "completed" and rec["run_id"] == C.run_id(cfg)
     assert rec["setting"] == {"dataset": "synthetic", "arch": "vgg19", "method": "gmp", "target_sparsity": 0.9,
-                              "initial_density": 1.0, "seed": 0, "protocol": "custom"}
+                              "initial_density": 1.0, "seed": 0, "init_seed": 0, "order_seed": 0,
+                              "protocol": "custom"}
     assert set(rec["metrics"]) == {"test_acc", "best_test_acc_after_pruning", "final_train_loss", "sparsity",
                                    "prunable_sparsity"}
     assert [h["epoch"] for h in rec["history"]] == [1, 2, 3, 4, 5]
@@ -176,3 +177,24 @@ def test_measure_sparsity_counts_zeros():
     assert sp["per_layer_sparsity"] == {"1.weight": 0.25, "2.weight": 1.0}
     assert sp["prunable_sparsity"] == 5 / 8
     assert sp["sparsity"] == 5 / (2 + 2 + 4 + 2 + 4 + 2)  # all weights and biases, the first conv included
+
+
+def test_the_init_seed_draws_the_network_and_the_order_seed_the_data():
+    from fggp_repro import data as D
+
+    def cfg(**run):
+        return C.load(overrides=tiny_overrides(run=run))
+
+    dev = torch.device("cpu")
+    a, b, c = (T.build_model(cfg(**run), dev).state_dict() for run in ({"seed": 5}, {"seed": 0, "init_seed": 5},
+                                                                          {"seed": 5, "init_seed": 0}))
+    assert all(torch.equal(a[k], b[k]) for k in a) and not all(torch.equal(a[k], c[k]) for k in a)
+    ds = D.synthetic(64, 10)
+    loader = D.DeviceLoader(ds.train_x, ds.train_y, dev)
+
+    def first_batch(conf):
+        return next(loader.train_epoch(conf.order_seed, 0, 16, True))[1]
+
+    assert torch.equal(first_batch(cfg(seed=5, init_seed=0)), first_batch(cfg(seed=5)))
+    assert torch.equal(first_batch(cfg(seed=0, order_seed=5)), first_batch(cfg(seed=5)))
+    assert not torch.equal(first_batch(cfg(seed=0)), first_batch(cfg(seed=5)))
