@@ -131,9 +131,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(C.as_toml(cfg), end="")
         return 0
     res = train(cfg, args.out, force=args.force, quiet=args.quiet, stop_after_epochs=args.stop_after_epochs,
-                deadline=args.deadline_at)
+                deadline=args.deadline_at, save_model=args.save_model)
     if res.status == "skipped":
-        print(f"skipped: {res.path} exists (pass --force to rerun)")
+        from .trainer import model_path
+
+        missing = args.save_model and not model_path(res.path).is_file()
+        print(f"skipped: {res.path} exists (pass --force to rerun"
+              + (", which also saves its model: a finished run's network is kept only when --save-model was given "
+                 "as it ran)" if missing else ")"))
     elif res.status == "interrupted":
         print(f"stopped as asked; checkpoint {res.path}; run the same command again to resume")
         return EXIT_STOPPED
@@ -164,6 +169,8 @@ def _cmd_grid(args: argparse.Namespace) -> int:
     if args.precision:
         extra_flags += ["--precision", args.precision]
         extra.setdefault("run", {})["precision"] = args.precision
+    if args.save_model:
+        extra_flags += ["--save-model"]
     if args.cpu_isa:
         extra_flags += ["--cpu-isa", args.cpu_isa]
         extra.setdefault("run", {})["cpu_isa"] = args.cpu_isa
@@ -262,6 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--deadline-at", type=float, metavar="UNIX_TIME",
                    help="stop after the last epoch that ends before this time.time() value, leaving a checkpoint "
                         "(set by `grid --deadline`)")
+    t.add_argument("--save-model", action="store_true",
+                   help="keep the final network beside the record (<run_id>.pt: masks bit-packed, values under them; "
+                        "fggp_repro.load_model(path) rebuilds it)")
     t.add_argument("--print-config", action="store_true", help="print the resolved config as TOML and exit")
     add_config_flags(t)
     t.set_defaults(func=_cmd_train)
@@ -298,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "resumes them), start none in the last minute, print done / in flight / left, exit 0")
     g.add_argument("--resume-only", action="store_true",
                    help="run only the runs that have a checkpoint in OUT (finish what is in flight, start nothing new)")
+    g.add_argument("--save-model", action="store_true", help="keep every run's final network beside its record")
     g.add_argument("--quiet", action="store_true", help="print failures and the summary only")
     g.add_argument("--print-commands", action="store_true",
                    help="print one self-contained `fggp-repro train ...` command per run still to run (for GNU "

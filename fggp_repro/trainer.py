@@ -165,8 +165,9 @@ def checkpoint_path(out: str | Path, rid: str) -> Path:
 
 def train(cfg: C.Config, out: str | Path, *, force: bool = False, quiet: bool = False,
           stop_after_epochs: int | None = None, command: list[str] | None = None,
-          deadline: float | None = None) -> RunResult:
-    """Run (or resume, or skip) one configured run and write its record under ``out``.
+          deadline: float | None = None, save_model: bool = False) -> RunResult:
+    """Run (or resume, or skip) one configured run and write its record under ``out``; ``save_model``: the final
+    network too, beside the record (``<run_id>.pt``, fggp_repro/model_file.py).
 
     ``stop_after_epochs``: checkpoint and stop after that many epochs of this call. ``deadline`` (a
     ``time.time()`` value): checkpoint and stop after the last epoch that ends before it, judged by the
@@ -187,18 +188,18 @@ def train(cfg: C.Config, out: str | Path, *, force: bool = False, quiet: bool = 
             return RunResult("skipped", rpath, read_record(rpath))
         if force:
             ckpt.unlink(missing_ok=True)
-        return _train_locked(cfg, rid, rpath, ckpt, quiet, stop_after_epochs, command, deadline)
+        return _train_locked(cfg, rid, rpath, ckpt, quiet, stop_after_epochs, command, deadline, save_model)
 
 
 def _train_locked(cfg: C.Config, rid: str, rpath: Path, ckpt: Path, quiet: bool, stop_after_epochs: int | None,
-                  command: list[str] | None, deadline: float | None) -> RunResult:
+                  command: list[str] | None, deadline: float | None, save_model: bool) -> RunResult:
     progress = _Progress(quiet)
     t_start = time.time()
     c_start = time.process_time()  # CPU time of this process, all threads: a run's cost on a shared machine
     saved = {"epoch": None}  # the epoch of the checkpoint on disk, kept up to date by _run
     try:
         return _run(cfg, rid, rpath, ckpt, progress, (t_start, c_start), stop_after_epochs, command, deadline,
-                    saved)
+                    saved, save_model)
     except KeyboardInterrupt as e:
         kept = saved["epoch"] is not None and ckpt.is_file()
         stop = RunInterrupted(ckpt if kept else None, saved["epoch"] or 0)
@@ -207,7 +208,8 @@ def _train_locked(cfg: C.Config, rid: str, rpath: Path, ckpt: Path, quiet: bool,
 
 
 def _run(cfg: C.Config, rid: str, rpath: Path, ckpt: Path, progress: "_Progress", starts: tuple[float, float],
-         stop_after_epochs: int | None, command: list[str] | None, deadline: float | None, saved: dict) -> RunResult:
+         stop_after_epochs: int | None, command: list[str] | None, deadline: float | None, saved: dict,
+         save_model: bool = False) -> RunResult:
     t_start, c_start = starts
     if cfg.run.threads:
         torch.set_num_threads(cfg.run.threads)
@@ -323,9 +325,19 @@ def _run(cfg: C.Config, rid: str, rpath: Path, ckpt: Path, progress: "_Progress"
         "diagnostics": diagnostics,
         "provenance": prov,
     }
+    if save_model and not divergence:
+        from . import model_file
+
+        masks = dict(zip(pruner.names, pruner.masks)) if hasattr(pruner, "masks") else {}
+        model_file.save(model_path(rpath), model, masks, cfg, rid)
     write_record(rpath, record)
     ckpt.unlink(missing_ok=True)
     return RunResult(status, rpath, record)
+
+
+def model_path(record: Path) -> Path:
+    """Where ``--save-model`` puts a run's network: beside its record, ``<run_id>.pt``."""
+    return Path(record).with_suffix(".pt")
 
 
 # ---- checkpoints ---------------------------------------------------------------------------------

@@ -1,0 +1,68 @@
+"""--save-model: the pruned network as a file that reloads to the run's hash, sparsity and accuracy."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import fggp_repro
+from fggp_repro import config as C
+from fggp_repro import data as D
+from fggp_repro import trainer as T
+from fggp_repro.records import weights_sha256
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    out = tmp_path_factory.mktemp("saved")
+    res = subprocess.run([sys.executable, "-m", "fggp_repro", "train", "--preset", "smoke", "--method", "fggp",
+                          "--seed", "3", "--threads", "1", "--quiet", "--save-model", "--out", str(out)],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    rec_path = next(out.glob("raw/*/*/*/*.json"))
+    return rec_path.with_suffix(".pt"), json.loads(rec_path.read_text())
+
+
+def test_a_saved_model_reloads_to_the_records_hash_sparsity_and_accuracy(saved):
+    path, rec = saved
+    model = fggp_repro.load_model(path)
+    assert weights_sha256(model) == rec["weights_sha256"] and model.fggp_run_id == rec["run_id"]
+    per_layer = {name: int((~m).sum()) / m.numel() for name, m in model.fggp_masks.items()}
+    assert per_layer == pytest.approx(rec["per_layer_sparsity"], abs=1e-12)
+    assert T.measure_sparsity(model)["sparsity"] == rec["metrics"]["sparsity"]
+    cfg = C.from_dict(rec["config"])
+    ds = D.load(cfg.data)
+    loader = D.DeviceLoader(ds.test_x, ds.test_y, torch.device("cpu"), cfg.run.channels_last)
+    model = model.to(memory_format=torch.channels_last)
+    assert T.evaluate(model, loader, cfg.training.eval_batch_size, cfg.run.precision) == rec["metrics"]["test_acc"]
+
+
+def test_sparsity_survives_further_training(saved):
+    path, _ = saved
+    for prune in (False, True):
+        model = fggp_repro.load_model(path, prune=prune).train()
+        masks = {k: v.clone() for k, v in model.fggp_masks.items()}
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        model(torch.randn(8, 3, 32, 32)).sum().backward()
+        opt.step()
+        if not prune:
+            fggp_repro.apply_masks(model)
+        weights = {n: p for n, p in model.state_dict().items()}
+        for name, m in masks.items():
+            w = weights[name] if not prune else weights[name[:-len("weight")] + "weight_orig"] * m
+            assert int((w[~m] != 0).sum()) == 0, name
+
+
+def test_the_file_is_compact_and_a_wrong_file_is_one_line(saved, tmp_path):
+    path, rec = saved
+    dense_bytes = 4 * sum(int(v) for v in [rec["weight_counts"]["denominator"]])
+    assert path.stat().st_size < 0.5 * dense_bytes  # 90 % pruned: bits and survivors, not every weight
+    bad = tmp_path / "x.pt"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(C.UserError, match=r"cannot read the model file .*x.pt"):
+        fggp_repro.load_model(bad)
+    torch.save({"format": "something else"}, bad)
+    with pytest.raises(C.UserError, match="is not a model file of fggp-repro"):
+        fggp_repro.load_model(bad)
