@@ -17,10 +17,11 @@ uncertainty comes from resampling seeds with replacement **within each group of 
 seeds** (a protocol's start: the ``cpu`` grid has 12 seeds at the dense start and 5 at the sparse one), a
 resampled seed taking its runs in every setting of the group and every method with it; each setting's
 resampled score is spread around the observed one by sqrt(K / (K - 1)) (K its seeds: the small-sample
-variance correction of the bootstrap). P(best) is the share of resamples in which a method has the best
-average rank (a tie for best among j methods counts 1/j); P(beaten by m) is the share, in resamples widened
-further by :func:`analysis.decisions.refutation_spread` (at the fewest seeds of any group), in which m ranks
-strictly ahead of the first method.
+variance correction of the bootstrap) and widened further by t/z (:func:`analysis.decisions.refutation_spread`,
+K the fewest seeds of any group: the "expanded percentile" small-sample correction) at the level of the
+decision read from it: P(best), the share of resamples in which a method has the best average rank (a tie for
+best among j methods counts 1/j), and the rank intervals at 1 - supported_at; P(beaten by m), the share in
+which m ranks strictly ahead of the first method, at alpha / (M - 1).
 """
 
 from __future__ import annotations
@@ -48,16 +49,17 @@ class Ranking:
     scores: np.ndarray  #: (S, M) the per-setting scores averaged: mean rank (seed-ranks) or seed-mean (seed-means)
     ranks: np.ndarray  #: (S, M) each setting's ranks (the averaged quantity)
     observed: np.ndarray  #: (M,) average ranks (1 = best)
-    distribution: np.ndarray  #: (B, M) average ranks of the plain resamples
-    p_best: np.ndarray  #: (M,) share of plain resamples in which each method has the best average rank
+    distribution: np.ndarray  #: (B, M) average ranks of the resamples (widened by ``support_spread``)
+    p_best: np.ndarray  #: (M,) share of those resamples in which each method has the best average rank
     p_beaten: np.ndarray  #: (M,) share of widened resamples in which each method ranks strictly ahead of the first
     refutation_spread: float
+    support_spread: float  #: t/z at 1 - supported_at: the widening of ``distribution`` (P(best), intervals)
     groups: int  #: groups of settings resampled separately
     dropped_settings: int  #: settings left out (fewer than min_seeds complete seeds)
     dropped_runs: int  #: completed runs of the ranked settings outside their complete seeds
 
     def interval(self, confidence: float) -> tuple[np.ndarray, np.ndarray]:
-        """Percentile interval of each method's average rank over the plain resamples."""
+        """Percentile interval of each method's average rank over the resamples of ``distribution``."""
         lo, hi = np.quantile(self.distribution, [(1 - confidence) / 2, (1 + confidence) / 2], axis=0)
         return lo, hi
 
@@ -127,10 +129,15 @@ def _group_weights(complete: np.ndarray, groups: np.ndarray, B: int, rng: np.ran
 
 def rank_arrays(Y: np.ndarray, groups, *, aggregation: str = "seed-ranks", min_seeds: int = 3,
                 n_resamples: int = 10_000, rng: np.random.Generator | None = None, alpha: float = 0.05,
-                settings: list | None = None, methods: list | None = None) -> Ranking | str:
+                supported_at: float = 0.95, settings: list | None = None, methods: list | None = None
+                ) -> Ranking | str:
     """The ranking of the methods of ``Y`` (S, M, K; NaN = no completed run; the first method is the one a
     claim is about), its resampling distribution, P(best) and P(beaten); ``groups`` (S,) labels the settings
-    whose seeds are resampled together. A string (the reason) when there is too little to rank."""
+    whose seeds are resampled together. A string (the reason) when there is too little to rank.
+
+    The resamples of P(best) and of the rank intervals are widened by t/z at the one-sided level
+    1 - ``supported_at`` (K the fewest seeds of any group), those of P(beaten) at alpha / (M - 1): with few
+    seeds a plain percentile bootstrap treats their spread as known and says "best" or "beaten" too often."""
     Y = np.asarray(Y, dtype=float)
     S, M, K = Y.shape
     groups = np.asarray(groups)
@@ -156,12 +163,13 @@ def rank_arrays(Y: np.ndarray, groups, *, aggregation: str = "seed-ranks", min_s
     base = np.sqrt(Ks / np.maximum(Ks - 1, 1))[:, None, None]
     k_min = int(min(ck[gk == g].any(axis=0).sum() for g in np.unique(gk)))
     spread = D.refutation_spread(k_min, alpha / max(M - 1, 1))
+    spread_best = D.refutation_spread(k_min, 1.0 - supported_at)
 
     def average(f):
         sc = obs[:, None, :] + f * base * (res - obs[:, None, :])
         return _to_ranks(np.moveaxis(sc, 1, 0), aggregation).mean(axis=-2)  # (B, M)
 
-    dist = average(1.0)
+    dist = average(spread_best if np.isfinite(spread_best) else 1.0)
     best = dist.min(axis=-1, keepdims=True)
     is_best = np.abs(dist - best) <= 1e-9
     p_best = (is_best / is_best.sum(axis=-1, keepdims=True)).mean(axis=0)
@@ -169,7 +177,7 @@ def rank_arrays(Y: np.ndarray, groups, *, aggregation: str = "seed-ranks", min_s
     beaten = (wide < wide[:, :1] - 1e-9).mean(axis=0)
     ranks = _to_ranks(obs, aggregation)
     return Ranking(methods, aggregation, [k for k, ok in zip(settings, keep) if ok], ck.sum(axis=-1), obs, ranks,
-                   ranks.mean(axis=0), dist, p_best, beaten, float(spread), int(np.unique(gk).size),
+                   ranks.mean(axis=0), dist, p_best, beaten, float(spread), float(spread_best), int(np.unique(gk).size),
                    int((~keep).sum()), dropped_runs)
 
 

@@ -292,7 +292,8 @@ class Decider:
         why = ""
         for r in range(flat.shape[0]):
             rk = rank_arrays(flat[r], self.a.groups, aggregation=cfg.aggregation, min_seeds=cfg.min_seeds,
-                             n_resamples=B, rng=rng, alpha=cfg.alpha, settings=self.a.settings, methods=methods)
+                             n_resamples=B, rng=rng, alpha=cfg.alpha, supported_at=cfg.supported_at,
+                             settings=self.a.settings, methods=methods)
             if isinstance(rk, str):
                 why = rk
                 continue
