@@ -174,10 +174,10 @@ def figures_main(argv: list[str] | None = None) -> int:
     for name, have, missing in studies_status(runs, load_claims()):
         if args.protocol and name not in args.protocol and not set(have) & set(args.protocol):
             continue
-        if missing:
-            print(f"study {name} ({', '.join(have + missing)}): not drawn yet, {', '.join(missing)} has no records "
-                  f"(its verdicts would be those of {', '.join(have) or 'no protocol'} alone)")
-        else:
+        if missing and have:
+            print(f"study {name} ({', '.join(have + missing)}): not drawn yet, no records of {', '.join(missing)} "
+                  f"(its verdicts would be those of {', '.join(have)} alone)")
+        elif not missing:
             scopes.append((name, "study", have))
     for p, kind, protos in scopes:
         sel = runs["protocol"].isin(protos)
@@ -275,8 +275,8 @@ def audit_main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as e:
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
-    pending = [(n, h, m) for n, h, m in studies_status(runs, claims) if m and (args.protocol is None
-                                                                               or args.protocol in h)]
+    pending = [(n, h, m) for n, h, m in studies_status(runs, claims) if m and h and (args.protocol is None
+                                                                                     or args.protocol in h)]
     if args.json:
         import json
 
@@ -326,7 +326,7 @@ def audit_main(argv: list[str] | None = None) -> int:
             if r.evidence:
                 print(wrap.fill(f"numbers: {r.evidence}"))
     for name, have, missing in pending:
-        print(f"\nstudy {name} ({' + '.join(have + missing)}): not judged yet, {', '.join(missing)} has no records "
+        print(f"\nstudy {name} ({' + '.join(have + missing)}): not judged yet, no records of {', '.join(missing)} "
               f"(its verdicts would be those of {', '.join(have)} alone)")
     return 0
 

@@ -277,7 +277,7 @@ class Decider:
     def _best_average_rank(self, cfg: ClaimConfig) -> ClaimResult:
         methods = [cfg.method] + [m for m in cfg.compared if m != cfg.method and self.a.has(m)]
         S = len(self.a.settings)
-        if len(methods) < 3:
+        if len(methods) < 2:
             return ClaimResult(cfg, _const(self.lead, D.INCONCLUSIVE), np.zeros(self.lead, bool), "few-methods",
                                np.ones(S, bool), detail=dict(methods=methods))
         mi = [self.a.methods.index(m) for m in methods]
@@ -304,6 +304,8 @@ class Decider:
         v = np.where(n_set < cfg.min_settings, D.INCONCLUSIVE, v).astype(np.int8)
         if not why and (n_set < cfg.min_settings).all():
             why = "few-settings"
+        if len(methods) < 3:  # ranked for the outputs, but "highest" among two is a paired comparison, not a rank
+            v, why = _const(self.lead, D.INCONCLUSIVE), "few-methods"
         cover = np.zeros(S, bool)
         if ranking is not None:
             keys = set(ranking.settings)

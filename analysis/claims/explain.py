@@ -265,7 +265,7 @@ def _ranking(r: ClaimResult, dec: Decider) -> Explained:
         out = _basic(r, dec, f"only {k} methods ({', '.join(methods)}); ranking needs at least 3")
         return Explained(out.verdict, out.verdict_text, out.reason, "", out.covers, 0, {"methods": methods})
     rk = r.ranking
-    if rk is None:
+    if rk is None or r.why == "few-methods":
         out = _basic(r, dec, r.why)
         return Explained(out.verdict, out.verdict_text, out.reason, "", out.covers, 0, {"methods": methods})
     N = len(rk.settings)
