@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..records import COLLAPSED_AT, DENSE, SETTING_KEYS, method_order, start_label
+from ..records import COLLAPSED_AT, DENSE, SETTING_KEYS, method_order
 
 __all__ = ["Arrays", "build_arrays", "setting_order"]
 
@@ -25,7 +25,9 @@ class Arrays:
     Y: np.ndarray  #: (..., S, M, K) final test accuracy [%]
     dense: np.ndarray  #: (..., S, K) the dense reference of each setting's dataset/arch/protocol
     has_dense: np.ndarray  #: (S,) dense runs (any status) exist for the setting's dataset/arch/protocol
-    groups: np.ndarray  #: (S,) settings sharing their seeds (one protocol's start) share a label
+    #: (S,) settings of one protocol whose runs cover the same seeds (a start, as planned) share a label: their
+    #: seeds are resampled together, other groups' apart
+    groups: np.ndarray
 
     def has(self, method: str) -> bool:
         """Whether ``method`` has a completed run in some setting (the reference: some dense run)."""
@@ -82,6 +84,9 @@ def build_arrays(df: pd.DataFrame, method: str, reference: str = DENSE, metric: 
         for si, k in enumerate(settings):
             if (k[0], k[1], k[4]) == tuple(r[:3]):
                 dense[si, kpos[int(r[3])]] = float(r[4])
-    labels = {g: i for i, g in enumerate(sorted({(k[4], start_label(k[3])) for k in settings}))}
-    groups = np.array([labels[(k[4], start_label(k[3]))] for k in settings], dtype=np.int64)
+    # settings whose runs cover the same seeds (a protocol's start, as planned) are resampled together
+    have = [tuple(np.flatnonzero(np.isfinite(Y[i]).any(axis=0))) for i in range(len(settings))]
+    keys = [(k[4], h) for k, h in zip(settings, have)]
+    labels = {g: i for i, g in enumerate(sorted(set(keys)))}
+    groups = np.array([labels[g] for g in keys], dtype=np.int64)
     return Arrays(methods, settings, seeds, Y, dense, has_dense, groups)

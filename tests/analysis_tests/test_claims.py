@@ -360,7 +360,7 @@ def test_the_ranking_uses_every_seed_of_each_setting():
     assert ranks["fggp"] == pytest.approx(11 / 6) and ranks["gmp"] == pytest.approx(7 / 6)
     assert ranks["random"] == 3.0
     assert "6 settings" not in t.loc["highest-ranking", "evidence"]
-    assert "3 settings with 6/3 seeds, resampled within 1 group(s)" in t.loc["highest-ranking", "evidence"]
+    assert "3 settings with 6/3 seeds, resampled within 2 group(s)" in t.loc["highest-ranking", "evidence"]
 
 
 def _ablation(order_effect: float, rate_effect: float, seeds: int = 8) -> pd.DataFrame:
