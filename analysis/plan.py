@@ -66,6 +66,8 @@ def plan(runs: pd.DataFrame, claim: dict, *, effect: float, power: float = 0.8, 
             at = [math.nan if at_seeds is None else min_detectable_difference(s, at_seeds, lev, power, alt)
                   for s in (sd, up)]  # what a budget of at_seeds detects, from the sd and from its bound
             paired = np.isfinite(fg[i]) & np.isfinite(other[i])
+            if claim.collapsed == "separate":  # the pairs the sd comes from: none with a run at chance level
+                paired &= (fg[i] > COLLAPSED_AT) & (other[i] > COLLAPSED_AT)
             n_coll = int((fg[i][paired] <= COLLAPSED_AT).sum() + (other[i][paired] <= COLLAPSED_AT).sum())
             rows.append(dict(zip(SETTING_KEYS, a.settings[i]), baseline=b, alternative=alt, n_pairs=n,
                              sd=sd, m=m, level=lev,
