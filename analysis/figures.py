@@ -97,11 +97,20 @@ def _adjust(fig, *, left=0.7, right=0.15, top=0.55, bottom=0.55, hspace=0.55, ws
                         hspace=hspace, wspace=wspace)
 
 
+def _caption_lines(ctx: Context, text: str, width_in: float) -> list[str]:
+    chars = max(60, int(width_in * 18))
+    return textwrap.wrap(text, chars) + textwrap.wrap(ctx.scale(), chars)
+
+
+def _caption_height(ctx: Context, text: str, width_in: float) -> float:
+    """Inches the caption of :func:`_caption` takes at the foot of a figure ``width_in`` wide."""
+    return 0.11 * len(_caption_lines(ctx, text, width_in)) + 0.05
+
+
 def _caption(fig, ctx: Context, text: str, width_in: float | None = None) -> None:
     """The figure's caption at its foot: what it shows, then the protocol's scale."""
     w = width_in or fig.get_size_inches()[0]
-    chars = max(60, int(w * 18))
-    lines = textwrap.wrap(text, chars) + textwrap.wrap(ctx.scale(), chars)
+    lines = _caption_lines(ctx, text, w)
     fig.text(0.5, 0.005, "\n".join(lines), ha="center", va="bottom", fontsize=6.5)
 
 
@@ -208,8 +217,12 @@ def cd_diagram(ctx: Context, out_dir: Path) -> list[Path]:
     _, p, _, p_id = friedman_of_scores(rk.ranks)
     names = list(ranks.index)
     half = math.ceil(k / 2)
+    caption = (rank_note(ctx, rk) + " Bars join methods whose average ranks differ by less than the Nemenyi critical "
+               "difference (conservative when each setting's ranks are means over its seeds); shown for reference: "
+               "claim 3 reads the resampling (rank_chart).")
+    foot = _caption_height(ctx, caption, 6.4)
     with plt.rc_context({**RC, "axes.grid": False}):
-        height = 1.8 + 0.25 * max(half, k - half) + 0.1 * len(cliques)
+        height = 1.4 + foot + 0.25 * max(half, k - half) + 0.1 * len(cliques)
         fig, ax = plt.subplots(figsize=(6.4, height))
         lo, hi = 1, k
         # room for the method labels left and right of the rank axis
@@ -243,10 +256,8 @@ def cd_diagram(ctx: Context, out_dir: Path) -> list[Path]:
         if np.isfinite(p):
             title += f"; Friedman {p_is(p)}, Iman–Davenport {p_is(p_id)}"
         ax.set_title(title, fontsize=7)
-        fig.subplots_adjust(left=0.02, right=0.98, top=1 - 0.3 / height, bottom=0.45 / height)
-        _caption(fig, ctx, rank_note(ctx, rk) + " Bars join methods whose average ranks differ by less than the "
-                           "Nemenyi critical difference (conservative when each setting's ranks are means over its "
-                           "seeds); shown for reference: claim 3 reads the resampling (rank_chart).")
+        fig.subplots_adjust(left=0.02, right=0.98, top=1 - 0.3 / height, bottom=(foot + 0.1) / height)
+        _caption(fig, ctx, caption)
         return _save(fig, out_dir, "cd_diagram")
 
 
@@ -278,7 +289,8 @@ def rank_chart(ctx: Context, out_dir: Path) -> list[Path]:
     k = len(rows)
     sty = _styles(list(rows["method"]))
     with plt.rc_context(RC):
-        fig, ax = plt.subplots(figsize=(6.0, 1.5 + 0.3 * k))
+        foot = _caption_height(ctx, what, 6.0)
+        fig, ax = plt.subplots(figsize=(6.0, 1.0 + foot + 0.3 * k))
         for yi, row in rows.iterrows():
             m, v = row["method"], float(row["rank"])
             st_ = sty[m]
@@ -294,7 +306,7 @@ def rank_chart(ctx: Context, out_dir: Path) -> list[Path]:
         ax.spines["right"].set_visible(False)
         ax.set_xlabel("average rank (1 = best)")
         ax.set_title(f"{_n(n, 'setting')}, {k} methods")
-        _adjust(fig, left=1.3, right=1.5, top=0.35, bottom=0.95)
+        _adjust(fig, left=1.3, right=1.5, top=0.35, bottom=foot + 0.4)
         _caption(fig, ctx, what)
         return _save(fig, out_dir, "rank_chart")
 
@@ -325,7 +337,15 @@ def forest_fggp(ctx: Context, out_dir: Path) -> list[Path]:
     pad = 0.05 * (xmax - xmin)
     with plt.rc_context(RC):
         panel_h = max(0.7, 0.2 * len(keys))
-        fig, axes = plt.subplots(nrow, ncol, figsize=(2.6 * ncol + 1.9, 1.4 + nrow * panel_h + (nrow - 1) * 0.8),
+        caption = (f"Paired differences (mean over seeds) with the interval at the levels Holm's procedure tested each "
+                   f"setting at (across settings, per baseline; α = {ctx.alpha}): filled marker ⇔ the interval "
+                   f"excludes 0 ⇔ significant. Against dense the tests are one-sided each way ({ctx.method} > dense, "
+                   f"{ctx.method} < dense): each end is its one-sided bound. Grey band: ±{delta:g} pp, the smallest "
+                   f"effect of interest; ≡: equivalent (no significant difference, TOST). Seed pairs with a run at "
+                   f"chance level are set aside. One x-scale for all panels.")
+        fw = 2.6 * ncol + 1.9
+        foot = _caption_height(ctx, caption, fw)
+        fig, axes = plt.subplots(nrow, ncol, figsize=(fw, 0.75 + foot + nrow * panel_h + (nrow - 1) * 0.8),
                                  squeeze=False, sharey=True, sharex=True)
         for i, b in enumerate(baselines):
             ax = axes[i // ncol][i % ncol]
@@ -355,13 +375,8 @@ def forest_fggp(ctx: Context, out_dir: Path) -> list[Path]:
             ax.tick_params(labelbottom=True)  # every panel keeps the shared scale's labels
         for j in range(len(baselines), nrow * ncol):
             axes[j // ncol][j % ncol].axis("off")
-        _caption(fig, ctx, f"Paired differences (mean over seeds) with the interval at the levels Holm's procedure "
-                           f"tested each setting at (across settings, per baseline; α = {ctx.alpha}): filled marker ⇔ "
-                           f"the interval excludes 0 ⇔ significant. Against dense the tests are one-sided each way "
-                           f"({ctx.method} > dense, {ctx.method} < dense): each end is its one-sided bound. Grey band: "
-                           f"±{delta:g} pp, the smallest effect of interest; ≡: equivalent (no significant difference, "
-                           f"TOST). Seed pairs with a run at chance level are set aside. One x-scale for all panels.")
-        _adjust(fig, left=1.9, top=0.35, bottom=1.05, hspace=0.8 / panel_h, wspace=0.1)
+        _caption(fig, ctx, caption)
+        _adjust(fig, left=1.9, top=0.35, bottom=foot + 0.4, hspace=0.8 / panel_h, wspace=0.1)
         return _save(fig, out_dir, "forest_fggp")
 
 
