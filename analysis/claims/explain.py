@@ -324,7 +324,7 @@ def _pairs(r: ClaimResult, dec: Decider) -> Explained:
                    if np.isfinite(mean).any() else "no estimates")
         pv = D.VERDICT_NAMES[int(p["verdict"])]
         parts.append(f"{comp.a} - {comp.b}: {_counts_text(cnt, c.delta)}; {rng_txt}; {pv}")
-        lines.append((name, pv, int(p["won"]), int(p["lost"])))
+        lines.append((name, pv, int(p["won"]), int(p["lost"]), comp.a, comp.b))
         numbers_pairs[name] = dict(verdict=pv, ahead=int(p["won"]), ahead_by_delta=int(p["large"]),
                                    behind_or_equivalent=int(p["lost"]), classes=cnt,
                                    estimates=[_nn(x) for x in mean])
@@ -356,15 +356,14 @@ def _pairs(r: ClaimResult, dec: Decider) -> Explained:
         reason = f"only {S} setting(s) (fewer than {c.min_settings}): not enough settings to speak of 'most'"
     elif verdict == "supported":
         reason = ("the first method is significantly ahead in most settings in every comparison: "
-                  + ", ".join(f"{n} {w} of {S}" for n, _, w, _ in lines)
+                  + ", ".join(f"{n} {w} of {S}" for n, _, w, _, _, _ in lines)
                   + (f"; every lead smaller than {c.delta:g} pp (estimates)" if r.small else ""))
     elif verdict == "refuted":
-        reason = ("in " + ", ".join(f"{n} ({lo} of {S} settings)" for n, pv, _, lo in lines if pv == "refuted")
-                  + " the second method is significantly ahead or equivalent within "
-                  f"+-{fmt_num(c.delta)} pp in at least half the settings")
+        reason = "; ".join(f"{b} is significantly ahead of {a} or equivalent to it within +-{fmt_num(c.delta)} pp in "
+                           f"{lo} of {S} settings (at least half)" for _, pv, _, lo, a, b in lines if pv == "refuted")
     else:
         reason = ("not every comparison is ahead in most settings, none is behind or equivalent in half: "
-                  + ", ".join(f"{n} ahead {w}, behind or equivalent {lo} of {S}" for n, _, w, lo in lines))
+                  + ", ".join(f"{n} ahead {w}, behind or equivalent {lo} of {S}" for n, _, w, lo, _, _ in lines))
     numbers = dict(settings=S, comparisons=numbers_pairs, interactions=inter_num, delta=c.delta, alpha=c.alpha,
                    test=c.comparison_test, small=bool(r.small), pairs_set_aside=aside)
     return Explained(verdict, verdict_text(v, bool(r.small), c.delta), reason, ev, covers_text(dec.a, r.settings), S,
