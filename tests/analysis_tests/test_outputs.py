@@ -573,3 +573,100 @@ def test_calibrate_the_planned_design(grid_dir, capsys, monkeypatch):
     assert main(["calibrate", "--fit", "paper", "--results", str(grid_dir), "--design", "--plan"]) == 2
     assert capsys.readouterr().err == ("error: protocol paper has no planned seeds; add [plans.paper] to "
                                        "analysis/claims.toml or drop --plan\n")
+
+
+def _holm(p):
+    """Holm's adjusted p-values, written out for the test: sorted ascending, p_(i) -> max_{j<=i} min(1, (m-j) p_(j))."""
+    p = np.asarray(p, float)
+    out = np.full(p.shape, np.nan)
+    idx = [i for i in np.argsort(p, kind="stable") if np.isfinite(p[i])]
+    run = 0.0
+    for j, i in enumerate(idx):
+        run = max(run, min(1.0, (len(idx) - j) * p[i]))
+        out[i] = run
+    return out
+
+
+def _signed_rank_two_sided(d):
+    """Exact two-sided signed-rank p by enumerating every sign pattern (average ranks for ties, zeros dropped)."""
+    from itertools import product
+
+    from scipy import stats as st
+
+    d = np.asarray(d, float)
+    d = d[d != 0]
+    r = st.rankdata(np.abs(d))
+    obs, mu = r[d > 0].sum(), r.sum() / 2
+    null = np.array([sum(ri for ri, s in zip(r, signs) if s) for signs in product((0, 1), repeat=d.size)])
+    return float(np.mean(np.abs(null - mu) >= abs(obs - mu) - 1e-9))
+
+
+def test_every_p_value_column_means_what_its_header_says(tmp_path):
+    """The comparisons table of a fake grid (5 seeds, fggp, annealed, gmp, dense), every p-value column recomputed
+    here from the records with scipy: the two-sided descriptive tests, the decision test of each row (two-sided
+    against a sparse method, one-sided fggp > dense against dense) and its Holm-adjusted p within the baseline's
+    family, the reverse one-sided test of the dense rows, TOST; the Markdown shows the same numbers under the
+    headers that name them, and every class agrees with its p-values."""
+    from scipy import stats as st
+
+    from analysis.formatting import fmt_p
+
+    write_grid(tmp_path, methods=("fggp", "annealed", "gmp"), archs=("vgg19",), seeds=range(5), noise=0.1,
+               effects={"fggp": 0.6, "annealed": 0.3, "gmp": 0.0, "dense": 2.5})
+    out = tmp_path / "o"
+    assert figures_main(["--results", str(tmp_path), "--out", str(out), "--only", "comparisons"]) == 0
+    c = pd.read_csv(out / "paper" / "comparisons.csv")
+    runs = load_runs(tmp_path)
+    done = runs[runs["status"] == "completed"]
+
+    def values(method, t, d):
+        if method == "dense":
+            sel = done[done["method"] == "dense"]
+        else:
+            sel = done[(done["method"] == method) & (done["target_sparsity"] == t) & (done["initial_density"] == d)]
+        return sel.set_index("seed")["test_acc"]
+
+    want = {k: [] for k in ("p_ttest", "p_wilcoxon", "p_welch", "p_test", "p_reverse", "p_tost")}
+    for r in c.itertuples(index=False):
+        a, b = values("fggp", r.target_sparsity, r.initial_density), values(r.baseline, r.target_sparsity,
+                                                                            r.initial_density)
+        seeds = sorted(set(a.index) & set(b.index))
+        x, y = a[seeds].to_numpy(), b[seeds].to_numpy()
+        d = x - y
+        want["p_ttest"].append(st.ttest_rel(x, y).pvalue)
+        want["p_wilcoxon"].append(_signed_rank_two_sided(d))
+        want["p_welch"].append(st.ttest_ind(a.to_numpy(), b.to_numpy(), equal_var=False).pvalue)
+        one = r.baseline == "dense"
+        assert r.test == ("greater" if one else "two-sided")
+        want["p_test"].append(st.ttest_rel(x, y, alternative="greater" if one else "two-sided").pvalue)
+        want["p_reverse"].append(st.ttest_rel(x, y, alternative="less").pvalue if one else np.nan)
+        want["p_tost"].append(max(st.ttest_1samp(d, -0.5, alternative="greater").pvalue,
+                                  st.ttest_1samp(d, 0.5, alternative="less").pvalue))
+    for col, vals in want.items():
+        np.testing.assert_allclose(c[col].to_numpy(float), vals, rtol=1e-5, atol=1e-7, err_msg=col)
+    for b, g in c.groupby("baseline"):  # Holm within each baseline's family of settings
+        for col, src in (("p_test_holm", "p_test"), ("p_reverse_holm", "p_reverse"), ("p_tost_holm", "p_tost")):
+            np.testing.assert_allclose(g[col].to_numpy(float), _holm(g[src].to_numpy(float)), rtol=1e-5, atol=1e-7,
+                                       err_msg=f"{b} {col}")
+    # the classes follow from those p-values and the signs
+    sig = c["p_test_holm"] < 0.05
+    ahead = c["class"].isin(["ahead", "ahead <d"])
+    behind = c["class"] == "behind"
+    two = c["test"] == "two-sided"
+    assert (ahead == (sig & (c["mean_diff"] > 0))).all()
+    assert (behind[two] == (sig & (c["mean_diff"] < 0))[two]).all()
+    assert (behind[~two] == (c["p_reverse_holm"] < 0.05)[~two]).all()
+    assert ((c["class"] == "equivalent") == (~ahead & ~behind & (c["p_tost_holm"] < 0.05))).all()
+    assert ahead.any() and behind.any()
+    # the Markdown: each header shows its column
+    md = [ln for ln in (out / "paper" / "comparisons.md").read_text().splitlines() if ln.startswith("| ")]
+    head = [h.strip() for h in md[0].strip("|").split("|")]
+    rows = [[x.strip() for x in ln.strip("|").split("|")] for ln in md[1:]]
+    for header, col in (("p (t, two-sided)", "p_ttest"), ("p (Wilcoxon, two-sided)", "p_wilcoxon"),
+                        ("p (Welch, two-sided)", "p_welch"), ("p (test, Holm)", "p_test_holm"),
+                        ("p (TOST, Holm)", "p_tost_holm")):
+        j = head.index(header)
+        assert [row[j] for row in rows] == [fmt_p(p) for p in c[col]], header
+    j = head.index("p (fggp < baseline, Holm)")
+    assert [row[j] for row in rows] == [fmt_p(p) if t == "greater" else "—" for p, t in zip(c["p_reverse_holm"],
+                                                                                          c["test"])]
