@@ -104,7 +104,8 @@ def test_a_lead_within_delta_is_only_ever_supported_with_its_qualifier(rates):
 def _design_rates(scenarios, R, seed, resamples=200):
     from analysis.calibration import design_scenarios
 
-    comp = {"seed": 0.5, "setting_seed": 0.25, "noise": 0.45, "collapse_rate": 0.0084, "tail_df": 5}
+    # the standard deviations `python -m analysis calibrate --fit cpu` prints, the cpu records' collapse rate
+    comp = {"seed": 0.19, "setting_seed": 0.11, "noise": 0.35, "collapse_rate": 0.0084, "tail_df": 5}
     d = design_scenarios(6, K=12, seeds_by_setting=(12, 12, 12, 5, 5, 5))
     return calibrate([d[s] for s in scenarios], n_replicates=R, seed=seed, n_resamples=resamples,
                      components=comp).set_index(["scenario", "claim"])
@@ -113,7 +114,7 @@ def _design_rates(scenarios, R, seed, resamples=200):
 @pytest.mark.slow
 def test_the_cpu_like_design_with_collapses_and_heavy_tails_keeps_its_level_and_finds_effects():
     """The cpu protocol's shape (6 settings, 12 seeds at the dense start and 5 at the sparse one, the 7 methods),
-    spreads close to its fitted ones, Student-t(5) noise and runs at chance level at its rate (3 of 357). Under no
+    its fitted spreads, Student-t(5) noise and runs at chance level at its rate (3 of 357). Under no
     effect no claim is supported beyond alpha; with order and rate effects of 2 delta each every claim is supported
     most of the time and never refuted, and five times the collapses do not change that."""
     r = _design_rates(["null"], 400, 11)
@@ -124,7 +125,7 @@ def test_the_cpu_like_design_with_collapses_and_heavy_tails_keeps_its_level_and_
     for scn in ("effect-2", "collapses"):
         for cid in IDS:
             assert rate(r, scn, cid, "refuted") == 0.0, (scn, cid)
-            assert rate(r, scn, cid, "supported") >= 0.5, (scn, cid)
+            assert rate(r, scn, cid, "supported") >= 0.8, (scn, cid)
 
 
 def test_audit_of_simulated_records_agrees_with_the_vectorised_rules():
