@@ -161,18 +161,19 @@ def figures_main(argv: list[str] | None = None) -> int:
         return rec
     runs = rec.runs
     protocols = sorted(runs["protocol"].unique())
+    from .claims import load_claims, studies_status
+
+    studies = load_claims().get("studies", {})
     if args.protocol:
-        missing = [p for p in args.protocol if p not in protocols]
+        missing = [p for p in args.protocol if p not in protocols and p not in studies]
         if missing:
             print(f"error: no runs of protocol {', '.join(missing)}; present: {', '.join(protocols)}", file=sys.stderr)
             return 2
         protocols = [p for p in protocols if p in args.protocol]
 
-    from .claims import load_claims, studies_status
-
     scopes = [(p, "protocol", [p]) for p in protocols]
     for name, have, missing in studies_status(runs, load_claims()):
-        if args.protocol and name not in args.protocol and not set(have) & set(args.protocol):
+        if args.protocol and name not in args.protocol:
             continue
         if missing and have:
             print(f"study {name} ({', '.join(have + missing)}): not drawn yet, no records of {', '.join(missing)} "

@@ -670,3 +670,32 @@ def test_every_p_value_column_means_what_its_header_says(tmp_path):
     j = head.index("p (fggp < baseline, Holm)")
     assert [row[j] for row in rows] == [fmt_p(p) if t == "greater" else "—" for p, t in zip(c["p_reverse_holm"],
                                                                                           c["test"])]
+
+
+def test_a_study_is_audited_and_drawn_once_all_its_protocols_have_records(tmp_path, capsys):
+    """The packaged study cpu-both joins cpu and cpu-resnet. With records of cpu alone: one line says the study
+    waits for cpu-resnet, and neither audit nor figures judge it. With both: the audit has a block for the study
+    covering both protocols' settings, and figures writes its outputs into <out>/cpu-both/."""
+    write_grid(tmp_path, protocol="cpu", archs=("vgg19",), starts=(1.0,), seeds=range(3),
+               methods=("fggp", "annealed", "gmp", "random"))
+    assert audit_main(["--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.endswith("\nstudy cpu-both (cpu + cpu-resnet): not judged yet, no records of cpu-resnet (its verdicts "
+                        "would be those of cpu alone)\n")
+    assert audit_main(["--results", str(tmp_path), "--protocol", "cpu-both"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cpu-resnet has no records yet" in err
+    write_grid(tmp_path, protocol="cpu-resnet", archs=("resnet50",), starts=(1.0,), seeds=range(3),
+               methods=("fggp", "annealed", "gmp", "random"))
+    assert audit_main(["--results", str(tmp_path), "--protocol", "cpu-both"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("study (cpu + cpu-resnet) cpu-both: ")
+    assert ("covers: protocol cpu: cifar10 vgg19 at 90/95/98% from dense-start (3 settings); protocol cpu-resnet: "
+            "cifar10 resnet50 at 90/95/98% from dense-start (3 settings)") in " ".join(out.split())  # wrapped lines
+    o = tmp_path / "o"
+    assert figures_main(["--results", str(tmp_path), "--out", str(o), "--only", "claims_audit", "--only",
+                         "sensitivity"]) == 0
+    assert {p.name for p in o.iterdir()} == {"cpu", "cpu-resnet", "cpu-both"}
+    t = pd.read_csv(o / "cpu-both" / "claims_audit.csv")
+    assert set(t["scope"]) == {"study"} and (t["n_settings"].iloc[:2] == 6).all()
+    assert (o / "cpu-both" / "sensitivity.csv").exists()
