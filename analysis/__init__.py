@@ -12,8 +12,9 @@ Public API (plain arrays or tidy frames in, named fields out):
   :func:`bootstrap_ci`, :func:`probability_of_improvement`, :func:`aggregate_scores` and
   :func:`pooled_effects` (whole seeds resampled), :func:`t_power`, :func:`min_detectable_difference`,
   :func:`seeds_needed`
-* claims: :func:`audit`, :func:`judge`, :func:`load_claims`; the decision rules on arrays in
-  :mod:`analysis.decisions`, their calibration by simulation in :mod:`analysis.calibration`
+* claims: :func:`audit`, :func:`load_claims`, :func:`decide` and :func:`explain` (:mod:`analysis.claims`:
+  records -> arrays -> decide -> explain); the decision rules on arrays in :mod:`analysis.decisions`, the one
+  ranking in :mod:`analysis.ranking`, their calibration by simulation in :mod:`analysis.calibration`
 * command line: :func:`analysis.cli.figures_main`, :func:`analysis.cli.audit_main`,
   :func:`analysis.cli.plan_main`, :func:`analysis.cli.calibrate_main`
 * outputs: :data:`analysis.registry.REGISTRY` (figures and tables register on
@@ -22,7 +23,7 @@ Public API (plain arrays or tidy frames in, named fields out):
 
 from .bootstrap import (BootstrapResult, ImprovementResult, aggregate_scores, bootstrap_ci, pooled_effects,
                         probability_of_improvement)
-from .claims import audit, judge, load_claims
+from .claims import audit, decide, explain, load_claims
 from .power import min_detectable_difference, seeds_needed, t_power
 from .errors import RecordError
 from .ranks import (
@@ -42,5 +43,5 @@ __all__ = [
     "AverageRanks", "FriedmanResult", "IDResult", "average_ranks", "setting_means", "friedman", "iman_davenport",
     "friedman_chi2_from_ranks", "nemenyi_cd", "cd_cliques",
     "BootstrapResult", "ImprovementResult", "bootstrap_ci", "probability_of_improvement", "aggregate_scores",
-    "pooled_effects", "audit", "judge", "load_claims", "t_power", "min_detectable_difference", "seeds_needed",
+    "pooled_effects", "audit", "decide", "explain", "load_claims", "t_power", "min_detectable_difference", "seeds_needed",
 ]

@@ -6,14 +6,17 @@ Records are simulated from a variance-components model of final test accuracy,
 
 with a seed effect ``a`` shared by every setting and method (one seed drives every run: the same
 initialisation and data order), a seed-by-setting effect ``b`` shared by the methods of a setting,
-and independent run noise ``e``; the dense reference is one more "setting" with its own ``b``. The
-default standard deviations are those :func:`fit_components` estimates from the committed ``mini``
-records (``python -m analysis calibrate --fit mini`` prints them).
+and run noise ``e`` (Gaussian, or Student-t with ``tail_df`` degrees of freedom scaled to the same sd:
+heavy tails); the dense reference is one more "setting" with its own ``b``. A sparse run collapses to
+chance level (10 %) with probability ``collapse_rate``, independently. The default standard deviations
+are those :func:`fit_components` estimates from the committed ``mini`` records (``python -m analysis
+calibrate --fit mini`` prints them); ``--fit P --design`` simulates protocol P's own design with its
+fitted components, collapse rate and heavy-tailed noise.
 
-Each scenario fixes the true differences; the audit's own decision functions
-(:func:`analysis.claims.judge_family`, :mod:`analysis.decisions`) judge every replicate, vectorised
-over replicates, and the rates of each verdict are counted. ``tests/analysis_tests/test_calibration.py``
-asserts them; ``python -m analysis calibrate`` prints them.
+Each scenario fixes the true differences; every replicate is judged by :func:`analysis.claims.decide`,
+the very function the audit calls, on arrays with a leading replicate axis, and the rates of each verdict
+are counted. ``tests/analysis_tests/test_calibration.py`` asserts them; ``python -m analysis calibrate``
+prints them.
 """
 
 from __future__ import annotations
@@ -25,15 +28,22 @@ import numpy as np
 import pandas as pd
 
 from . import decisions as D
-from .claims import judge_family, load_claims, rank_block
-from .records import DENSE, SETTING_KEYS
+from .claims import Arrays, decide, load_claims
+from .records import COLLAPSED_AT, DENSE, SETTING_KEYS
 
-__all__ = ["MINI_COMPONENTS", "Scenario", "SCENARIOS", "design_scenarios", "simulate", "decide_arrays", "calibrate",
-           "calibrate_looks", "fit_components", "setting_noise"]
+__all__ = ["MINI_COMPONENTS", "METHODS", "TAIL_DF", "Scenario", "SCENARIOS", "design_scenarios", "simulate", "arrays_of",
+           "decide_arrays", "calibrate", "calibrate_looks", "fit_components", "setting_noise", "planted"]
 
 #: Standard deviations (accuracy points) fitted to the committed mini records by :func:`fit_components`
-#: (seed 2.22, seed x setting 1.68, noise 1.90 over the 5 non-random methods), rounded.
+#: (seed 2.22, seed x setting 1.68, noise 1.90 over the 5 non-random methods), rounded. No collapses, Gaussian.
 MINI_COMPONENTS = {"seed": 2.2, "setting_seed": 1.7, "noise": 1.9}
+#: The methods of a simulated grid (the claimed one first): those of the cpu protocol.
+METHODS = ("fggp", "annealed", "annealed:r0=0.01", "gf-annealed", "mf-fixed", "gmp", "random")
+#: Where a collapsed run ends: at chance level on CIFAR-10's 10 classes.
+CHANCE = 10.0
+#: Degrees of freedom of the heavy-tailed (Student-t) run noise of a protocol's design calibration: a model
+#: choice (a t with 5 degrees of freedom has an excess kurtosis of 6), not a fit.
+TAIL_DF = 5
 
 
 @dataclass(frozen=True)
@@ -43,7 +53,7 @@ class Scenario:
     name: str
     description: str
     n_seeds: int
-    #: (S, A) advantage of fggp over each alternative, in delta units (positive = fggp better)
+    #: (S, A) advantage of fggp over each other method (``methods[1:]``), in delta units (positive = fggp better)
     advantage: np.ndarray = field(repr=False)
     #: (S,) advantage of fggp over dense, in delta units
     over_dense: np.ndarray = field(repr=False)
@@ -51,6 +61,10 @@ class Scenario:
     #: fewer seeds has no runs (NaN) beyond its count, dense reference included, as in a grid whose starts were
     #: planned with different seeds (the cpu protocol: 12 seeds at the dense start, 5 at the sparse one).
     seeds_by_setting: tuple | None = None
+    #: the methods, the claimed one first (default :data:`METHODS`, cut to 1 + A)
+    methods: tuple | None = None
+    #: the collapse rate of the components multiplied by this
+    collapse_scale: float = 1.0
 
     def __post_init__(self):
         k = self.seeds_by_setting
@@ -61,6 +75,10 @@ class Scenario:
                                  f"{self.n_settings} settings at least 2 seeds, the most being n_seeds "
                                  f"({self.n_seeds})")
             object.__setattr__(self, "seeds_by_setting", k)
+        methods = tuple(self.methods or METHODS[:1 + self.n_alternatives])
+        if len(methods) != 1 + self.n_alternatives:
+            raise ValueError(f"scenario {self.name}: {len(methods)} methods for 1 + {self.n_alternatives} columns")
+        object.__setattr__(self, "methods", methods)
 
     @property
     def n_settings(self) -> int:
@@ -71,56 +89,109 @@ class Scenario:
         return self.advantage.shape[1]
 
 
-def _scenarios(S: int = 6, A: int = 5) -> dict[str, Scenario]:
+def planted(methods, k: float, floor: float = 4.0) -> np.ndarray:
+    """(A,) advantages of fggp (``methods[0]``) over the other methods when FGGP's two mechanisms both add k
+    delta: the order effect (gradient-first over magnitude-first) and the rate effect (fixed over annealed),
+    additively: mf-fixed and gf-annealed k below fggp, annealed (either r0) 2k, any other published method k,
+    random at least ``floor`` delta below. Then every claim is true with a smallest true margin of k delta."""
+    out = []
+    for m in methods[1:]:
+        base = m.split(":")[0]
+        out.append({"mf-fixed": k, "gf-annealed": k, "annealed": 2 * k, "random": max(k, floor)}.get(base, k))
+    return np.array(out, dtype=float)
+
+
+def _scenarios(S: int = 6) -> dict[str, Scenario]:
+    A = len(METHODS) - 1
+    ia = METHODS.index("annealed") - 1
     zero = np.zeros((S, A))
     lf1 = np.full((S, A), 10.0)
-    lf1[S // 2:, 0] = 0.0  # tied with one alternative in half the settings: "most" is false, barely
+    lf1[S // 2:, ia] = 0.0  # tied with one alternative in half the settings: "most" is false, barely
     lf3 = np.full((S, A), 10.0)
-    lf3[:, 0] = 0.0  # tied with one alternative, far ahead of the others
+    lf3[:, ia] = 0.0  # tied with one alternative, far ahead of the others
     within = np.full((S, A), 2.0)
-    within[:, 0] = 0.25  # within delta / 4 of one alternative
+    within[:, ia] = 0.25  # within delta / 4 of one alternative
     behind = np.zeros((S, A))
-    behind[:, 0] = -4.0  # one alternative ahead of fggp
+    behind[:, ia] = -4.0  # one alternative ahead of fggp
+    eff = np.tile(planted(METHODS, 2.0), (S, 1))
     return {s.name: s for s in [
         Scenario("null", "no difference anywhere (mini-like: 5 seeds)", 5, zero, np.zeros(S)),
         Scenario("null-30", "no difference anywhere, 30 seeds", 30, zero, np.zeros(S)),
-        Scenario("lf-claim1", "least favourable for claim 1: fggp 10 delta ahead of every alternative, except one "
-                              "it ties with in half the settings (30 seeds)", 30, lf1, np.zeros(S)),
-        Scenario("lf-claim3", "least favourable for claim 3: fggp tied with one alternative, 10 delta ahead of "
-                              "the others (5 seeds)", 5, lf3, np.zeros(S)),
-        Scenario("effect", "fggp better by 2 delta than every alternative and dense, everywhere (150 seeds)", 150,
-                 np.full((S, A), 2.0), np.full(S, 2.0)),
-        Scenario("within", "fggp within delta / 4 of one alternative (+delta / 4) and of dense (+delta / 4), "
-                           "2 delta ahead of the others (150 seeds)", 150, within, np.full(S, 0.25)),
-        Scenario("within-600", "the same with 600 seeds: enough to show the equivalence", 600, within,
+        Scenario("lf-claim1", "least favourable for claim 1: fggp 10 delta ahead of every alternative, except "
+                              "annealed, which it ties with in half the settings (30 seeds)", 30, lf1, np.zeros(S)),
+        Scenario("lf-claim3", "least favourable for claim 3: fggp tied with annealed, 10 delta ahead of the others "
+                              "(5 seeds)", 5, lf3, np.zeros(S)),
+        Scenario("effect", "order and rate effects of 2 delta each (planted): fggp at least 2 delta ahead of every "
+                           "method and of dense, everywhere (150 seeds)", 150, eff, np.full(S, 2.0)),
+        Scenario("within", "fggp within delta / 4 of annealed (+delta / 4) and of dense (+delta / 4), 2 delta ahead "
+                           "of the others (150 seeds)", 150, within, np.full(S, 0.25)),
+        Scenario("within-600", "the same with 600 seeds: enough to show the sub-delta lead", 600, within,
                  np.full(S, 0.25)),
-        Scenario("behind-claim3", "one alternative better than fggp by 4 delta everywhere, the others equal to "
-                                  "fggp and dense (5 seeds): claim 3 is false", 5, behind, np.zeros(S)),
+        Scenario("behind-claim3", "annealed better than fggp by 4 delta everywhere, the others equal to fggp and "
+                                  "dense (5 seeds): claim 3 is false", 5, behind, np.zeros(S)),
     ]}
 
 
 SCENARIOS: dict[str, Scenario] = _scenarios()
 
 
-def design_scenarios(S: int, A: int, K: int, seeds_by_setting=None) -> dict[str, Scenario]:
-    """Scenarios at one protocol's own design (S settings, A alternatives, K seeds, or ``seeds_by_setting``,
-    S counts whose largest is K): what the audit would say of that grid if FGGP were no better than anything
-    (``null``), or truly ahead of every alternative and of dense by delta (``effect-1``) or by 2 delta
-    (``effect-2``) in every setting, or behind one alternative by delta everywhere (``behind-1``: claim 3 is
-    false and claim 1 too). The power of the grid."""
+def design_scenarios(S: int, A: int | None = None, K: int = 5, seeds_by_setting=None, methods=None
+                     ) -> dict[str, Scenario]:
+    """Scenarios at one protocol's own design (S settings, ``methods`` (the claimed one first; default
+    :data:`METHODS`, or its first 1 + A), K seeds, or ``seeds_by_setting``, S counts whose largest is K):
+
+    * ``null``: every method and dense equal;
+    * ``effect-1`` / ``effect-2``: order and rate effects of delta / 2 delta each (:func:`planted`): every claim
+      true with a smallest margin of 1 / 2 delta, everywhere;
+    * ``sub-delta``: the same at delta / 2: every lead real but below delta;
+    * ``collapses``: ``effect-2`` with five times the collapse rate;
+    * ``fggp-only``: fggp 2 delta ahead of every other method and of dense, the three other cells of the 2 x 2
+      equal: the order and rate claims are false (each holds at one level of the other factor only: an
+      interaction of 2 delta), claims 1-3 true;
+    * ``behind-1``: annealed better than fggp by delta everywhere, the others and dense equal to fggp (claims 1
+      and 3 false)."""
+    methods = tuple(methods or (METHODS if A is None else METHODS[:1 + A]))
+    A = len(methods) - 1
     k = tuple(int(x) for x in seeds_by_setting) if seeds_by_setting is not None else None
     seeds = f"{K} seeds" if k is None or len(set(k)) == 1 else f"{'/'.join(map(str, k))} seeds by setting"
     behind = np.zeros((S, A))
-    behind[:, 0] = -1.0
+    if "annealed" in methods[1:]:
+        behind[:, methods.index("annealed") - 1] = -1.0
+    else:
+        behind[:, 0] = -1.0
+    only = np.full((S, A), 2.0)
+    for i, m in enumerate(methods[1:]):
+        if m.split(":")[0] == "random":
+            only[:, i] = 4.0
+
+    def eff(x):
+        return np.tile(planted(methods, x), (S, 1))
+
+    sc = lambda *a, **kw: Scenario(*a, seeds_by_setting=k, methods=methods, **kw)  # noqa: E731
     return {s.name: s for s in [
-        Scenario("null", f"no difference anywhere ({seeds})", K, np.zeros((S, A)), np.zeros(S), k),
-        Scenario("effect-1", f"fggp better by delta than every alternative and dense, everywhere ({seeds})", K,
-                 np.full((S, A), 1.0), np.full(S, 1.0), k),
-        Scenario("effect-2", f"fggp better by 2 delta than every alternative and dense, everywhere ({seeds})", K,
-                 np.full((S, A), 2.0), np.full(S, 2.0), k),
-        Scenario("behind-1", f"one alternative better than fggp by delta everywhere, the others and dense equal to "
-                             f"fggp ({seeds})", K, behind, np.zeros(S), k),
+        sc("null", f"no difference anywhere ({seeds})", K, np.zeros((S, A)), np.zeros(S)),
+        sc("effect-1", f"order and rate effects of delta each: fggp at least delta ahead of every method and of "
+                       f"dense, everywhere ({seeds})", K, eff(1.0), np.full(S, 1.0)),
+        sc("effect-2", f"order and rate effects of 2 delta each: fggp at least 2 delta ahead of every method and "
+                       f"of dense, everywhere ({seeds})", K, eff(2.0), np.full(S, 2.0)),
+        sc("sub-delta", f"order and rate effects of delta / 2 each: every lead real but below delta ({seeds})", K,
+           eff(0.5), np.full(S, 0.5)),
+        sc("collapses", f"effect-2 with five times the collapse rate ({seeds})", K, eff(2.0), np.full(S, 2.0),
+           collapse_scale=5.0),
+        sc("fggp-only", f"fggp 2 delta ahead of every method and of dense, the other three cells of the 2 x 2 equal: "
+                        f"order and rate matter only together ({seeds})", K, only, np.full(S, 2.0)),
+        sc("behind-1", f"annealed better than fggp by delta everywhere, the others and dense equal to fggp ({seeds})",
+           K, behind, np.zeros(S)),
     ]}
+
+
+def _noise(rng, shape, sd, tail_df):
+    """Run noise of standard deviation ``sd``: Gaussian, or Student-t with ``tail_df`` (> 2) degrees of freedom
+    scaled to that sd."""
+    if not tail_df:
+        return rng.normal(0.0, 1.0, shape) * sd
+    nu = float(tail_df)
+    return rng.standard_t(nu, shape) * math.sqrt((nu - 2.0) / nu) * sd
 
 
 def simulate(scn: Scenario, n_replicates: int, rng: np.random.Generator, delta: float = 0.5,
@@ -130,12 +201,15 @@ def simulate(scn: Scenario, n_replicates: int, rng: np.random.Generator, delta: 
 
     ``components``: {"seed", "setting_seed", "noise"} standard deviations (default :data:`MINI_COMPONENTS`);
     with "noise_by_setting" (S values) the sparse runs of each setting get that setting's noise, and the dense
-    runs the pooled "noise"."""
+    runs the pooled "noise"; "tail_df": Student-t run noise with that many degrees of freedom (heavy tails);
+    "collapse_rate": the probability that a sparse run ends at chance level (:data:`CHANCE`), times the
+    scenario's ``collapse_scale``."""
     c = components or MINI_COMPONENTS
     R, S, A, K = n_replicates, scn.n_settings, scn.n_alternatives, scn.n_seeds
+    tail = c.get("tail_df")
     # One level for every setting: setting means cancel in paired differences and within-setting ranks,
     # and a common level lets the dense reference be one run per seed, as in the records.
-    base = np.full(S, 40.0)
+    base = np.full(S, 70.0)
     mu = np.empty((S, 1 + A))
     mu[:, 0] = base
     mu[:, 1:] = base[:, None] - scn.advantage * delta
@@ -145,16 +219,21 @@ def simulate(scn: Scenario, n_replicates: int, rng: np.random.Generator, delta: 
         ns = np.asarray(c["noise_by_setting"], dtype=float)
         if ns.shape != (S,):
             raise ValueError(f"noise_by_setting has {ns.size} values for {S} settings")
-        e = rng.normal(0.0, 1.0, (R, S, 1 + A, K)) * ns[None, :, None, None]
+        e = _noise(rng, (R, S, 1 + A, K), 1.0, tail) * ns[None, :, None, None]
     else:
-        e = rng.normal(0.0, c["noise"], (R, S, 1 + A, K))
+        e = _noise(rng, (R, S, 1 + A, K), c["noise"], tail)
     Y = mu[None, :, :, None] + a + b + e
     # dense: its own "setting" of the variance model; its mean puts fggp - dense at the scenario's
     # advantage (one dense mean, as one dense run per seed, when the advantage is the same everywhere)
     bd = rng.normal(0.0, c["setting_seed"], (R, 1, K))
-    ed = rng.normal(0.0, c["noise"], (R, 1, K))
+    ed = _noise(rng, (R, 1, K), c["noise"], tail)
     dense_mu = base - scn.over_dense * delta
     Dref = dense_mu[None, :, None] + a[:, 0] + bd + ed
+    rate = float(c.get("collapse_rate", 0.0)) * scn.collapse_scale
+    if rate > 0:
+        Y = np.where(rng.uniform(size=Y.shape) < min(rate, 1.0), CHANCE, Y)
+    # no simulated run that did not collapse may look like one (the model's noise is unbounded)
+    Y = np.where((Y != CHANCE) & (Y <= COLLAPSED_AT), COLLAPSED_AT + 0.01, Y)
     if scn.seeds_by_setting is not None:  # the runs a setting does not have: seeds beyond its count
         absent = np.arange(K)[None, :] >= np.asarray(scn.seeds_by_setting)[:, None]  # (S, K)
         Y[:, absent[:, None, :].repeat(1 + A, axis=1)] = np.nan
@@ -162,49 +241,41 @@ def simulate(scn: Scenario, n_replicates: int, rng: np.random.Generator, delta: 
     return Y, Dref
 
 
-def decide_arrays(Y: np.ndarray, Dref: np.ndarray, cfg: dict | None = None, *, rng: np.random.Generator | None = None,
-                  n_resamples: int | None = None) -> dict[str, np.ndarray]:
-    """Verdict codes (:data:`analysis.decisions.VERDICT_NAMES`) of the three claims for every replicate,
-    with the audit's decision functions and the packaged claims.toml (or ``cfg``, a loaded claims dict).
+def arrays_of(Y: np.ndarray, Dref: np.ndarray, methods=None, seeds_by_setting=None) -> Arrays:
+    """Simulated replicates as :class:`analysis.claims.Arrays` (leading replicate axis): the settings are
+    named ("sim", "sim", i, start, "sim"), a start per distinct seed count (the most seeds: the dense start),
+    and the seeds of each start are resampled together, as the audit does with a protocol's starts."""
+    S, M, K = Y.shape[-3:]
+    methods = list(methods or METHODS[:M])
+    counts = tuple(seeds_by_setting) if seeds_by_setting is not None else (K,) * S
+    order = sorted(set(counts), reverse=True)
+    dens = [1.0 if c == order[0] else 0.5 / (1 + order.index(c)) for c in counts]
+    settings = [("sim", "sim", float(i), d, "sim") for i, d in enumerate(dens)]
+    groups = np.array([order.index(c) for c in counts], dtype=np.int64)
+    return Arrays(methods, settings, np.arange(K), Y, Dref, np.ones(S, bool), groups)
 
-    Y: (R, S, 1 + A, K), fggp first; Dref: (R, S, K). NaN is a run the grid does not have: claims 1 and 2
-    pair each setting's own seeds, and claim 3 ranks, as the audit does, the settings where every method has
-    ``min_seeds`` runs, on the seeds complete in all of them (the same in every replicate). Claim 3's bootstrap
-    draws independent whole-seed resamples for each replicate from ``rng``."""
+
+def decide_arrays(Y: np.ndarray, Dref: np.ndarray, cfg: dict | None = None, *, rng: np.random.Generator | None = None,
+                  n_resamples: int | None = None, methods=None, seeds_by_setting=None, results: bool = False):
+    """Verdict codes (:data:`analysis.decisions.VERDICT_NAMES`) of every claim for every replicate, from
+    :func:`analysis.claims.decide` (the audit's own) with the packaged claims.toml (or ``cfg``, a loaded claims
+    dict): {claim id: (R,) codes}; with ``results`` the ClaimResults themselves (their ``small`` flags mark
+    "supported, by less than delta").
+
+    Y: (R, S, 1 + A, K), fggp first, methods named by ``methods`` (default :data:`METHODS`); Dref: (R, S, K).
+    NaN is a run the grid does not have."""
     cfg = cfg or load_claims()
-    claims = {c["rule"]: c for c in cfg["claims"]}
-    c1, c2, c3 = (claims["outperforms_in_most_settings"], claims["surpasses_reference"],
-                  claims["best_average_rank"])
-    rng = rng or np.random.default_rng(int(c3.get("seed", 0)))
-    B = int(n_resamples or c3.get("n_resamples", 10_000))
-    common = lambda c: dict(test=c["comparison_test"], delta=c["delta"], alpha=c["alpha"],  # noqa: E731
-                            min_seeds=c["min_seeds"])
-    f1 = judge_family(Y[:, :, :1, :], Y[:, :, 1:, :], alternative="two-sided", axis=-2, **common(c1))
-    v1, _, _ = D.outperforms_verdict(f1.codes, c1["min_settings"])
-    f2 = judge_family(Y[:, :, 0, :], Dref, alternative="greater", axis=-1, **common(c2))
-    v2, _, _ = D.surpasses_verdict(f2.codes, c2["min_settings"])
-    R = Y.shape[0]
-    # the grid's runs are the same in every replicate: the audit's choice of settings and seeds, once
-    usable, complete = rank_block(np.isfinite(Y).all(axis=0), c3["min_seeds"])
-    Y3 = Y[:, usable][..., complete]
-    K = Y3.shape[-1]
-    if Y3.shape[1] < c3["min_settings"] or Y.shape[2] < 3 or K < c3["min_seeds"]:
-        return {c1["id"]: v1, c2["id"]: v2, c3["id"]: np.full(R, D.INCONCLUSIVE, dtype=np.int8)}
-    p_best = np.empty(R)
-    p_beaten = np.empty(R)
-    for r in range(R):
-        _, p_best[r], beaten, _ = D.rank_evidence(Y3[r], D.seed_weights(K, B, rng), float(c3["alpha"]))
-        p_beaten[r] = beaten.max()
-    v3 = D.rank_verdict(p_best, p_beaten, Y.shape[2], supported_at=float(c3["supported_at"]), alpha=c3["alpha"])
-    return {c1["id"]: v1, c2["id"]: v2, c3["id"]: v3}
+    res = decide(arrays_of(Y, Dref, methods, seeds_by_setting), cfg["claims"], rng=rng, n_resamples=n_resamples)
+    return res if results else {cid: r.verdict for cid, r in res.items()}
 
 
 def calibrate(scenarios=None, n_replicates: int = 1000, seed: int = 0, n_resamples: int = 1000,
               components: dict | None = None, cfg: dict | None = None) -> pd.DataFrame:
     """Rates of each verdict per scenario and claim, with their binomial standard errors.
 
-    Columns: scenario, seeds, replicates, claim, supported, refuted, inconclusive (rates), se_supported,
-    se_refuted (binomial standard errors sqrt(p (1 - p) / R))."""
+    Columns: scenario, seeds, replicates, claim, supported, supported_small (the share read "supported, by less
+    than delta points"), refuted, inconclusive (rates), se_supported, se_refuted (binomial standard errors
+    sqrt(p (1 - p) / R))."""
     cfg = cfg or load_claims()
     delta = float(cfg["defaults"]["delta"])
     rows = []
@@ -213,11 +284,14 @@ def calibrate(scenarios=None, n_replicates: int = 1000, seed: int = 0, n_resampl
         scn = SCENARIOS[name] if isinstance(name, str) else name
         rng = np.random.default_rng([seed, i])
         Y, Dref = simulate(scn, n_replicates, rng, delta, components)
-        v = decide_arrays(Y, Dref, cfg, rng=rng, n_resamples=n_resamples)
-        for cid, codes in v.items():
+        res = decide_arrays(Y, Dref, cfg, rng=rng, n_resamples=n_resamples, methods=scn.methods,
+                            seeds_by_setting=scn.seeds_by_setting, results=True)
+        for cid, r in res.items():
+            codes = r.verdict
             rates = [float(np.mean(codes == k)) for k in range(3)]
             rows.append(dict(scenario=scn.name, seeds=scn.n_seeds, replicates=n_replicates, claim=cid,
-                             supported=rates[0], refuted=rates[1], inconclusive=rates[2],
+                             supported=rates[0], supported_small=float(np.mean(r.small)), refuted=rates[1],
+                             inconclusive=rates[2],
                              se_supported=math.sqrt(rates[0] * (1 - rates[0]) / n_replicates),
                              se_refuted=math.sqrt(rates[1] * (1 - rates[1]) / n_replicates)))
     return pd.DataFrame(rows)
@@ -247,10 +321,12 @@ def calibrate_looks(scenarios, looks, n_replicates: int = 1000, seed: int = 0, n
     rows = []
     for i, name in enumerate(list(scenarios)):
         scn = SCENARIOS[name] if isinstance(name, str) else name
-        scn = Scenario(scn.name, scn.description, K, scn.advantage, scn.over_dense)
+        scn = Scenario(scn.name, scn.description, K, scn.advantage, scn.over_dense, methods=scn.methods,
+                       collapse_scale=scn.collapse_scale)
         rng = np.random.default_rng([seed, i])
         Y, Dref = simulate(scn, n_replicates, rng, delta, components)
-        codes = [decide_arrays(Y[..., :k], Dref[..., :k], cfg, rng=rng, n_resamples=n_resamples) for k in looks]
+        codes = [decide_arrays(Y[..., :k], Dref[..., :k], cfg, rng=rng, n_resamples=n_resamples, methods=scn.methods)
+                 for k in looks]
         for cid in codes[-1]:
             per_look = np.stack([c[cid] for c in codes])  # (looks, R)
             final = per_look[-1]
@@ -277,11 +353,15 @@ def fit_components(df: pd.DataFrame, exclude=("random",)) -> dict:
     still running, or a setting missing a seed, drops out, whichever keeps more data). Runs at chance level
     (``collapsed``) are left out: one such run's 60-point drop is no draw of the model's noise, and with it the
     fit would describe that run, not the spread (its seed or its setting then leaves the block). Returns
-    {"seed", "setting_seed", "noise", "settings", "methods", "seeds", "collapsed_left_out", "noise_by_setting"}.
+    {"seed", "setting_seed", "noise", "settings", "methods", "seeds", "collapsed_left_out", "noise_by_setting",
+    "collapse_rate"}: ``collapse_rate`` is the share of the completed sparse runs (``exclude`` too) at chance level,
+    the rate at which the design calibration draws collapses.
 
     ``noise_by_setting`` is :func:`setting_noise` of the same runs: each setting's own noise. The model's one
     ``noise`` assumes they are equal; they need not be (a sparser network may vary more)."""
-    d = df[(df["status"] == "completed") & (df["method"] != DENSE) & ~df["method"].isin(list(exclude))]
+    every = df[(df["status"] == "completed") & (df["method"] != DENSE)]
+    n_coll_all = int(every["collapsed"].astype(bool).sum()) if "collapsed" in every else 0
+    d = every[~every["method"].isin(list(exclude))]
     collapsed = d["collapsed"].astype(bool) if "collapsed" in d else pd.Series(False, index=d.index)
     d = d[~collapsed]
     piv = d.pivot_table(index=list(SETTING_KEYS), columns=["method", "seed"], values="test_acc")
@@ -306,7 +386,8 @@ def fit_components(df: pd.DataFrame, exclude=("random",)) -> dict:
     var_a = float((a ** 2).sum() / (K - 1)) - max(var_b, 0.0) / S - var_e / (M * S)
     return {"seed": math.sqrt(max(var_a, 0.0)), "setting_seed": math.sqrt(max(var_b, 0.0)),
             "noise": math.sqrt(var_e), "settings": S, "methods": M, "seeds": K,
-            "collapsed_left_out": int(collapsed.sum()), "noise_by_setting": by_setting}
+            "collapsed_left_out": int(collapsed.sum()), "noise_by_setting": by_setting,
+            "collapse_rate": n_coll_all / len(every) if len(every) else 0.0}
 
 
 def _largest_block(have: np.ndarray, dof) -> tuple[np.ndarray, np.ndarray] | None:

@@ -113,14 +113,16 @@ def _safe(name: str) -> str:
 
 def figures_main(argv: list[str] | None = None) -> int:
     """``fggp-repro figures [--results DIR] [--out DIR] [--only NAME ...] [--protocol P ...]``:
-    regenerate every registered figure and table, one protocol at a time into ``<out>/<protocol>/``."""
+    regenerate every registered figure and table, one protocol at a time into ``<out>/<protocol>/``, and each
+    study of analysis/claims.toml whose protocols all have records into ``<out>/<study>/``."""
     from .registry import all_outputs
 
     parser = _Parser(
         prog="fggp-repro figures",
         description="Regenerate every figure and table from the run records, one protocol at a time "
-                    "into OUT/<protocol>/ (no network, no GPU; same records give the same table bytes). Each "
-                    "protocol's log names the platforms its runs were made on (table: platforms).",
+                    "into OUT/<protocol>/, and each study of analysis/claims.toml ([studies]) whose protocols all "
+                    "have records into OUT/<study>/ (no network, no GPU; same records give the same table bytes). "
+                    "Each protocol's log names the platforms its runs were made on (table: platforms).",
         epilog=RECORDS_RULE)
     _add_results(parser)
     parser.add_argument("--out", default="paper_figures", help="output folder (default: paper_figures)")
@@ -159,23 +161,37 @@ def figures_main(argv: list[str] | None = None) -> int:
         return rec
     runs = rec.runs
     protocols = sorted(runs["protocol"].unique())
+    from .claims import load_claims, studies_status
+
+    studies = load_claims().get("studies", {})
     if args.protocol:
-        missing = [p for p in args.protocol if p not in protocols]
+        missing = [p for p in args.protocol if p not in protocols and p not in studies]
         if missing:
             print(f"error: no runs of protocol {', '.join(missing)}; present: {', '.join(protocols)}", file=sys.stderr)
             return 2
         protocols = [p for p in protocols if p in args.protocol]
 
-    for p in protocols:
+    scopes = [(p, "protocol", [p]) for p in protocols]
+    for name, have, missing in studies_status(runs, load_claims()):
+        if args.protocol and name not in args.protocol:
+            continue
+        if missing and have:
+            print(f"study {name} ({', '.join(have + missing)}): not drawn yet, no records of {', '.join(missing)} "
+                  f"(its verdicts would be those of {', '.join(have)} alone)")
+        elif not missing:
+            scopes.append((name, "study", have))
+    for p, kind, protos in scopes:
+        sel = runs["protocol"].isin(protos)
         ctx = Context(
-            protocol=p,
-            runs=runs[runs["protocol"] == p].reset_index(drop=True),
-            histories=rec.histories[rec.histories["protocol"] == p].reset_index(drop=True),
-            layer_sparsity=rec.layer_sparsity[rec.layer_sparsity["protocol"] == p].reset_index(drop=True),
+            protocol=p, kind=kind,
+            runs=runs[sel].reset_index(drop=True),
+            histories=rec.histories[rec.histories["protocol"].isin(protos)].reset_index(drop=True),
+            layer_sparsity=rec.layer_sparsity[rec.layer_sparsity["protocol"].isin(protos)].reset_index(drop=True),
         )
         out_dir = Path(args.out) / _safe(p)
         n_div = int((ctx.runs["status"] == "diverged").sum())
-        print(f"protocol {p}: {len(ctx.runs)} runs ({len(ctx.runs) - n_div} completed, {n_div} diverged) -> {out_dir}")
+        what = "protocol" if kind == "protocol" else f"study ({', '.join(protos)})"
+        print(f"{what} {p}: {len(ctx.runs)} runs ({len(ctx.runs) - n_div} completed, {n_div} diverged) -> {out_dir}")
         print(f"  {platform_note(ctx.runs)}")
         written: set[Path] = set()
         lines = []
@@ -227,11 +243,12 @@ def audit_main(argv: list[str] | None = None) -> int:
     with the platforms each protocol's runs were made on."""
     parser = _Parser(
         prog="fggp-repro audit",
-        description="Audit the FGGP paper's claims (analysis/claims.toml) on the run records, per protocol; "
-                    "each protocol's block names the platforms its runs were made on.",
+        description="Audit the FGGP paper's five claims (analysis/claims.toml) on the run records, per protocol "
+                    "and per study (protocols joined, [studies] of the claims file, once all have records); each "
+                    "block names the protocols and settings its verdicts cover and the platforms of its runs.",
         epilog=RECORDS_RULE)
     _add_results(parser, positional=True)
-    parser.add_argument("--protocol", help="audit only this protocol")
+    parser.add_argument("--protocol", help="audit only this protocol (or study)")
     parser.add_argument("--claims", help="a claims TOML file instead of the packaged analysis/claims.toml")
     parser.add_argument("--json", action="store_true",
                         help="print the verdicts as JSON: one object per (protocol, claim) with claim id, verdict, "
@@ -240,8 +257,9 @@ def audit_main(argv: list[str] | None = None) -> int:
     if isinstance(args, int):
         return args
 
-    from .claims import audit, load_claims
-    from .looks import design_look
+    from .claims import audit, load_claims, studies_status
+    from .claims.audit import scopes
+    from .looks import design_look, study_look
     from .platforms import platform_note, platform_table
     from .tables import collapsed_note, diverged_note
 
@@ -258,12 +276,17 @@ def audit_main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as e:
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
+    pending = [(n, h, m) for n, h, m in studies_status(runs, claims) if m and h and (args.protocol is None
+                                                                                     or args.protocol in h)]
     if args.json:
         import json
 
-        plats = {p: platform_table(g).to_dict("records") for p, g in runs.groupby("protocol", sort=True)}
-        looks = {p: design_look(g, p, claims["plans"]).text for p, g in runs.groupby("protocol", sort=True)}
-        out = [dict(protocol=r["protocol"], claim=r["claim"], verdict=r["verdict"], look=r["look"],
+        members = {n: ps for n, _, ps in scopes(runs, claims)}
+        plats = {n: platform_table(runs[runs["protocol"].isin(ps)]).to_dict("records") for n, ps in members.items()}
+        looks = {n: (design_look(runs[runs["protocol"] == n], n, claims["plans"]).text if ps == [n] else
+                     study_look(runs, ps, claims["plans"]).text) for n, ps in members.items()}
+        out = [dict(protocol=r["protocol"], scope=r["scope"], claim=r["claim"], verdict=r["verdict"],
+                    verdict_text=r["verdict_text"], covers=r["covers"], look=r["look"],
                     look_note=looks[r["protocol"]], reason=r["reason"],
                     numbers=_json_safe(r["numbers"]), evidence=r["evidence"], test=r["test"], text=r["text"],
                     completed=int(r["completed"]), diverged=int(r["diverged"]), collapsed=int(r["collapsed"]),
@@ -274,29 +297,38 @@ def audit_main(argv: list[str] | None = None) -> int:
 
     wrap = textwrap.TextWrapper(width=110, initial_indent=" " * 4, subsequent_indent=" " * 6)
     first = True
-    for p, t in table.groupby("protocol", sort=True):
+    members = {n: ps for n, _, ps in scopes(runs, claims, args.protocol)}
+    for p, t in table.groupby("protocol", sort=False):
         if not first:
             print()
         first = False
-        pr = runs[runs["protocol"] == p]
-        print(f"protocol {p}: {int(t['completed'].iloc[0])} completed runs. {diverged_note(pr)} {collapsed_note(pr)}")
+        pr = runs[runs["protocol"].isin(members[p])]
+        what = "protocol" if members[p] == [p] else f"study ({' + '.join(members[p])})"
+        print(f"{what} {p}: {int(t['completed'].iloc[0])} completed runs. {diverged_note(pr)} {collapsed_note(pr)}")
         print(f"  {platform_note(pr)}")
         if set(t["reason"]) == {"there are no fggp runs"}:
             # e.g. a frontier of dense reference runs: nothing to judge, one line instead of three blocks
             print(f"  every claim inconclusive: there are no fggp runs (methods here: "
                   f"{', '.join(sorted(set(pr['method'])))})")
             continue
-        print(textwrap.fill(design_look(pr, p, claims["plans"]).text, width=110, initial_indent="  ",
-                            subsequent_indent="  "))
+        look = (design_look(pr, p, claims["plans"]) if members[p] == [p] else study_look(pr, members[p], claims["plans"]))
+        print(textwrap.fill(look.text, width=110, initial_indent="  ", subsequent_indent="  "))
+        print(textwrap.fill(f"covers: {t['covers'].iloc[0]}", width=110, initial_indent="  ", subsequent_indent="    "))
         w = max(len("claim"), *(len(c) for c in t["claim"]))
-        print(f"  {'claim':{w}s}  {'verdict':12s}  claim text")
-        print(f"  {'-' * w}  {'-' * 12}  {'-' * 60}")
+        vw = max(12, *(len(v) for v in t["verdict_text"]))
+        print(f"  {'claim':{w}s}  {'verdict':{vw}s}  claim text")
+        print(f"  {'-' * w}  {'-' * vw}  {'-' * 60}")
         for r in t.itertuples(index=False):
-            print(f"  {r.claim:{w}s}  {r.verdict:12s}  {r.text}")
+            print(f"  {r.claim:{w}s}  {r.verdict_text:{vw}s}  {r.text}")
+            if r.covers != t["covers"].iloc[0]:
+                print(wrap.fill(f"covers: {r.covers}"))
             print(wrap.fill(f"why: {r.reason}"))
             print(wrap.fill(f"test: {r.test}"))
             if r.evidence:
                 print(wrap.fill(f"numbers: {r.evidence}"))
+    for name, have, missing in pending:
+        print(f"\nstudy {name} ({' + '.join(have + missing)}): not judged yet, no records of {', '.join(missing)} "
+              f"(its verdicts would be those of {', '.join(have)} alone)")
     return 0
 
 
@@ -337,9 +369,9 @@ def plan_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--claims", help="a claims TOML file instead of the packaged analysis/claims.toml")
     parser.add_argument("--at-seeds", type=int, default=None, metavar="N",
                         help="also print, per comparison, the smallest difference N seeds would detect (a budget)")
-    parser.add_argument("--collapsed", choices=("keep", "exclude"), default=None,
-                        help="runs at chance level (final accuracy <= 11 %%): keep them, as the audit does, or plan "
-                             "without them (default: collapsed of claims.toml, keep)")
+    parser.add_argument("--collapsed", choices=("separate", "keep"), default=None,
+                        help="runs at chance level (final accuracy <= 11 %%): set their seed pairs aside, as the "
+                             "audit's accuracy tests do, or keep them (default: collapsed of claims.toml, separate)")
     args = _parse(parser, argv)
     if isinstance(args, int):
         return args
@@ -347,7 +379,7 @@ def plan_main(argv: list[str] | None = None) -> int:
         print(f"error: --at-seeds must be at least 2 (a paired t-test needs 2 seeds), got {args.at_seeds}",
               file=sys.stderr)
         return 2
-    from .claims import load_claims
+    from .claims import load_claims, with_overrides
     from .plan import plan, plan_text
 
     results = _results_path(args)
@@ -382,9 +414,9 @@ def plan_main(argv: list[str] | None = None) -> int:
     if args.protocol not in protocols:
         print(f"error: no runs of protocol {args.protocol}; present: {', '.join(protocols)}", file=sys.stderr)
         return 2
-    claim = next(c for c in cfg["claims"] if c["rule"] == "outperforms_in_most_settings")
+    claim = next(c for c in cfg["claims"] if c.rule == "outperforms_in_most_settings")
     if args.collapsed is not None:
-        claim = {**claim, "collapsed": args.collapsed}
+        claim = with_overrides(claim, {"collapsed": args.collapsed})
     table = plan(runs[runs["protocol"] == args.protocol], claim, effect=effect, power=power, alpha=alpha,
                  at_seeds=args.at_seeds)
     print(plan_text(table, args.protocol, claim, effect=effect, power=power, alpha=alpha, at_seeds=args.at_seeds))
@@ -457,7 +489,8 @@ def calibrate_main(argv: list[str] | None = None) -> int:
     if args.seeds is not None and args.seeds < 2:
         print(f"error: --seeds must be at least 2 (a paired t-test needs 2 seeds), got {args.seeds}", file=sys.stderr)
         return 2
-    from .calibration import MINI_COMPONENTS, SCENARIOS, calibrate, calibrate_looks, design_scenarios, fit_components
+    from .calibration import (METHODS, MINI_COMPONENTS, SCENARIOS, calibrate, calibrate_looks, design_scenarios,
+                              fit_components)
 
     if args.fit:
         runs = _load(Path(args.results), "fit")
@@ -478,7 +511,8 @@ def calibrate_main(argv: list[str] | None = None) -> int:
               + (f"; {comp['collapsed_left_out']} run(s) at chance level left out"
                  if comp["collapsed_left_out"] else "")
               + "), standard deviations in accuracy points: seed "
-              f"{comp['seed']:.2f}, seed x setting {comp['setting_seed']:.2f}, noise {comp['noise']:.2f}")
+              f"{comp['seed']:.2f}, seed x setting {comp['setting_seed']:.2f}, noise {comp['noise']:.2f}; runs at "
+              f"chance level: {comp['collapse_rate']:.4f} of the completed sparse runs")
     scenarios, components = SCENARIOS, None
     if args.design:
         plan = None
@@ -500,13 +534,14 @@ def calibrate_main(argv: list[str] | None = None) -> int:
         if isinstance(design, str):
             print(f"error: cannot simulate the design of protocol {args.fit}: {design}", file=sys.stderr)
             return 2
-        S, A, K, components, text, by_setting = design
-        scenarios = design_scenarios(S, A, K, by_setting)
+        S, methods, K, components, text, by_setting = design
+        scenarios = design_scenarios(S, K=K, seeds_by_setting=by_setting, methods=methods)
         print(f"simulated at the design of protocol {args.fit}: {text}; {args.replicates} replicates per scenario, "
-              f"{args.resamples} whole-seed resamples for claim 3")
+              f"{args.resamples} resamples of seeds for claim 3; every replicate judged by analysis.claims.decide, the "
+              f"audit's own")
     else:
         print(f"simulated with seed {MINI_COMPONENTS['seed']}, seed x setting {MINI_COMPONENTS['setting_seed']}, "
-              f"noise {MINI_COMPONENTS['noise']} (accuracy points); 6 settings, fggp + 5 alternatives + dense; "
+              f"noise {MINI_COMPONENTS['noise']} (accuracy points); 6 settings, {' + '.join(METHODS)} + dense; "
               f"{args.replicates} replicates per scenario, {args.resamples} whole-seed resamples for claim 3")
     if looks is not None:
         t = calibrate_looks(list(scenarios.values()), looks, n_replicates=args.replicates, seed=args.seed,
@@ -526,8 +561,9 @@ def calibrate_main(argv: list[str] | None = None) -> int:
         scn = scenarios[name]
         print(f"\n{name}: {scn.description}")
         for r in g.itertuples(index=False):
-            print(f"  {r.claim:26s} supported {r.supported:.3f} (se {r.se_supported:.3f})  refuted {r.refuted:.3f} "
-                  f"(se {r.se_refuted:.3f})  inconclusive {r.inconclusive:.3f}")
+            print(f"  {r.claim:26s} supported {r.supported:.3f} (se {r.se_supported:.3f}; by less than delta "
+                  f"{r.supported_small:.3f})  refuted {r.refuted:.3f} (se {r.se_refuted:.3f})  inconclusive "
+                  f"{r.inconclusive:.3f}")
     return 0
 
 
@@ -560,14 +596,18 @@ def _design_of(runs, comp: dict, seeds: int | None, plan: dict | None = None):
     from .formatting import fmt_num
     from .records import DENSE, SETTING_KEYS, setting_label, start_density
 
+    from .calibration import TAIL_DF
+    from .records import method_order
+
     defaults = load_claims()["defaults"]
     method = defaults["method"]
     done = runs[runs["status"] == "completed"]
     settings = sorted(tuple(k) for k in done.loc[done["method"] == method, list(SETTING_KEYS)].drop_duplicates()
                 .itertuples(index=False, name=None))
-    alternatives = [a for a in defaults["alternatives"] if a in set(done["method"])]  # as the audit picks them
+    # every sparse method of the protocol: the claims pick theirs from them, as the audit does
+    alternatives = [a for a in method_order(done["method"].unique()) if a not in (method, DENSE)]
     if len(settings) < 1 or not alternatives:
-        return f"it needs completed {method} runs and at least one alternative"
+        return f"it needs completed {method} runs and at least one other method"
     by_seeds = None
     if plan is not None:
         cells = sorted({k[:2] + (k[2],) + k[4:] for k in settings})  # dataset, arch, sparsity, protocol
@@ -585,13 +625,15 @@ def _design_of(runs, comp: dict, seeds: int | None, plan: dict | None = None):
     labels = ", ".join(f"{fmt_num(x)} at {setting_label(*k[:4])}" for k, x in zip(settings, noise))
     seeds_text = (f"{K} seeds" if by_seeds is None else "seeds by start: " + ", ".join(
         f"{n} at the {start}" for start, n in plan.items()))
-    text = (f"{len(settings)} settings, {method} + {len(alternatives)} alternatives ({', '.join(alternatives)}) + "
+    text = (f"{len(settings)} settings, {method} + {len(alternatives)} other methods ({', '.join(alternatives)}) + "
             f"dense, {seeds_text}; standard deviations seed {comp['seed']:.2f}, seed x setting {comp['setting_seed']:.2f}, "
             f"noise {labels} (dense: the pooled {comp['noise']:.2f})"
-            + (f"; {len(pooled)} setting(s) with too few complete runs (or none yet) take the pooled noise" if pooled else ""))
+            + (f"; {len(pooled)} setting(s) with too few complete runs (or none yet) take the pooled noise" if pooled else "")
+            + f"; run noise Student-t with {TAIL_DF} degrees of freedom (heavy tails); runs at chance level drawn at "
+              f"the fitted rate {comp['collapse_rate']:.4f} per sparse run")
     components = {"seed": comp["seed"], "setting_seed": comp["setting_seed"], "noise": comp["noise"],
-                  "noise_by_setting": noise}
-    return len(settings), len(alternatives), K, components, text, by_seeds
+                  "noise_by_setting": noise, "collapse_rate": comp["collapse_rate"], "tail_df": TAIL_DF}
+    return len(settings), [method] + alternatives, K, components, text, by_seeds
 
 
 def _plan_seeds(text: str) -> dict | str:

@@ -13,14 +13,18 @@ Array conventions
 * Differences are in the metric's units (accuracy points); ``delta`` is the smallest effect of
   interest in the same units.
 
-Per setting and comparison a difference is classified (:func:`classify`) as
+Per setting and comparison a difference a - b is classified (:func:`classify`) as
 
-* ``win`` / ``loss``: significant (Holm-adjusted) with the sign for / against the method;
-* ``equivalent``: the two one-sided tests (TOST, Holm-adjusted) put it inside ``(-delta, delta)``. A
-  difference that is both significant and inside ``+-delta`` counts as equivalent: it is smaller than
-  the smallest effect of interest;
-* ``unresolved``: neither;
+* ``ahead`` (estimate >= delta) / ``ahead <d`` (estimate below delta): significantly above b
+  (Holm-adjusted); significance says that a leads, the estimate how much;
+* ``behind``: significantly below b;
+* ``equivalent``: no significant difference, and the two one-sided tests (TOST, Holm-adjusted) put it
+  inside ``(-delta, delta)``;
+* ``unresolved``: none of these;
 * ``few seeds``: fewer than ``min_seeds`` pairs, never used as evidence either way.
+
+A significant lead is never an equivalence or a loss. The verdict rules (:func:`most_settings`,
+:func:`occasionally`, :func:`all_of`, :func:`rank_verdict`) turn classes into verdicts.
 """
 
 from __future__ import annotations
@@ -33,19 +37,26 @@ import numpy as np
 from scipy import stats as st
 
 __all__ = [
-    "WIN", "LOSS", "EQUIVALENT", "UNRESOLVED", "FEW_SEEDS", "CLASS_NAMES",
+    "AHEAD", "AHEAD_SMALL", "EQUIVALENT", "BEHIND", "UNRESOLVED", "FEW_SEEDS", "CLASS_NAMES", "class_words",
     "SUPPORTED", "REFUTED", "INCONCLUSIVE", "VERDICT_NAMES",
-    "PairedArrays", "paired_t_arrays", "holm_along", "holm_levels", "classify",
-    "outperforms_verdict", "surpasses_verdict", "rank_verdict",
+    "PairedArrays", "paired_t_arrays", "holm_along", "holm_levels", "classify", "is_ahead", "is_against",
+    "most_settings", "occasionally", "all_of", "rank_verdict", "collapse_test", "rate_interval",
     "seed_weights", "weighted_seed_means", "average_ranks_of", "rank_bootstrap", "refutation_spread",
-    "rank_evidence",
 ]
 
-WIN, LOSS, EQUIVALENT, UNRESOLVED, FEW_SEEDS = 0, 1, 2, 3, 4
-CLASS_NAMES = ("win", "loss", "equivalent", "unresolved", "few seeds")
+AHEAD, AHEAD_SMALL, EQUIVALENT, BEHIND, UNRESOLVED, FEW_SEEDS = 0, 1, 2, 3, 4, 5
+#: short names of the classes; :func:`class_words` spells them out with delta's value
+CLASS_NAMES = ("ahead", "ahead <d", "equivalent", "behind", "unresolved", "few seeds")
 
 SUPPORTED, REFUTED, INCONCLUSIVE = 0, 1, 2
 VERDICT_NAMES = ("supported", "refuted", "inconclusive")
+
+
+def class_words(code: int, delta: float) -> str:
+    """A class in words with delta's value, e.g. ``ahead by less than 0.5`` (points of the metric)."""
+    d = f"{delta:g}"
+    return ("ahead by >= " + d, "ahead by less than " + d, "equivalent within +-" + d, "behind", "unresolved",
+            "few seeds")[int(code)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -165,98 +176,150 @@ def holm_levels(p, alpha: float, axis: int = -1) -> np.ndarray:
 # classification of one comparison in one setting
 
 
-def classify(mean, p_win, p_loss, p_equiv, n, *, alpha: float, min_seeds: int, two_sided: bool) -> np.ndarray:
-    """Class codes (:data:`CLASS_NAMES`) of differences, elementwise.
+def classify(mean, sig_ahead, sig_behind, equivalent, n, *, delta: float, min_seeds: int) -> np.ndarray:
+    """Class codes (:data:`CLASS_NAMES`) of differences a - b, elementwise.
 
-    ``p_win``, ``p_loss`` and ``p_equiv`` are already adjusted for multiplicity. With ``two_sided`` the
-    win and loss p are the same two-sided p and the sign of ``mean`` decides; otherwise ``p_win`` is
-    the one-sided p of ``mean > 0`` and ``p_loss`` that of ``mean < 0``. Order of precedence: few seeds,
-    equivalent, win, loss, unresolved.
+    ``sig_ahead`` / ``sig_behind``: the (multiplicity-adjusted) test found a significantly above / below b;
+    ``equivalent``: the equivalence test (TOST) put the difference inside +-delta. Order of precedence:
+    few seeds (fewer than ``min_seeds`` pairs), then a significant difference (``ahead`` when its estimate is
+    at least ``delta``, ``ahead <d`` when it is smaller; ``behind``), then ``equivalent``, else ``unresolved``.
+    Significance and size are kept apart: a significant lead is a lead whatever its size, never an
+    equivalence or a loss; its size is read from the estimate ``mean``.
     """
     mean = np.asarray(mean, dtype=float)
     n = np.asarray(n)
-    sig_win = np.nan_to_num(np.asarray(p_win, float), nan=1.0) < alpha
-    sig_loss = np.nan_to_num(np.asarray(p_loss, float), nan=1.0) < alpha
-    equiv = np.nan_to_num(np.asarray(p_equiv, float), nan=1.0) < alpha
-    if two_sided:
-        sig_win = sig_win & (mean > 0)
-        sig_loss = sig_loss & (mean < 0)
+    ahead = np.asarray(sig_ahead, bool) & (mean > 0)
+    behind = np.asarray(sig_behind, bool) & (mean < 0)
     out = np.full(np.broadcast(mean, n).shape, UNRESOLVED, dtype=np.int8)
-    out = np.where(sig_loss, LOSS, out)
-    out = np.where(sig_win, WIN, out)
-    out = np.where(equiv, EQUIVALENT, out)
+    out = np.where(np.asarray(equivalent, bool), EQUIVALENT, out)
+    out = np.where(behind, BEHIND, out)
+    out = np.where(ahead, np.where(mean >= delta, AHEAD, AHEAD_SMALL), out)
     out = np.where(n < min_seeds, FEW_SEEDS, out)
     return out.astype(np.int8)
 
 
+def is_ahead(codes) -> np.ndarray:
+    """Codes of a significant lead, of any size."""
+    codes = np.asarray(codes)
+    return (codes == AHEAD) | (codes == AHEAD_SMALL)
+
+
+def is_against(codes) -> np.ndarray:
+    """Codes that count against a claim that a is better: significantly behind, or equivalent within +-delta."""
+    codes = np.asarray(codes)
+    return (codes == BEHIND) | (codes == EQUIVALENT)
+
+
 # --------------------------------------------------------------------------------------------
-# the three claims' verdicts from classes / bootstrap probabilities
+# verdict rules on class codes
 
 
-def outperforms_verdict(codes, min_settings: int):
-    """Claim 1 ("outperforms its alternatives in most settings") from class codes of shape
-    (..., S settings, A alternatives).
+def most_settings(codes, min_settings: int):
+    """"In most settings": codes (..., S settings, A comparisons that must all hold in a setting).
 
-    A setting is won when every alternative's class is ``win`` (an intersection-union test: each
-    comparison at level alpha after Holm, no further correction across alternatives needed); it is
-    lost to the claim when some alternative's class is ``loss`` or ``equivalent``. Supported: wins
-    > S / 2. Refuted: lost settings >= S / 2, so that wins cannot reach a majority even if every
-    unresolved setting became a win. Otherwise, or with S < ``min_settings`` or no alternative,
-    inconclusive.
+    A setting is WON when every comparison there is ahead (of any size: an intersection-union test, each
+    comparison at level alpha after Holm, no correction across comparisons needed) and LOST when some
+    comparison is behind or equivalent. Supported: won > S / 2. Refuted: lost >= S / 2 (a majority of won
+    settings is out of reach even if every other setting became won). Otherwise, or with S < ``min_settings``
+    or A = 0, inconclusive. ``small``: supported, and no won setting has every comparison ahead by delta or
+    more (estimates): every margin is below delta.
 
-    Returns (verdict codes, wins, lost settings), each of the leading shape.
-    """
+    Returns (verdict codes, won, lost, won by delta or more, small), each of the leading shape."""
     codes = np.asarray(codes)
     S, A = codes.shape[-2], codes.shape[-1]
     lead = codes.shape[:-2]
     if S == 0 or A == 0:
         z = np.zeros(lead, dtype=np.int64)
-        return np.full(lead, INCONCLUSIVE, dtype=np.int8), z, z
-    wins = (codes == WIN).all(axis=-1).sum(axis=-1)
-    lost = ((codes == LOSS) | (codes == EQUIVALENT)).any(axis=-1).sum(axis=-1)
+        return np.full(lead, INCONCLUSIVE, dtype=np.int8), z, z, z, np.zeros(lead, bool)
+    won_s = is_ahead(codes).all(axis=-1)
+    won = won_s.sum(axis=-1)
+    large = (won_s & (codes == AHEAD).all(axis=-1)).sum(axis=-1)
+    lost = is_against(codes).any(axis=-1).sum(axis=-1)
     v = np.full(lead, INCONCLUSIVE, dtype=np.int8)
     if S >= min_settings:
         v = np.where(S - lost <= S / 2, REFUTED, v)
-        v = np.where(wins > S / 2, SUPPORTED, v)
-    return v.astype(np.int8), wins, lost
+        v = np.where(won > S / 2, SUPPORTED, v)
+    v = v.astype(np.int8)
+    return v, won, lost, large, (v == SUPPORTED) & (large == 0)
 
 
-def surpasses_verdict(codes, min_settings: int):
-    """Claim 2 ("occasionally surpasses the dense network") from class codes of shape (..., S) of
-    the one-sided comparison method > dense.
+def occasionally(codes, min_settings: int):
+    """"Occasionally": codes (..., S) of one one-sided comparison per setting.
 
-    Supported: some setting is a ``win``. Refuted: at least ``min_settings`` settings and every one
-    a ``loss`` or ``equivalent`` (nowhere does the method beat dense by delta or more). Otherwise
-    inconclusive. Returns (verdict codes, wins, settings that are loss or equivalent).
-    """
+    Supported: some setting is ahead (significantly, of any size). Refuted: at least ``min_settings``
+    settings and every one behind or equivalent (nowhere a surplus of delta or more). Otherwise
+    inconclusive. ``small``: supported with no setting ahead by delta or more (estimates).
+
+    Returns (verdict codes, settings ahead, settings behind or equivalent, ahead by delta or more, small)."""
     codes = np.asarray(codes)
     S = codes.shape[-1]
     lead = codes.shape[:-1]
-    wins = (codes == WIN).sum(axis=-1)
-    against = ((codes == LOSS) | (codes == EQUIVALENT)).sum(axis=-1)
+    ahead = is_ahead(codes).sum(axis=-1)
+    large = (codes == AHEAD).sum(axis=-1)
+    against = is_against(codes).sum(axis=-1)
     v = np.full(lead, INCONCLUSIVE, dtype=np.int8)
     if S >= min_settings:
         v = np.where(against == S, REFUTED, v)
-    v = np.where(wins > 0, SUPPORTED, v)
-    return v.astype(np.int8), wins, against
+    v = np.where(ahead > 0, SUPPORTED, v).astype(np.int8)
+    return v, ahead, against, large, (v == SUPPORTED) & (large == 0)
+
+
+def all_of(verdicts, small):
+    """A claim made of several comparisons that must all hold (e.g. the order matters at every rate):
+    ``verdicts`` and ``small`` (..., P) of the P comparisons present. Supported when every one is supported
+    (small when every one is small); refuted when some one is refuted; otherwise, or with P = 0,
+    inconclusive."""
+    v = np.asarray(verdicts)
+    sm = np.asarray(small, bool)
+    lead = v.shape[:-1]
+    if v.shape[-1] == 0:
+        return np.full(lead, INCONCLUSIVE, dtype=np.int8), np.zeros(lead, bool)
+    out = np.full(lead, INCONCLUSIVE, dtype=np.int8)
+    out = np.where((v == SUPPORTED).all(axis=-1), SUPPORTED, out)
+    out = np.where((v == REFUTED).any(axis=-1), REFUTED, out).astype(np.int8)
+    return out, (out == SUPPORTED) & sm.all(axis=-1)
 
 
 def rank_verdict(p_best, p_beaten, n_methods: int, *, supported_at: float, alpha: float):
-    """Claim 3 ("highest ranking across the settings") from whole-seed resampling of the ranks.
+    """Claim 3 ("highest ranking across the settings") from resampling the ranks.
 
     ``p_best``: share of resamples in which the method has the best average rank; ``p_beaten``: the
     largest share of resamples in which one other method has a strictly better average rank than the
     method, from resamples widened by :func:`refutation_spread`. Supported when ``p_best >= supported_at``;
     refuted when some other method ranks better in at least ``1 - alpha / (n_methods - 1)`` of the
     resamples (a Bonferroni bound over the other methods: evidence that the method is not best, not merely
-    that it is not shown to be best);
-    inconclusive otherwise (and where the inputs are NaN)."""
+    that it is not shown to be best); inconclusive otherwise (and where the inputs are NaN)."""
     pb = np.asarray(p_best, dtype=float)
     pw = np.asarray(p_beaten, dtype=float)
     v = np.full(np.broadcast(pb, pw).shape, INCONCLUSIVE, dtype=np.int8)
     v = np.where(pw >= 1.0 - alpha / max(n_methods - 1, 1), REFUTED, v)
     v = np.where(pb >= supported_at, SUPPORTED, v)
     return v.astype(np.int8)
+
+
+def collapse_test(a_collapsed, b_collapsed, both):
+    """Exact McNemar tests of collapse rates on paired runs, along the last axis (a flat list of
+    (setting, seed) pairs): ``a_collapsed``, ``b_collapsed`` bool, ``both`` bool (both runs completed).
+
+    Returns (a only, b only, p that a collapses more often, p that b does): one-sided exact binomial tests
+    of the discordant pairs, P(X >= a only) for X ~ Binomial(a only + b only, 1/2); 1 with no discordant pair."""
+    a = (np.asarray(a_collapsed, bool) & ~np.asarray(b_collapsed, bool) & both).sum(axis=-1)
+    b = (np.asarray(b_collapsed, bool) & ~np.asarray(a_collapsed, bool) & both).sum(axis=-1)
+    n = a + b
+    p_a = np.where(n > 0, st.binom.sf(a - 1, np.maximum(n, 1), 0.5), 1.0)
+    p_b = np.where(n > 0, st.binom.sf(b - 1, np.maximum(n, 1), 0.5), 1.0)
+    return a, b, p_a, p_b
+
+
+def rate_interval(k, n, confidence: float = 0.95):
+    """Clopper-Pearson (exact) interval of a binomial rate k / n, elementwise; NaN where n = 0."""
+    k = np.asarray(k, dtype=float)
+    n = np.asarray(n, dtype=float)
+    a = (1 - confidence) / 2
+    with np.errstate(all="ignore"):
+        lo = np.where(k > 0, st.beta.ppf(a, k, n - k + 1), 0.0)
+        hi = np.where(k < n, st.beta.ppf(1 - a, k + 1, n - k), 1.0)
+    return np.where(n > 0, lo, np.nan), np.where(n > 0, hi, np.nan)
 
 
 # --------------------------------------------------------------------------------------------
@@ -327,17 +390,6 @@ def rank_bootstrap(y, weights, target: int = 0, higher_is_better: bool = True, s
     p_best = share.mean(axis=-1)
     beaten = (avg < avg[..., target:target + 1] - 1e-9).mean(axis=-2)
     return avg, p_best, beaten
-
-
-def rank_evidence(y, weights, alpha: float, target: int = 0):
-    """Claim 3's evidence from whole-seed resamples, as the audit and the calibration both read it: the average
-    ranks (..., B, M) and P(best) (...,) of the plain resamples (:func:`rank_bootstrap`), P(beaten) (..., M) of
-    the same resamples widened by :func:`refutation_spread` at alpha / (M - 1), and that spread."""
-    y = np.asarray(y, dtype=float)
-    spread = refutation_spread(y.shape[-1], alpha / max(y.shape[-2] - 1, 1))
-    avg, p_best, _ = rank_bootstrap(y, weights, target)
-    _, _, beaten = rank_bootstrap(y, weights, target, spread=spread)
-    return avg, p_best, beaten, spread
 
 
 def refutation_spread(n_seeds: int, level: float) -> float:

@@ -24,8 +24,8 @@ import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from .formatting import p_is, save_figure, save_figure_pdf  # noqa: E402
-from .ranks import cd_cliques, friedman, nemenyi_cd  # noqa: E402
-from .records import DENSE, METHOD_ORDER, SETTING_KEYS, method_order, setting_label, start_label  # noqa: E402
+from .ranks import cd_cliques, nemenyi_cd  # noqa: E402
+from .records import DENSE, SETTING_KEYS, method_order, setting_label, start_label  # noqa: E402
 from .registry import Context, SkipOutput, register  # noqa: E402
 
 DPI = 120
@@ -97,11 +97,20 @@ def _adjust(fig, *, left=0.7, right=0.15, top=0.55, bottom=0.55, hspace=0.55, ws
                         hspace=hspace, wspace=wspace)
 
 
+def _caption_lines(ctx: Context, text: str, width_in: float) -> list[str]:
+    chars = max(60, int(width_in * 18))
+    return textwrap.wrap(text, chars) + textwrap.wrap(ctx.scale(), chars)
+
+
+def _caption_height(ctx: Context, text: str, width_in: float) -> float:
+    """Inches the caption of :func:`_caption` takes at the foot of a figure ``width_in`` wide."""
+    return 0.11 * len(_caption_lines(ctx, text, width_in)) + 0.05
+
+
 def _caption(fig, ctx: Context, text: str, width_in: float | None = None) -> None:
     """The figure's caption at its foot: what it shows, then the protocol's scale."""
     w = width_in or fig.get_size_inches()[0]
-    chars = max(60, int(w * 18))
-    lines = textwrap.wrap(text, chars) + textwrap.wrap(ctx.scale(), chars)
+    lines = _caption_lines(ctx, text, w)
     fig.text(0.5, 0.005, "\n".join(lines), ha="center", va="bottom", fontsize=6.5)
 
 
@@ -192,17 +201,28 @@ def accuracy_vs_sparsity(ctx: Context, out_dir: Path) -> list[Path]:
         return _save(fig, out_dir, "accuracy_vs_sparsity")
 
 
-@register("cd_diagram", "figure", "critical-difference diagram: average ranks, Nemenyi CD bar, maximal cliques")
+@register("cd_diagram", "figure", "critical-difference diagram of the audit's ranking: Nemenyi CD bar, maximal cliques")
 def cd_diagram(ctx: Context, out_dir: Path) -> list[Path]:
-    ar, k, n = ctx.rankable()
+    from .ranking import friedman_of_scores
+    from .tables import rank_note
+
+    rk = ctx.ranking()
+    k, n = len(rk.methods), len(rk.settings)
+    if k < 2 or n < 1:
+        raise SkipOutput("nothing to rank")
     cd = nemenyi_cd(k, n, ctx.alpha)
-    ranks = ar.ranks
+    ranks = pd.Series(np.asarray(rk.observed, float), index=rk.methods).sort_values(kind="mergesort")
+    ranks = ranks.reindex(sorted(ranks.index, key=lambda m: (ranks[m], m)))
     cliques = cd_cliques(ranks, cd)
-    fr = friedman(ctx.runs, "test_acc", list(ranks.index)) if k >= 3 and n >= 2 else None
+    _, p, _, p_id = friedman_of_scores(rk.ranks)
     names = list(ranks.index)
     half = math.ceil(k / 2)
+    caption = (rank_note(ctx, rk) + " Bars join methods whose average ranks differ by less than the Nemenyi critical "
+               "difference (conservative when each setting's ranks are means over its seeds); shown for reference: "
+               "claim 3 reads the resampling (rank_chart).")
+    foot = _caption_height(ctx, caption, 6.4)
     with plt.rc_context({**RC, "axes.grid": False}):
-        height = 1.8 + 0.25 * max(half, k - half) + 0.1 * len(cliques)
+        height = 1.4 + foot + 0.25 * max(half, k - half) + 0.1 * len(cliques)
         fig, ax = plt.subplots(figsize=(6.4, height))
         lo, hi = 1, k
         # room for the method labels left and right of the rank axis
@@ -233,13 +253,11 @@ def cd_diagram(ctx: Context, out_dir: Path) -> list[Path]:
         ax.set_ylim(top - step * max(half, k - half) - 0.05, 0.9)
         ax.axis("off")
         title = f"average ranks over {n} settings (1 = best)"
-        if fr is not None:
-            title += f"; Friedman {p_is(fr.pvalue)}, Iman–Davenport {p_is(fr.iman_davenport_pvalue)}"
+        if np.isfinite(p):
+            title += f"; Friedman {p_is(p)}, Iman–Davenport {p_is(p_id)}"
         ax.set_title(title, fontsize=7)
-        fig.subplots_adjust(left=0.02, right=0.98, top=1 - 0.3 / height, bottom=0.45 / height)
-        _caption(fig, ctx, "Bars join methods whose average ranks differ by less than the Nemenyi critical "
-                           "difference. Shown for reference: the audit's claim 3 uses whole-seed resampling "
-                           "(rank_chart).")
+        fig.subplots_adjust(left=0.02, right=0.98, top=1 - 0.3 / height, bottom=(foot + 0.1) / height)
+        _caption(fig, ctx, caption)
         return _save(fig, out_dir, "cd_diagram")
 
 
@@ -248,39 +266,21 @@ def _n(count: int, noun: str) -> str:
 
 
 def rank_chart_data(ctx: Context) -> tuple[pd.DataFrame, int, str]:
-    """What the rank chart draws: one row per method, best first (``rank``; with intervals also ``low``,
-    ``high`` and ``p_best``), the number of settings ranked, and the caption's account of them.
+    """What the rank chart draws: one row per method, best first (``rank``, ``low``, ``high``, ``p_best``), the
+    number of settings ranked, and the caption's account of them: the audit's ranking (claim 3), the same the
+    ranks table and the CD diagram show. A percentile interval need not contain its own estimate, so the chart
+    draws both ends."""
+    from .tables import rank_note
 
-    With whole-seed intervals the bars are the ranks those intervals are about: claim 3's, over the settings
-    where every method has ``min_seeds`` runs, on the seeds complete there. The average ranks of the ``ranks``
-    table use every setting and all its seeds, a different quantity, which an interval of claim 3's need not
-    contain. A percentile interval need not contain its own estimate either, so the chart draws both ends."""
-    rr = ctx.rank_uncertainty()
-    if isinstance(rr, str):
-        ar, k, n = ctx.rankable()
-        return (pd.DataFrame({"method": list(ar.ranks.index), "rank": ar.ranks.to_numpy(float)}), n,
-                f"Average ranks over the {n} settings where every method has a completed run; no rank intervals: "
-                f"{rr}.")
-    lo, hi = np.quantile(rr.distribution, [(1 - ctx.confidence) / 2, (1 + ctx.confidence) / 2], axis=0)
-    best = rr.distribution.min(axis=1, keepdims=True)
-    is_best = np.abs(rr.distribution - best) <= 1e-9
-    p_best = (is_best / is_best.sum(axis=1, keepdims=True)).mean(axis=0)
-    rows = pd.DataFrame({"method": rr.methods, "rank": np.asarray(rr.observed, float), "low": lo, "high": hi,
-                         "p_best": p_best})
+    rk = ctx.ranking()
+    conf = ctx.claim("best_average_rank").rank_confidence
+    lo, hi = rk.interval(conf)
+    rows = pd.DataFrame({"method": rk.methods, "rank": np.asarray(rk.observed, float), "low": lo, "high": hi,
+                         "p_best": rk.p_best})
     rows = rows.sort_values(["rank", "method"], kind="mergesort").reset_index(drop=True)
-    n, min_seeds = len(rr.settings), int(ctx.claim("best_average_rank")["min_seeds"])
-    conf = int(round(ctx.confidence * 100))
-    left = []
-    if rr.dropped_settings:
-        left.append(f"{rr.dropped_settings} setting(s) with fewer seeds left out")
-    if rr.dropped_seeds:
-        left.append(f"{rr.dropped_seeds} seed(s) not complete in them left out")
-    what = (f"Average ranks over the {_n(n, 'setting')} where every method has at least {min_seeds} runs, on the "
-            f"{len(rr.seeds)} seeds complete there (the audit's claim 3"
-            + (f"; {', '.join(left)}" if left else "") + "). "
-            f"Whiskers: {conf}% percentile intervals over {ctx.n_resamples} resamples of whole seeds; P(best): "
-            f"share of resamples in which the method has the best average rank.")
-    return rows, n, what
+    what = (rank_note(ctx, rk) + f" Whiskers: {int(round(conf * 100))}% percentile intervals; P(best): share of "
+            f"resamples in which the method has the best average rank.")
+    return rows, len(rk.settings), what
 
 
 @register("rank_chart", "figure", "average rank per method with whole-seed bootstrap intervals and P(best)")
@@ -289,17 +289,16 @@ def rank_chart(ctx: Context, out_dir: Path) -> list[Path]:
     k = len(rows)
     sty = _styles(list(rows["method"]))
     with plt.rc_context(RC):
-        fig, ax = plt.subplots(figsize=(6.0, 1.5 + 0.3 * k))
+        foot = _caption_height(ctx, what, 6.0)
+        fig, ax = plt.subplots(figsize=(6.0, 1.0 + foot + 0.3 * k))
         for yi, row in rows.iterrows():
             m, v = row["method"], float(row["rank"])
             st_ = sty[m]
             ax.barh(yi, v, color=st_["color"], height=0.6, alpha=0.85 if st_["ls"] == "-" else 0.45,
                     hatch=None if st_["ls"] == "-" else "//", edgecolor=st_["color"])
-            label = f"{v:.2f}"
-            if "low" in rows:
-                a, b = float(row["low"]), float(row["high"])
-                ax.errorbar((a + b) / 2, yi, xerr=(b - a) / 2, fmt="none", color="k", lw=1, capsize=3)
-                label += f"  P(best) {row['p_best']:.2f}"
+            a, b = float(row["low"]), float(row["high"])
+            ax.errorbar((a + b) / 2, yi, xerr=(b - a) / 2, fmt="none", color="k", lw=1, capsize=3)
+            label = f"{v:.2f}  P(best) {row['p_best']:.2f}"
             ax.text(k + 0.2, yi, label, va="center", ha="left", fontsize=7)
         ax.set_yticks(range(k), list(rows["method"]))
         ax.invert_yaxis()
@@ -307,7 +306,7 @@ def rank_chart(ctx: Context, out_dir: Path) -> list[Path]:
         ax.spines["right"].set_visible(False)
         ax.set_xlabel("average rank (1 = best)")
         ax.set_title(f"{_n(n, 'setting')}, {k} methods")
-        _adjust(fig, left=1.3, right=1.5, top=0.35, bottom=0.95)
+        _adjust(fig, left=1.3, right=1.5, top=0.35, bottom=foot + 0.4)
         _caption(fig, ctx, what)
         return _save(fig, out_dir, "rank_chart")
 
@@ -322,7 +321,7 @@ def forest_fggp(ctx: Context, out_dir: Path) -> list[Path]:
     if c.empty:
         raise SkipOutput(f"no seed-paired runs of {ctx.method} and another method")
     cfg = ctx.claim("outperforms_in_most_settings")
-    delta = float(cfg["delta"])
+    delta = float(cfg.delta)
     baselines = method_order(c["baseline"].unique())
     sty = _styles(baselines)
     settings = c[list(SETTING_KEYS)].drop_duplicates().sort_values(
@@ -332,13 +331,21 @@ def forest_fggp(ctx: Context, out_dir: Path) -> list[Path]:
     ypos = {k: i for i, k in enumerate(keys)}
     ncol = min(4, len(baselines))
     nrow = math.ceil(len(baselines) / ncol)
-    lo_all = np.concatenate([c["adj_ci_low"].to_numpy(float), c["mean_diff"].to_numpy(float), [-delta]])
-    hi_all = np.concatenate([c["adj_ci_high"].to_numpy(float), c["mean_diff"].to_numpy(float), [delta]])
+    lo_all = np.concatenate([c["ci_holm_low"].to_numpy(float), c["mean_diff"].to_numpy(float), [-delta]])
+    hi_all = np.concatenate([c["ci_holm_high"].to_numpy(float), c["mean_diff"].to_numpy(float), [delta]])
     xmin, xmax = np.nanmin(lo_all), np.nanmax(hi_all)
     pad = 0.05 * (xmax - xmin)
     with plt.rc_context(RC):
         panel_h = max(0.7, 0.2 * len(keys))
-        fig, axes = plt.subplots(nrow, ncol, figsize=(2.6 * ncol + 1.9, 1.4 + nrow * panel_h + (nrow - 1) * 0.8),
+        caption = (f"Paired differences (mean over seeds) with the interval at the levels Holm's procedure tested each "
+                   f"setting at (across settings, per baseline; α = {ctx.alpha}): filled marker ⇔ the interval "
+                   f"excludes 0 ⇔ significant. Against dense the tests are one-sided each way ({ctx.method} > dense, "
+                   f"{ctx.method} < dense): each end is its one-sided bound. Grey band: ±{delta:g} pp, the smallest "
+                   f"effect of interest; ≡: equivalent (no significant difference, TOST). Seed pairs with a run at "
+                   f"chance level are set aside. One x-scale for all panels.")
+        fw = 2.6 * ncol + 1.9
+        foot = _caption_height(ctx, caption, fw)
+        fig, axes = plt.subplots(nrow, ncol, figsize=(fw, 0.75 + foot + nrow * panel_h + (nrow - 1) * 0.8),
                                  squeeze=False, sharey=True, sharex=True)
         for i, b in enumerate(baselines):
             ax = axes[i // ncol][i % ncol]
@@ -346,12 +353,11 @@ def forest_fggp(ctx: Context, out_dir: Path) -> list[Path]:
             col = sty[b]["color"] if b != DENSE else "#000000"
             y = np.array([ypos[tuple(r)] for r in cb[list(SETTING_KEYS)].itertuples(index=False, name=None)])
             d = cb["mean_diff"].to_numpy(float)
-            lo, hi = cb["adj_ci_low"].to_numpy(float), cb["adj_ci_high"].to_numpy(float)
+            lo, hi = cb["ci_holm_low"].to_numpy(float), cb["ci_holm_high"].to_numpy(float)
             ax.axvspan(-delta, delta, color="#999999", alpha=0.15, lw=0)
             ax.axvline(0, color="k", lw=0.8)
             ax.hlines(y, np.where(np.isfinite(lo), lo, d), np.where(np.isfinite(hi), hi, d), color=col, lw=1.2)
-            sig = (cb["p_win_holm"].to_numpy(float) < ctx.alpha) | (
-                (cb["alternative"].to_numpy() == "two-sided") & (cb["p_loss_holm"].to_numpy(float) < ctx.alpha))
+            sig = cb["class"].isin(["ahead", "ahead <d", "behind"]).to_numpy()
             mk = sty[b]["marker"] if b != DENSE else "o"
             size = 34 if mk == "*" else 18  # a star of the same area reads smaller
             ax.scatter(d[sig], y[sig], color=col, marker=mk, s=size, zorder=3, label="significant (Holm)")
@@ -369,12 +375,8 @@ def forest_fggp(ctx: Context, out_dir: Path) -> list[Path]:
             ax.tick_params(labelbottom=True)  # every panel keeps the shared scale's labels
         for j in range(len(baselines), nrow * ncol):
             axes[j // ncol][j % ncol].axis("off")
-        _caption(fig, ctx, f"Paired differences (mean over seeds) with the interval at the level Holm's procedure "
-                           f"tested each setting at (across settings, per baseline; α = {ctx.alpha}): filled marker ⇔ "
-                           f"the interval excludes 0 ⇔ significant. Against dense the test is one-sided ({ctx.method} "
-                           f"> dense) and the interval's lower end is the one-sided bound. Grey band: ±{delta:g} pp, "
-                           f"the smallest effect of interest; ≡: equivalent (TOST). One x-scale for all panels.")
-        _adjust(fig, left=1.9, top=0.35, bottom=1.05, hspace=0.8 / panel_h, wspace=0.1)
+        _caption(fig, ctx, caption)
+        _adjust(fig, left=1.9, top=0.35, bottom=foot + 0.4, hspace=0.8 / panel_h, wspace=0.1)
         return _save(fig, out_dir, "forest_fggp")
 
 

@@ -25,7 +25,7 @@ import pandas as pd
 
 from .records import DENSE, start_label
 
-__all__ = ["Look", "LOOKS", "check_plans", "complete_seeds", "design_look", "start_seeds_problem"]
+__all__ = ["Look", "LOOKS", "check_plans", "complete_seeds", "design_look", "study_look", "start_seeds_problem"]
 
 LOOKS = ("final", "interim", "unplanned")
 _START = re.compile(r"^(dense-start|\d+(\.\d+)?%-sparse-start)$")
@@ -117,3 +117,14 @@ def design_look(dp: pd.DataFrame, protocol: str, plans: dict | None, reference: 
     return Look("interim", have, planned, text=(
         f"Look: interim. Complete seeds: {counts} ({src}). {calib}, at the planned seeds. A verdict of an interim "
         f"look decides nothing and can change as seeds are added; only the final look's verdicts are the audit's."))
+
+
+def study_look(runs: pd.DataFrame, protocols, plans: dict | None, reference: str = DENSE) -> Look:
+    """The look of a study joining ``protocols``: the least final of their looks (unplanned, then interim,
+    then final), with each protocol's own account."""
+    looks = [design_look(runs[runs["protocol"] == p], p, plans, reference) for p in protocols]
+    kinds = {lk.kind for lk in looks}
+    kind = "unplanned" if "unplanned" in kinds else "interim" if "interim" in kinds else "final"
+    text = (f"Look of the study ({', '.join(protocols)}): {kind}, the least final of its protocols' looks. "
+            + " ".join(f"[{p}] {lk.text}" for p, lk in zip(protocols, looks)))
+    return Look(kind, {}, {}, text)

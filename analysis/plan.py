@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from .claims import judge
+from .claims import build_arrays, compare, with_overrides
 from .formatting import fmt_num
 from .power import min_detectable_difference, sd_upper_bound, seeds_needed
 from .records import COLLAPSED_AT, DENSE, SETTING_KEYS, setting_label
@@ -39,36 +39,41 @@ def plan(runs: pd.DataFrame, claim: dict, *, effect: float, power: float = 0.8, 
     ``at_seeds``: also the minimum detectable difference with that many seeds (a budget's worth), from the sd
     (``mdd_at``) and from its upper bound (``mdd_at_upper``); NaN columns otherwise.
 
-    Runs at chance level (final accuracy <= 11 %) follow ``claim["collapsed"]`` as the audit does: "keep" (the
-    default) plans from every completed run; "exclude" drops them first, so a pair with such a run leaves its
-    comparison. ``collapsed`` counts the runs at chance level among each comparison's pairs (either method),
-    since one of them can dominate an sd; it is 0 under "exclude"."""
-    if claim.get("collapsed", "keep") == "exclude" and "collapsed" in runs.columns:
-        runs = runs[~runs["collapsed"].astype(bool)]
-    j = judge(runs, {**claim, "comparison_test": "paired-t"})
+    ``claim`` is a :class:`analysis.claims.ClaimConfig`. Runs at chance level (final accuracy <= 11 %) follow its
+    ``collapsed`` as the audit does: "separate" (the default) sets aside every seed pair with such a run, so the
+    plan is not driven by a collapse (collapses are compared on their own); "keep" plans from every completed run,
+    where one collapse can dominate an sd. ``collapsed`` counts the runs at chance level among each comparison's
+    pairs (either method) that entered its sd: 0 under "separate"."""
+    claim = with_overrides(claim, {"comparison_test": "paired-t"})
+    a = build_arrays(runs, claim.method, claim.reference)
     rows = []
-    if j.design is None:
+    if a is None:
         return pd.DataFrame(columns=PLAN_COLUMNS)
-    des = j.design
-    fg = des.Y[:, 0, :]
-    for b, f in j.families.items():
-        idx = [i for i in range(len(j.design.settings)) if b != DENSE or j.design.has_dense[i]]
+    fg = a.values(claim.method)
+    for b in a.methods[1:] + [DENSE]:
+        if not a.has(b):
+            continue
+        alt = "greater" if b == DENSE else "two-sided"
+        other = np.where(a.has_dense[:, None], a.dense, np.nan) if b == DENSE else a.values(b)
+        f = compare(fg, other, claim, alt, claim.method, b)
+        idx = [i for i in range(len(a.settings)) if b != DENSE or a.has_dense[i]]
         m = len(idx)
         for i in idx:
             n = int(f.stats.n[i])
             sd = float(f.stats.sd[i])
             lev = alpha / m
             up = sd_upper_bound(sd, n, sd_confidence)
-            at = [math.nan if at_seeds is None else min_detectable_difference(s, at_seeds, lev, power, f.alternative)
+            at = [math.nan if at_seeds is None else min_detectable_difference(s, at_seeds, lev, power, alt)
                   for s in (sd, up)]  # what a budget of at_seeds detects, from the sd and from its bound
-            other = des.dense[i] if b == DENSE else des.Y[i, 1 + des.others.index(b)]
-            paired = np.isfinite(fg[i]) & np.isfinite(other)  # the pairs the sd comes from
-            n_coll = int((fg[i][paired] <= COLLAPSED_AT).sum() + (other[paired] <= COLLAPSED_AT).sum())
-            rows.append(dict(zip(SETTING_KEYS, j.design.settings[i]), baseline=b, alternative=f.alternative, n_pairs=n,
+            paired = np.isfinite(fg[i]) & np.isfinite(other[i])
+            if claim.collapsed == "separate":  # the pairs the sd comes from: none with a run at chance level
+                paired &= (fg[i] > COLLAPSED_AT) & (other[i] > COLLAPSED_AT)
+            n_coll = int((fg[i][paired] <= COLLAPSED_AT).sum() + (other[i][paired] <= COLLAPSED_AT).sum())
+            rows.append(dict(zip(SETTING_KEYS, a.settings[i]), baseline=b, alternative=alt, n_pairs=n,
                              sd=sd, m=m, level=lev,
-                             mdd_now=min_detectable_difference(sd, n, lev, power, f.alternative),
-                             seeds_needed=seeds_needed(effect, sd, lev, power, f.alternative),
-                             sd_upper=up, seeds_needed_upper=seeds_needed(effect, up, lev, power, f.alternative),
+                             mdd_now=min_detectable_difference(sd, n, lev, power, alt),
+                             seeds_needed=seeds_needed(effect, sd, lev, power, alt),
+                             sd_upper=up, seeds_needed_upper=seeds_needed(effect, up, lev, power, alt),
                              mdd_at=at[0], mdd_at_upper=at[1], collapsed=n_coll))
     return pd.DataFrame(rows, columns=PLAN_COLUMNS)
 
@@ -86,7 +91,7 @@ def plan_text(table: pd.DataFrame, protocol: str, claim: dict, *, effect: float,
     """The plan as printed by ``fggp-repro plan``: one block per setting, one line per comparison, then the
     seeds the setting needs (the most any of its comparisons needs), from each sd and from its upper bound.
     With ``at_seeds``, each comparison also shows the difference that many seeds would detect."""
-    m = claim["method"]
+    m = claim.method
     conf = f"{sd_confidence:.0%}"
     lines = [f"protocol {protocol}: seeds needed to detect a difference of {fmt_num(effect)} accuracy points with "
              f"{power:.0%} power (paired t-test; {m} vs alternatives two-sided, vs dense one-sided; level alpha/m = "
@@ -130,9 +135,10 @@ def plan_text(table: pd.DataFrame, protocol: str, claim: dict, *, effect: float,
         known_up = [x for x in overall_up if not math.isnan(x)]
         lines.append(f"every setting: {_n(max(known))} [{_n(max(known_up))}] seeds (the most any setting needs)")
     n_coll = int(table["collapsed"].sum())
-    if claim.get("collapsed", "keep") == "exclude":
-        lines.append("runs at chance level (final accuracy <= 11 %) left out (--collapsed exclude)")
+    if claim.collapsed == "separate":
+        lines.append("a run at chance level (final accuracy <= 11 %) leaves its comparisons, as in the audit's accuracy "
+                     "tests (collapses are compared on their own; --collapsed keep plans with them)")
     elif n_coll:
-        lines.append(f"† runs at chance level (final accuracy <= 11 %) among the comparison's pairs, kept as the audit "
-                     f"keeps them: one such run can dominate an sd; --collapsed exclude plans without them")
+        lines.append(f"† runs at chance level (final accuracy <= 11 %) among the comparison's pairs, kept "
+                     f"(--collapsed keep): one such run can dominate an sd; --collapsed separate plans without them")
     return "\n".join(lines)

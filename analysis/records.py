@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,10 +44,11 @@ REFERENCE_KEYS: tuple[str, ...] = ("dataset", "arch", "protocol")
 SORT_KEYS: tuple[str, ...] = ("protocol", "dataset", "arch", "initial_density", "target_sparsity", "method", "seed")
 
 #: The platform a run was made on (docs/RECORD_SCHEMA.md, "The platform of a record"): the torch version,
-#: the device model, the CPU instruction set, the torch thread count, the precision and strict mode. Two
-#: strict runs of one config agree bit for bit only on one platform; across platforms they drift like a new
-#: seed. Strings in the runs frame, ``unknown`` where a record does not say (see :func:`platform_of`).
-PLATFORM_COLUMNS: tuple[str, ...] = ("torch", "device", "cpu_isa", "threads", "precision", "strict")
+#: the device model, the CPU instruction set, the oneDNN instruction-set level in effect, the torch thread count,
+#: the precision and strict mode. Two strict runs of one config agree bit for bit only on one platform; across
+#: platforms they drift like a new seed. Strings in the runs frame, ``unknown`` where a record does not say (see
+#: :func:`platform_of`).
+PLATFORM_COLUMNS: tuple[str, ...] = ("torch", "device", "cpu_isa", "onednn_isa", "threads", "precision", "strict")
 #: What a platform column holds when the record does not say.
 UNKNOWN = "unknown"
 
@@ -60,8 +62,9 @@ RUN_COLUMNS: tuple[str, ...] = (
 HISTORY_FIELDS: tuple[str, ...] = ("iteration", "lr", "train_loss", "train_acc", "test_acc", "sparsity")
 
 #: A completed run whose final test accuracy (percent) is at or below this is at chance level on
-#: CIFAR-10's 10 classes: flagged ``collapsed`` in tables and counted in the audit's evidence. It stays
-#: in every statistic (collapsing is an outcome of the method, not a defect of the record).
+#: CIFAR-10's 10 classes: flagged ``collapsed`` in tables and counted in the audit's evidence. It is an outcome
+#: of the method, not a defect of the record: it stays in the results tables and the ranks, and the accuracy
+#: comparisons set its seed pairs aside and compare collapse rates on their own (analysis/claims.toml).
 COLLAPSED_AT = 11.0
 
 DENSE = "dense"
@@ -282,8 +285,10 @@ def platform_of(record: dict) -> dict:
     """The platform a record was made on, :data:`PLATFORM_COLUMNS` as strings (``unknown`` where the record
     does not say): the same definition as the training core's ``records.platform_of`` (this package may not
     import it). ``device`` is ``provenance.device_model``, or for older records ``provenance.device`` without
-    its thread count (``cpu (<model>, <n> threads)`` -> ``cpu (<model>)``); ``cpu_isa`` is
-    ``provenance.cpu_capability``; ``threads`` is ``provenance.torch_threads`` (else ``config.run.threads``);
+    its thread count (``cpu (<model>, <n> threads)`` -> ``cpu (<model>)``), in either case without a CPU model's
+    clock (``Intel(R) Xeon(R) Processor @ 2.50GHz`` -> ``Intel(R) Xeon(R) Processor``: the clock says nothing about
+    the kernels); ``cpu_isa`` is ``provenance.cpu_capability``; ``onednn_isa`` is ``provenance.onednn_isa``, the
+    oneDNN instruction-set level in effect (e.g. ``AVX512_CORE_BF16``; older records lack it); ``threads`` is ``provenance.torch_threads`` (else ``config.run.threads``);
     ``precision`` is ``config.run.precision`` (``fp32`` when the record has no such field, as records made
     before it existed); ``strict`` is ``provenance.deterministic`` (``true``/``false``). Never raises: the
     platform is reported, it does not enter a statistic."""
@@ -301,8 +306,15 @@ def platform_of(record: dict) -> dict:
     if threads is None:
         threads = run.get("threads") or None
     precision = run.get("precision", "fp32")
+    if isinstance(device, str):
+        device = _CLOCK.sub("", device)
     return {"torch": _text(prov.get("torch")), "device": _text(device), "cpu_isa": _text(prov.get("cpu_capability")),
-            "threads": _text(threads), "precision": _text(precision), "strict": _text(prov.get("deterministic"))}
+            "onednn_isa": _text(prov.get("onednn_isa")), "threads": _text(threads), "precision": _text(precision),
+            "strict": _text(prov.get("deterministic"))}
+
+
+#: A CPU model's clock suffix, e.g. " @ 2.50GHz" (the training core drops it from the device model too).
+_CLOCK = re.compile(r"\s*@\s*[0-9.]+\s*[GM]Hz")
 
 
 #: Config fields that legitimately differ between the runs of one protocol (they are the setting, the

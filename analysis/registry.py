@@ -14,7 +14,7 @@ from typing import Callable
 
 import pandas as pd
 
-from .records import DENSE, SETTING_KEYS, method_order
+from .records import DENSE, method_order
 
 
 class SkipOutput(Exception):
@@ -55,13 +55,14 @@ def all_outputs() -> dict[str, Output]:
 
 @dataclass
 class Context:
-    """The records of one protocol, with the statistics several outputs share computed once."""
+    """The records of one protocol (or one study), with the statistics several outputs share computed once."""
 
     protocol: str
     runs: pd.DataFrame  #: load_runs rows of this protocol (all statuses)
     histories: pd.DataFrame
     layer_sparsity: pd.DataFrame
     method: str = "fggp"  #: the method the paper is about
+    kind: str = "protocol"  #: "protocol", or "study" (several protocols joined, analysis/claims.toml [studies])
     alpha: float = 0.05
     confidence: float = 0.95
     n_resamples: int = 10_000
@@ -87,21 +88,6 @@ class Context:
 
         return self.cached(("summary", metric), lambda: summarize(self.runs, metric, self.confidence))
 
-    def ranks(self):
-        from .ranks import average_ranks
-
-        return self.cached("ranks", lambda: average_ranks(self.runs, "test_acc", True, self.methods or None))
-
-    def rankable(self):
-        """(average ranks, k methods, n settings), or SkipOutput when there is nothing to rank."""
-        ar = self.ranks()
-        k, n = len(ar.ranks), ar.n_settings
-        if k < 2:
-            raise SkipOutput(f"only {k} sparse method(s): nothing to rank")
-        if n == 0:
-            raise SkipOutput("no setting where every method has a completed run")
-        return ar, k, n
-
     @property
     def claims(self) -> dict:
         """The packaged claims configuration (analysis/claims.toml)."""
@@ -109,43 +95,58 @@ class Context:
 
         return self.cached("claims", load_claims)
 
-    def claim(self, rule: str) -> dict:
-        """The merged configuration of the claim decided by ``rule``."""
-        return next(c for c in self.claims["claims"] if c["rule"] == rule)
+    def claim(self, rule: str):
+        """The :class:`analysis.claims.ClaimConfig` of the claim decided by ``rule``."""
+        return next(c for c in self.claims["claims"] if c.rule == rule)
 
-    def audit(self) -> pd.DataFrame:
-        """The claims audit of this protocol (with the machine-readable numbers)."""
-        from .claims import audit
-
-        return self.cached("audit", lambda: audit(self.runs, protocol=self.protocol, claims=self.claims,
-                                                  with_numbers=True))
-
-    def judgement(self):
-        """Per-setting decisions of ``method`` against every other method and dense (claims.toml defaults)."""
+    def judged(self):
+        """Every claim decided and explained on these runs, once (:func:`analysis.claims.judge`): the audit,
+        the comparisons and the ranking every output shows come from it."""
         from .claims import judge
 
-        return self.cached("judgement", lambda: judge(self.runs, self.claim("outperforms_in_most_settings")))
+        return self.cached("judged", lambda: judge(self.runs, self.claims, name=self.protocol, kind=self.kind))
 
-    def rank_uncertainty(self):
-        """Whole-seed bootstrap of the average ranks of every sparse method (``method`` first when present);
-        a string (the reason) when there is nothing to rank."""
-        from .bootstrap import _cube
-        from .claims import rank_uncertainty
+    def audit(self) -> pd.DataFrame:
+        """The claims audit of this protocol or study (with the machine-readable numbers)."""
+        from .claims.audit import AUDIT_COLUMNS, audit_rows
+
+        return self.cached("audit", lambda: pd.DataFrame(audit_rows(self.judged(), self.claims, True),
+                                                         columns=AUDIT_COLUMNS + ["numbers"]))
+
+    def ranking(self):
+        """The one ranking (claim 3's: its methods, seeds, aggregation and resamples), or SkipOutput."""
+        j = self.judged()
+        if j.arrays is None:
+            raise SkipOutput(f"no {self.method} runs: nothing to rank")
+        r = j.result("best_average_rank")
+        if r.ranking is None:
+            methods = r.detail.get("methods", [])
+            raise SkipOutput(f"nothing to rank: {r.why or 'too few methods'} ({', '.join(methods)})")
+        return r.ranking
+
+    def ranking_of(self, metric: str):
+        """The ranking's methods, seeds and aggregation on another metric (e.g. the best-epoch accuracy):
+        observed average ranks (no resampling worth reading), or a string when there is nothing to rank."""
+        from .claims import build_arrays
+        from .ranking import rank_arrays
 
         def make():
-            methods = self.methods
-            if self.method in methods:
-                methods = [self.method] + [m for m in methods if m != self.method]
-            if len(methods) < 2:
-                return f"only {len(methods)} sparse method(s): nothing to rank"
-            sp = self.runs[self.runs["method"].isin(methods)]
-            settings = [tuple(r) for r in sp[list(SETTING_KEYS)].drop_duplicates().sort_values(
-                list(SETTING_KEYS), kind="mergesort").itertuples(index=False, name=None)]
-            Y, seeds = _cube(self.runs, methods, settings, "test_acc")
+            rk = self.ranking()
             c = self.claim("best_average_rank")
-            return rank_uncertainty(Y, settings, seeds, methods, int(c["min_seeds"]), self.n_resamples, self.seed)
+            a = build_arrays(self.runs, self.method, c.reference, metric)
+            if a is None:
+                return "no runs"
+            Y = a.Y[:, [a.methods.index(m) for m in rk.methods], :]
+            return rank_arrays(Y, a.groups, aggregation=c.aggregation, min_seeds=c.min_seeds, n_resamples=1,
+                               alpha=c.alpha, methods=rk.methods, settings=a.settings)
 
-        return self.cached("rank_uncertainty", make)
+        return self.cached(("ranking_of", metric), make)
+
+    def comparison(self, baseline: str):
+        """``method`` against ``baseline`` (dense: one-sided) per setting, under claim 1's configuration."""
+        j = self.judged()
+        c = self.claim("outperforms_in_most_settings")
+        return j.decider.comparison(c.method, baseline, c, "greater" if baseline == DENSE else "two-sided")
 
     def scale(self) -> str:
         """One line naming the protocol's scale: architecture and width, epochs, training images, dense accuracy."""
@@ -153,8 +154,17 @@ class Context:
 
         return self.cached("scale", lambda: scale_line(self.protocol, self.runs, self.summary()))
 
+    @property
+    def accuracy_runs(self) -> pd.DataFrame:
+        """The runs the accuracy comparisons pair: with collapsed = "separate" (claims.toml) the runs at chance
+        level leave (every seed pair with one of them is set aside; collapses are compared on their own)."""
+        if self.claim("outperforms_in_most_settings").collapsed == "separate" and "collapsed" in self.runs:
+            return self.runs[~self.runs["collapsed"].astype(bool)]
+        return self.runs
+
     def comparisons(self) -> pd.DataFrame:
-        """``method`` against every other method present (dense included), stacked."""
+        """``method`` against every other method present (dense included), stacked (descriptive statistics of
+        the pairs the decisions use)."""
         from .stats import COMPARE_COLUMNS, compare
 
         def make():
@@ -162,7 +172,9 @@ class Context:
             if self.method not in present:
                 return pd.DataFrame(columns=COMPARE_COLUMNS)
             others = [m for m in method_order(present) if m != self.method]
-            frames = [compare(self.runs, self.method, b, confidence=self.confidence) for b in others]
+            runs = self.accuracy_runs
+            frames = [compare(runs, self.method, b, confidence=self.confidence) for b in others
+                      if b in set(runs["method"])]
             return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COMPARE_COLUMNS)
 
         return self.cached("comparisons", make)

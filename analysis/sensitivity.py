@@ -6,30 +6,33 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .claims import audit, load_claims
+from .claims import audit, load_claims, with_overrides
 from .records import DENSE
 
 __all__ = ["sensitivity_table"]
 
 
 def _alternatives_present(df: pd.DataFrame, cfg: dict, overrides: dict | None) -> list[str]:
-    c = {**cfg["defaults"], **(overrides or {})}
-    excl = set(c.get("exclude", ()))
+    c = with_overrides(next(c for c in cfg["claims"] if c.rule == "outperforms_in_most_settings"), overrides)
     present = set(df["method"]) - {DENSE}
-    return sorted(a for a in c["alternatives"] if a not in excl and a in present)
+    return sorted(a for a in c.alternatives if a in present)
 
 
-def sensitivity_table(df: pd.DataFrame, protocol: str, claims: dict | None = None) -> pd.DataFrame:
-    """One row per variant (the defaults first), one column per claim id with its verdict on
-    ``protocol``; a verdict that differs from the default's carries a trailing ``*``. ``note`` says
-    when a variant cannot change anything here (e.g. no runs of the annealed rate it keeps or drops).
+def sensitivity_table(df: pd.DataFrame, protocol: str, claims: dict | None = None,
+                      base: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per variant (the defaults first), one column per claim id with its verdict (with the "by less
+    than delta points" qualifier where it applies) on ``protocol`` (a protocol, or a study of the claims file);
+    a verdict that differs from the default's carries a trailing ``*``. ``note`` says when a variant cannot change
+    anything here. ``base``: the default audit, when already computed.
 
     Columns: choice, variant, <claim ids...>, note."""
     cfg = claims or load_claims()
-    dp = df[df["protocol"] == protocol]
-    ids = [c["id"] for c in cfg["claims"]]
-    base = audit(dp, protocol=protocol, claims=cfg)
-    base_v = dict(zip(base["claim"], base["verdict"]))
+    studies = cfg.get("studies", {})
+    dp = df[df["protocol"].isin(studies.get(protocol, [protocol]))]
+    ids = [c.id for c in cfg["claims"]]
+    if base is None:
+        base = audit(dp, protocol=protocol, claims=cfg)
+    base_v = dict(zip(base["claim"], base["verdict_text"]))
     rows = [dict(choice="defaults", variant=_defaults_label(cfg), **base_v, note="")]
     alts0 = _alternatives_present(dp, cfg, None)
     for s in cfg.get("sensitivity", []):
@@ -45,11 +48,11 @@ def sensitivity_table(df: pd.DataFrame, protocol: str, claims: dict | None = Non
                 note = "alternatives: " + ", ".join(alts)
                 if any(a.startswith("annealed") for a in alts0) and not any(a.startswith("annealed") for a in alts):
                     note += " (no run of the annealed rate it keeps)"
-        if over.get("collapsed") == "exclude":
+        if over.get("collapsed") == "keep":
             n = int(dp["collapsed"].sum())
-            note = f"{n} run(s) at chance level dropped" if n else "no run at chance level here"
+            note = f"{n} run(s) at chance level kept" if n else "no run at chance level here"
         t = audit(dp, protocol=protocol, claims=cfg, overrides=over)
-        v = dict(zip(t["claim"], t["verdict"]))
+        v = dict(zip(t["claim"], t["verdict_text"]))
         rows.append(dict(choice=s["choice"], variant=s["label"],
                          **{cid: v[cid] + ("*" if v[cid] != base_v[cid] else "") for cid in ids}, note=note))
     return pd.DataFrame(rows, columns=["choice", "variant", *ids, "note"])
@@ -58,4 +61,5 @@ def sensitivity_table(df: pd.DataFrame, protocol: str, claims: dict | None = Non
 def _defaults_label(cfg: dict) -> str:
     d = cfg["defaults"]
     test = {"paired-t": "paired t-test", "wilcoxon": "Wilcoxon", "welch": "Welch"}[d["comparison_test"]]
-    return f"{test}, all alternatives, both annealed rates, delta = {d['delta']:g} pp, alpha = {d['alpha']:g}"
+    return (f"{test}, published alternatives + random, both annealed rates, runs at chance level set aside, "
+            f"{d['aggregation']}, delta = {d['delta']:g} pp, alpha = {d['alpha']:g}")

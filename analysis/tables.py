@@ -12,8 +12,8 @@ import pandas as pd
 
 from .bootstrap import aggregate_scores, pooled_effects, probability_of_improvement
 from .formatting import fmt_num, fmt_p, fmt_signed, p_is, write_table
-from .looks import design_look
-from .ranks import average_ranks, friedman, nemenyi_cd
+from . import decisions as D
+from .ranks import nemenyi_cd
 from .records import (COLLAPSED_AT, DENSE, REFERENCE_KEYS, SETTING_KEYS, diverged_runs, method_order, setting_label,
                       start_label)
 from .registry import Context, SkipOutput, register
@@ -34,14 +34,15 @@ def diverged_note(runs: pd.DataFrame) -> str:
 
 
 def collapsed_note(runs: pd.DataFrame) -> str:
-    """One line: how many completed runs ended at chance level, by method (kept in the statistics)."""
+    """One line: how many completed runs ended at chance level, by method, and where they enter."""
     c = runs[runs["collapsed"]] if "collapsed" in runs.columns else runs.iloc[:0]
     if c.empty:
         return f"Collapsed runs (final accuracy ≤ {COLLAPSED_AT:g} %, chance level): none."
     by = c.groupby("method").size()
     parts = ", ".join(f"{m} {int(by[m])}" for m in method_order(by.index))
-    line = (f"Collapsed runs (final accuracy ≤ {COLLAPSED_AT:g} %, chance level; kept in every statistic, marked "
-            f"†): {len(c)} — {parts}.")
+    line = (f"Collapsed runs (final accuracy ≤ {COLLAPSED_AT:g} %, chance level; marked †, in the means of the results "
+            f"tables and last at their seed in the ranks, set aside from the paired accuracy tests and compared on "
+            f"their own in the collapses table): {len(c)} — {parts}.")
     if "bn_recal_test_acc" in c.columns:
         diag = c[c["bn_recal_test_acc"].notna()]
         if not diag.empty:
@@ -154,20 +155,19 @@ def reporting_bias(ctx: Context, out_dir: Path) -> list[Path]:
             .groupby("method")[["gain", "test_acc", "best_test_acc_window"]].mean())
     methods = [m for m in method_order(gain.index)]
     rank_final = rank_best = None
-    sparse = [m for m in methods if m != DENSE]
-    if len(sparse) >= 2:
-        done = ctx.runs[ctx.runs["status"] == "completed"]
-        try:
-            rank_final = average_ranks(done, "test_acc", True, sparse)
-            rank_best = average_ranks(done, "best_test_acc_window", True, sparse)
-        except ValueError:
-            rank_final = rank_best = None
+    try:
+        rk = ctx.ranking()
+        rank_final, rank_best = (dict(zip(r.methods, r.observed)) if not isinstance(r, str) else None
+                                 for r in (ctx.ranking_of("test_acc"), ctx.ranking_of("best_test_acc_window")))
+        n_set = len(rk.settings)
+    except SkipOutput:
+        n_set = 0
     rows, disp = [], []
     for m in methods:
         g = gain.loc[m]
         n = int((runs["method"] == m).sum())
-        rf = float(rank_final.ranks.get(m, math.nan)) if rank_final is not None and m != DENSE else math.nan
-        rb = float(rank_best.ranks.get(m, math.nan)) if rank_best is not None and m != DENSE else math.nan
+        rf = float(rank_final.get(m, math.nan)) if rank_final is not None else math.nan
+        rb = float(rank_best.get(m, math.nan)) if rank_best is not None else math.nan
         rows.append(dict(method=m, runs=n, mean_final=g["test_acc"], mean_best=g["best_test_acc_window"],
                          inflation=g["gain"], rank_final=rf, rank_best=rb, rank_change=rb - rf))
         disp.append({"method": m, "runs": str(n), "mean final (%)": fmt_num(g["test_acc"]),
@@ -175,147 +175,179 @@ def reporting_bias(ctx: Context, out_dir: Path) -> list[Path]:
                      "inflation (pp)": fmt_signed(g["gain"]),
                      "average rank final → best epoch": ("—" if math.isnan(rf) else
                                                          f"{fmt_num(rf, 2)} → {fmt_num(rb, 2)}")})
-    n_set = rank_final.n_settings if rank_final is not None else 0
     notes = [f"Reporting bias of choosing the checkpoint on the test set: mean over completed runs of the best "
              f"test accuracy in the window after pruning ends (the same epochs for dense) minus the final-epoch "
-             f"accuracy, per method; average ranks over {n_set} settings by final and by best-epoch accuracy "
-             f"(1 = best). Only the final-epoch numbers are unbiased. {ctx.scale()}."]
+             f"accuracy, per method; average ranks (the ranks table's methods, seeds and aggregation) over {n_set} "
+             f"settings by final and by best-epoch accuracy (1 = best). Only the final-epoch numbers are unbiased. "
+             f"{ctx.scale()}."]
     return write_table(out_dir, "reporting_bias", display=pd.DataFrame(disp), data=pd.DataFrame(rows), notes=notes)
 
 
+def rank_note(ctx: Context, rk) -> str:
+    """What the one ranking is, in words (the ranks table, the CD diagram and the rank chart all say it)."""
+    from .claims.explain import AGGREGATION_WORDS
+
+    c = ctx.claim("best_average_rank")
+    seeds = "/".join(str(int(x)) for x in sorted(set(rk.seeds.tolist()), reverse=True))
+    left = (f"; {rk.dropped_settings} setting(s) with fewer than {c.min_seeds} complete seeds left out"
+            if rk.dropped_settings else "")
+    return (f"The audit's ranking (claim 3): {', '.join(rk.methods)}; {AGGREGATION_WORDS[rk.aggregation]} "
+            f"(1 = best, ties share the average rank), averaged over {len(rk.settings)} settings, each on all its "
+            f"complete seeds ({seeds}){left}. Intervals and P(best): {rk.distribution.shape[0]} resamples of seeds "
+            f"within each of {rk.groups} group(s) of settings sharing their seeds, spread by sqrt(K/(K−1)) and "
+            f"t/z = {rk.support_spread:.3f} (generator seed {c.seed}).")
+
+
 @register("ranks", "table",
-          "average ranks with whole-seed bootstrap intervals, P(best), mean over settings, P(fggp > method), Friedman")
+          "the audit's ranking: average ranks with resampling intervals, P(best), mean over settings, "
+          "P(fggp > method), Friedman")
 def ranks(ctx: Context, out_dir: Path) -> list[Path]:
-    ar, k, n = ctx.rankable()
-    rr = ctx.rank_uncertainty()
-    agg = aggregate_scores(ctx.runs, "test_acc", list(ar.ranks.index), n_resamples=ctx.n_resamples,
+    from .ranking import friedman_of_scores
+
+    rk = ctx.ranking()
+    methods = list(rk.methods)
+    conf = ctx.claim("best_average_rank").rank_confidence
+    lo, hi = rk.interval(conf)
+    agg = aggregate_scores(ctx.runs, "test_acc", methods, n_resamples=ctx.n_resamples,
                            confidence=ctx.confidence, seed=ctx.seed).set_index("method")
-    boot = None
-    if not isinstance(rr, str):
-        lo, hi = np.quantile(rr.distribution, [(1 - ctx.confidence) / 2, (1 + ctx.confidence) / 2], axis=0)
-        best = rr.distribution.min(axis=1, keepdims=True)
-        is_best = np.abs(rr.distribution - best) <= 1e-9
-        p_best = (is_best / is_best.sum(axis=1, keepdims=True)).mean(axis=0)
-        boot = {m: (float(lo[i]), float(hi[i]), float(p_best[i])) for i, m in enumerate(rr.methods)}
+    k, n = len(methods), len(rk.settings)
     rows, disp = [], []
-    for m, r in ar.ranks.items():
+    for i in sorted(range(k), key=lambda i: (rk.observed[i], methods[i])):
+        m = methods[i]
         poi = None
-        if ctx.method in ar.ranks.index and m != ctx.method:
+        if m != ctx.method:
             poi = probability_of_improvement(ctx.runs, ctx.method, m, n_resamples=ctx.n_resamples,
                                              confidence=ctx.confidence, seed=ctx.seed)
         a = agg.loc[m]
-        b = boot.get(m) if boot else None
-        rows.append(dict(method=m, average_rank=r, n_settings=n,
-                         rank_ci_low=b[0] if b else math.nan, rank_ci_high=b[1] if b else math.nan,
-                         p_best=b[2] if b else math.nan, aggregate_mean=a["estimate"],
-                         aggregate_ci_low=a["ci_low"], aggregate_ci_high=a["ci_high"],
+        rows.append(dict(method=m, average_rank=rk.observed[i], n_settings=n, aggregation=rk.aggregation,
+                         rank_ci_low=lo[i], rank_ci_high=hi[i], p_best=rk.p_best[i],
+                         aggregate_mean=a["estimate"], aggregate_ci_low=a["ci_low"], aggregate_ci_high=a["ci_high"],
                          p_improvement=poi.estimate if poi else math.nan,
                          p_improvement_ci_low=poi.ci_low if poi else math.nan,
                          p_improvement_ci_high=poi.ci_high if poi else math.nan))
         disp.append({
-            "method": m, "average rank": fmt_num(r, 3),
-            "rank interval": f"[{fmt_num(b[0])}, {fmt_num(b[1])}]" if b else "—",
-            "P(best rank)": fmt_num(b[2], 3) if b else "—",
+            "method": m, "average rank": fmt_num(rk.observed[i], 3),
+            "rank interval": f"[{fmt_num(lo[i])}, {fmt_num(hi[i])}]", "P(best rank)": fmt_num(rk.p_best[i], 3),
             "mean over settings (%)": f"{fmt_num(a['estimate'])} [{fmt_num(a['ci_low'])}, {fmt_num(a['ci_high'])}]",
-            f"P({ctx.method} > method)": (f"{fmt_num(poi.estimate, 3)} [{fmt_num(poi.ci_low, 3)}, {fmt_num(poi.ci_high, 3)}]"
-                                          if poi else "—"),
+            f"P({ctx.method} > method)": (f"{fmt_num(poi.estimate, 3)} [{fmt_num(poi.ci_low, 3)}, "
+                                          f"{fmt_num(poi.ci_high, 3)}]" if poi else "—"),
         })
-    conf = int(round(ctx.confidence * 100))
-    notes = [f"Ranks by seed-mean final test accuracy within each setting (1 = best, ties share the average rank), "
-             f"averaged over {n} settings where all {k} methods have completed runs. Brackets: {conf}% percentile "
-             f"intervals over {ctx.n_resamples} resamples of whole seeds (a seed takes its runs in every setting and "
-             f"method with it; generator seed {ctx.seed}). "
-             + (f"Rank interval and P(best rank) use the settings where every method has at least "
-                f"{ctx.claim('best_average_rank')['min_seeds']} runs, on the {len(rr.seeds)} seeds complete there, "
-                f"spread by sqrt(K/(K−1)) (the small-sample correction of the audit's claim 3). " if boot else
-                f"Rank intervals: {rr}. ")
-             + f"{ctx.scale()}."]
+    pct = int(round(ctx.confidence * 100))
+    notes = [rank_note(ctx, rk) + f" Brackets of the rank: {int(round(conf * 100))}% percentile intervals. Mean over "
+             f"settings: each method's seed-mean final accuracy averaged over the settings where every method has "
+             f"runs, {pct}% interval over {ctx.n_resamples} resamples of whole seeds; P({ctx.method} > method): "
+             f"probability of improvement, likewise. {ctx.scale()}."]
     if k >= 3 and n >= 2:
-        fr = friedman(ctx.runs, "test_acc", list(ar.ranks.index))
+        chi2, p, f_id, p_id = friedman_of_scores(rk.ranks)
         cd = nemenyi_cd(k, n, ctx.alpha)
-        text = (f"Friedman χ² = {fmt_num(fr.statistic, 3)} (df {k - 1}), {p_is(fr.pvalue)}; "
-                f"Iman–Davenport F = {fmt_num(fr.iman_davenport, 3)} (df {k - 1}, {(k - 1) * (n - 1)}), "
-                f"{p_is(fr.iman_davenport_pvalue)}; Nemenyi CD (α = {ctx.alpha}) = {fmt_num(cd, 3)}.")
-        if "random" in ar.ranks.index and k - 1 >= 3:
-            wo = [m for m in ar.ranks.index if m != "random"]
-            fw = friedman(ctx.runs, "test_acc", wo)
-            text += (f" Without random ({k - 1} methods): Friedman χ² = {fmt_num(fw.statistic, 3)}, {p_is(fw.pvalue)}; "
-                     f"Iman–Davenport {p_is(fw.iman_davenport_pvalue)}; Nemenyi CD = {fmt_num(nemenyi_cd(k - 1, n, ctx.alpha), 3)}.")
-        notes.append(text)
+        notes.append(f"Friedman χ² of the {n} settings' ranks = {fmt_num(chi2, 3)} (df {k - 1}), {p_is(p)}; "
+                     f"Iman–Davenport F = {fmt_num(f_id, 3)} (df {k - 1}, {(k - 1) * (n - 1)}), {p_is(p_id)}; Nemenyi "
+                     f"CD (α = {ctx.alpha}) = {fmt_num(cd, 3)} (conservative when each setting's ranks are means "
+                     f"over its seeds).")
     else:
         notes.append("Friedman test not computed (needs at least 3 methods and 2 settings).")
-    if ar.settings_excluded:
-        ex = "; ".join(f"{setting_label(*key[:4])} (no {', '.join(ar.missing[key])})" for key in ar.settings_excluded)
-        notes.append(f"Settings excluded ({len(ar.settings_excluded)}): {ex}.")
-    else:
-        notes.append("Settings excluded: none.")
     notes.append(diverged_note(ctx.runs))
     notes.append(collapsed_note(ctx.runs))
     return write_table(out_dir, "ranks", display=pd.DataFrame(disp), data=pd.DataFrame(rows), notes=notes)
 
 
+#: the decision columns of the comparisons table, after the descriptive ones of analysis.stats.compare
+DECISION_COLUMNS = ["test", "p_test", "p_test_holm", "p_reverse", "p_reverse_holm", "p_tost", "p_tost_holm",
+                    "holm_level_low", "holm_level_high", "ci_holm_low", "ci_holm_high", "class", "set_aside", "mdd"]
+
+
 def _decided_comparisons(ctx: Context) -> pd.DataFrame:
-    """The comparisons of ``method`` with every other method (stats.compare) joined with the audit's
-    per-setting decisions (adjusted intervals, TOST, class, minimum detectable difference)."""
+    """The comparisons of ``method`` with every other method (analysis.stats.compare, on the pairs the decisions
+    use) joined with the audit's per-setting decisions: the test and its p, Holm-adjusted p, the interval at the
+    Holm levels, TOST, class, pairs set aside and minimum detectable difference."""
+    from .claims import mdd
+
     c = ctx.comparisons()
-    if c.empty:
+    j = ctx.judged()
+    if c.empty or j.arrays is None:
         return c
-    dec = ctx.judgement().rows()
+    cfg = ctx.claim("outperforms_in_most_settings")
+    rows = []
+    for b in c["baseline"].unique():
+        if not j.arrays.has(b):
+            continue
+        comp = ctx.comparison(b)
+        md = (mdd(comp, cfg.alpha, cfg.power) if cfg.comparison_test == "paired-t"
+              else np.full(len(j.arrays.settings), np.nan))
+        for i, key in enumerate(j.arrays.settings):
+            if b == DENSE and not j.arrays.has_dense[i]:
+                continue
+            rows.append(dict(zip(SETTING_KEYS, key), baseline=b, test=comp.alternative,
+                             p_test=comp.p_test[i], p_test_holm=comp.p_test_holm[i], p_reverse=comp.p_reverse[i],
+                             p_reverse_holm=comp.p_reverse_holm[i], p_tost=comp.stats.p_tost[i],
+                             p_tost_holm=comp.p_tost_holm[i], holm_level_low=comp.level_low[i],
+                             holm_level_high=comp.level_high[i], ci_holm_low=comp.ci_low[i],
+                             ci_holm_high=comp.ci_high[i], **{"class": D.CLASS_NAMES[int(comp.codes[i])]},
+                             set_aside=int(comp.set_aside[i]), mdd=md[i]))
+    dec = pd.DataFrame(rows, columns=list(SETTING_KEYS) + ["baseline"] + DECISION_COLUMNS)
     keys = list(SETTING_KEYS) + ["baseline"]
-    out = c.merge(dec.drop(columns=["n_pairs", "mean_diff"]), on=keys, how="left")
+    out = c.drop(columns=["p_holm"]).merge(dec, on=keys, how="left")
     order = {m: i for i, m in enumerate(method_order(out["baseline"].unique()))}
     out = out.assign(_o=out["baseline"].map(order)).sort_values(["_o"], kind="mergesort").drop(columns="_o")
     return out.reset_index(drop=True)
 
 
 @register("comparisons", "table",
-          "fggp against every other method per setting: paired tests, Holm, adjusted intervals, TOST, class, power")
+          "fggp against every other method per setting: paired tests, Holm, Holm-level intervals, TOST, class, power")
 def comparisons(ctx: Context, out_dir: Path) -> list[Path]:
     c = _decided_comparisons(ctx)
     if c.empty:
         raise SkipOutput(f"no {ctx.method} runs, or no other method to compare with")
     cfg = ctx.claim("outperforms_in_most_settings")
-    delta, power = cfg["delta"], cfg["power"]
+    delta, power = cfg.delta, cfg.power
 
     def adj(r):
-        if not np.isfinite(r["adj_ci_low"]):
+        if not (np.isfinite(r["ci_holm_low"]) and np.isfinite(r["ci_holm_high"])):
             return "—"
-        conf = 1 - (2 * r["holm_level"] if r["alternative"] == "greater" else r["holm_level"])
-        return f"[{fmt_signed(r['adj_ci_low'])}, {fmt_signed(r['adj_ci_high'])}] ({round(100 * conf, 2):g}%)"
+        return f"[{fmt_signed(r['ci_holm_low'])}, {fmt_signed(r['ci_holm_high'])}]"
 
+    one = (c["test"] == "greater").to_numpy()
     disp = pd.DataFrame({
         "baseline": c["baseline"],
         "setting": [setting_label(*k) for k in c[list(SETTING_KEYS[:4])].itertuples(index=False, name=None)],
         "pairs": c["n_pairs"].astype(int).astype(str),
+        "set aside": c["set_aside"].fillna(0).astype(int).astype(str),
         "diff (pp)": [f"{fmt_signed(d)} [{fmt_signed(lo)}, {fmt_signed(hi)}]"
                       for d, lo, hi in zip(c["mean_diff"], c["ci_low"], c["ci_high"])],
         "Holm interval": [adj(r) for r in c.to_dict("records")],
         "d_z": [fmt_num(x) for x in c["effect_size"]],
-        "p (t)": [fmt_p(p) for p in c["p_ttest"]],
-        "p (Wilcoxon)": [fmt_p(p) for p in c["p_wilcoxon"]],
-        "p (Welch)": [fmt_p(p) for p in c["p_welch"]],
-        "p (Holm)": [fmt_p(p) for p in c["p_win_holm"]],
+        "p (t, two-sided)": [fmt_p(p) for p in c["p_ttest"]],
+        "p (Wilcoxon, two-sided)": [fmt_p(p) for p in c["p_wilcoxon"]],
+        "p (Welch, two-sided)": [fmt_p(p) for p in c["p_welch"]],
+        "test": np.where(one, f"one-sided, {ctx.method} > baseline", "two-sided"),
+        "p (test, Holm)": [fmt_p(p) for p in c["p_test_holm"]],
+        f"p ({ctx.method} < baseline, Holm)": [fmt_p(p) if o else "—" for p, o in zip(c["p_reverse_holm"], one)],
         "p (TOST, Holm)": [fmt_p(p) for p in c["p_tost_holm"]],
-        "class": c["class"].fillna("—"),
+        "class": [D.class_words(D.CLASS_NAMES.index(x), delta) if isinstance(x, str) else "—" for x in c["class"]],
         f"MDD{int(round(power * 100))} (pp)": [fmt_num(x) for x in c["mdd"]],
     })
     conf = int(round(ctx.confidence * 100))
+    aside = ("pairs: seeds both have a completed run not at chance level; set aside: seed pairs in which a run is at "
+             "chance level (≤ 11 %), left out of every accuracy statistic here (collapses are compared in the "
+             "collapses table)" if cfg.collapsed == "separate" else
+             "pairs: seeds both have a completed run (runs at chance level included)")
     notes = [
-        f"{ctx.method} minus baseline, final test accuracy in percentage points, paired on seed (pairs = seeds "
-        f"both have); brackets: {conf}% Student-t interval of the mean paired difference. d_z: Cohen's d of the "
-        f"paired differences (mean / sd). p (t): paired t-test, two-sided; p (Wilcoxon): signed-rank, two-sided, "
-        f"exact (or exhaustive permutation with ties) where possible, n/a when undefined; p (Welch): unpaired, "
-        f"two-sided, all completed runs. Dense: the same architecture's dense runs serve every setting.",
-        f"Decisions (analysis/claims.toml): Holm across the settings of this protocol, per baseline. Against sparse "
-        f"methods the test is two-sided (claim 1): p (Holm) is the Holm-adjusted p (t). Against dense it is one-sided, "
-        f"{ctx.method} > dense (claim 2): p (Holm) is the Holm-adjusted one-sided p. Holm interval: the t-interval at "
-        f"the level Holm tested that setting at (its confidence in brackets; for dense, a two-sided interval whose "
-        f"lower end is the one-sided bound): it excludes 0 exactly when p (Holm) < {ctx.alpha}. p (TOST, Holm): the "
-        f"two one-sided tests of equivalence within ±{fmt_num(delta)} pp, Holm-adjusted. class: win / loss "
-        f"(significant), equivalent (TOST; a significant difference inside ±{fmt_num(delta)} counts as equivalent), "
-        f"unresolved, or few seeds (fewer than {cfg['min_seeds']} pairs). MDD{int(round(power * 100))}: the smallest "
-        f"true difference the paired t-test detects with {int(round(power * 100))}% power at the Bonferroni level "
-        f"α/m of the setting's family (m settings), from the observed sd of the differences.",
+        f"{ctx.method} minus baseline, final test accuracy in percentage points, paired on seed ({aside}); "
+        f"brackets: {conf}% Student-t interval of the mean paired difference. d_z: Cohen's d of the paired "
+        f"differences (mean / sd). p (t, two-sided): paired t-test; p (Wilcoxon, two-sided): signed-rank, exact (or "
+        f"exhaustive permutation with ties) where possible, n/a when undefined; p (Welch, two-sided): unpaired. "
+        f"Dense: the same architecture's dense runs serve every setting.",
+        f"Decisions (analysis/claims.toml), Holm across the settings per baseline. test: the decision test, "
+        f"two-sided against sparse methods (claim 1), one-sided {ctx.method} > dense against dense (claim 2). "
+        f"p (test, Holm): the Holm-adjusted p of that test. p ({ctx.method} < baseline, Holm): for one-sided rows, the "
+        f"Holm-adjusted p of the reverse one-sided test, which decides 'behind'. Holm interval: the lower end at the "
+        f"level Holm tested the lead at, the upper end at the level of the deficit (two-sided rows: both halves of "
+        f"the two-sided level): it lies above 0 exactly when a lead is significant and below 0 exactly when a deficit "
+        f"is. p (TOST, Holm): the two one-sided tests of equivalence within ±{fmt_num(delta)} pp. class: ahead "
+        f"(significant; by ≥ {delta:g} or by less, from the estimate), behind (significant), equivalent (no "
+        f"significant difference, TOST), unresolved, or few seeds (fewer than {cfg.min_seeds} pairs). "
+        f"MDD{int(round(power * 100))}: the smallest true difference the paired t-test detects with "
+        f"{int(round(power * 100))}% power at the Bonferroni level α/m of the setting's family.",
         f"{ctx.scale()}.",
         diverged_note(ctx.runs),
         collapsed_note(ctx.runs),
@@ -332,8 +364,10 @@ def pooled(ctx: Context, out_dir: Path) -> list[Path]:
     if not others:
         raise SkipOutput("no other method to compare with")
     cfg = ctx.claim("outperforms_in_most_settings")
-    p = pooled_effects(ctx.runs, ctx.method, others, confidence=ctx.confidence, alpha=ctx.alpha,
-                       power=cfg["power"], n_resamples=ctx.n_resamples, seed=ctx.seed)
+    runs = ctx.accuracy_runs
+    others = [m for m in others if m in set(runs["method"])]
+    p = pooled_effects(runs, ctx.method, others, confidence=ctx.confidence, alpha=ctx.alpha,
+                       power=cfg.power, n_resamples=ctx.n_resamples, seed=ctx.seed)
     conf = int(round(ctx.confidence * 100))
     disp = pd.DataFrame({
         "baseline": p["baseline"], "settings": p["n_settings"].astype(str), "seeds": p["n_seeds"].astype(str),
@@ -341,15 +375,18 @@ def pooled(ctx: Context, out_dir: Path) -> list[Path]:
         f"{conf}% t-interval": [f"[{fmt_signed(a)}, {fmt_signed(b)}]" for a, b in zip(p["ci_low"], p["ci_high"])],
         f"{conf}% seed bootstrap": [f"[{fmt_signed(a)}, {fmt_signed(b)}]" for a, b in zip(p["boot_low"], p["boot_high"])],
         "p (t)": [fmt_p(x) for x in p["p_ttest"]], "p (Holm)": [fmt_p(x) for x in p["p_holm"]],
-        f"MDD{int(round(cfg['power'] * 100))} (pp)": [fmt_num(x) for x in p["mdd"]],
+        f"MDD{int(round(cfg.power * 100))} (pp)": [fmt_num(x) for x in p["mdd"]],
     })
     notes = [f"{ctx.method} minus baseline over all settings both have, with the seed as the unit: for each seed, the "
              f"mean over settings of the seed-paired difference; then the mean over seeds, its Student-t interval, a "
              f"percentile interval over {ctx.n_resamples} resamples of whole seeds, the t-test of mean 0 (two-sided; "
-             f"Holm across the baselines) and the minimum detectable difference at {int(round(cfg['power'] * 100))}% "
+             f"Holm across the baselines) and the minimum detectable difference at {int(round(cfg.power * 100))}% "
              f"power (α = {ctx.alpha}). Seeds missing a run in some setting are dropped so that every seed averages "
-             f"the same settings. With few seeds the percentile interval is narrower than it should be; the "
-             f"t-interval is the one to read. {ctx.scale()}.",
+             f"the same settings"
+             + (", and so are the seeds of a run at chance level (collapses: the collapses table)"
+                if cfg.collapsed == "separate" else "")
+             + f". With few seeds the percentile interval is narrower than it should be; the t-interval is the one to "
+               f"read. {ctx.scale()}.",
              diverged_note(ctx.runs)]
     return write_table(out_dir, "pooled_effects", display=disp, data=p, notes=notes)
 
@@ -358,13 +395,17 @@ def pooled(ctx: Context, out_dir: Path) -> list[Path]:
 def claims_audit(ctx: Context, out_dir: Path) -> list[Path]:
     if ctx.method not in set(ctx.runs["method"]):
         raise SkipOutput(f"no {ctx.method} runs: no claim to audit")
+    from .claims.audit import look_of
+
     a = ctx.audit()
-    disp = a[["claim", "verdict", "reason", "evidence"]]
+    disp = pd.DataFrame({"claim": a["claim"], "verdict": a["verdict_text"], "reason": a["reason"],
+                         "evidence": a["evidence"]})
+    covers = sorted(set(a["covers"]))
     notes = ["Decision rules: analysis/claims.toml (a smallest effect of interest of "
-             f"{fmt_num(ctx.claims['defaults']['delta'])} pp decides equivalence; 'refuted' needs evidence against "
-             f"the claim, 'inconclusive' means the data cannot tell). {ctx.scale()}.",
-             design_look(ctx.runs, ctx.protocol, ctx.claims.get("plans")).text,
-             diverged_note(ctx.runs), collapsed_note(ctx.runs)]
+             f"{fmt_num(ctx.claims['defaults']['delta'])} pp; 'refuted' needs evidence against the claim, "
+             "'inconclusive' means the data cannot tell; 'supported, by less than δ points': every deciding lead is "
+             f"real but smaller than δ). Covers: {'; '.join(covers)}. {ctx.scale()}.",
+             look_of(ctx.judged(), ctx.claims).text, diverged_note(ctx.runs), collapsed_note(ctx.runs)]
     return write_table(out_dir, "claims_audit", display=disp, data=a.drop(columns=["numbers"]), notes=notes)
 
 
@@ -374,21 +415,65 @@ def sensitivity(ctx: Context, out_dir: Path) -> list[Path]:
 
     if ctx.method not in set(ctx.runs["method"]):
         raise SkipOutput(f"no {ctx.method} runs: no claim to audit")
-    t = sensitivity_table(ctx.runs, ctx.protocol, ctx.claims)
-    claims = [c["id"] for c in ctx.claims["claims"]]
+    t = sensitivity_table(ctx.runs, ctx.protocol, ctx.claims, base=ctx.audit())
+    claims = [c.id for c in ctx.claims["claims"]]
     disp = pd.DataFrame({"choice": t["choice"], "variant": t["variant"],
                          **{cid: t[cid] for cid in claims}, "note": t["note"]})
     notes = ["Each row changes one choice from the defaults of analysis/claims.toml (first row) and recomputes every "
              "verdict; * marks a verdict that differs from the default. test: the per-setting comparison test "
-             "(claims 1 and 2; claim 3 does not use it); alternatives: the methods fggp is compared and ranked with; "
-             "annealed rate: which annealed baseline(s) count as alternatives; collapsed runs: runs at chance level "
-             "(kept by default) dropped, their seed leaving that setting; delta: the smallest effect of interest "
-             f"(claims 1 and 2). {ctx.scale()}."]
+             "(every claim but the ranking); alternatives: the methods fggp is compared and ranked with (claims 1 and "
+             "3); annealed rate: which annealed rule(s) take part (in every claim); collapsed runs: runs at chance "
+             "level kept in the accuracy tests instead of set aside; rank aggregation: the ranking's (claim 3); "
+             f"delta: the smallest effect of interest. {ctx.scale()}."]
     return write_table(out_dir, "sensitivity", display=disp, data=t, notes=notes)
 
 
+@register("collapses", "table",
+          "runs at chance level: each method's collapse rate with an exact interval, and fggp against each "
+          "method by exact McNemar on seed-paired runs")
+def collapses(ctx: Context, out_dir: Path) -> list[Path]:
+    j = ctx.judged()
+    if j.arrays is None:
+        raise SkipOutput(f"no {ctx.method} runs")
+    others = [m for m in j.arrays.methods[1:] if j.arrays.has(m)]
+    if not others:
+        raise SkipOutput("no other method to compare with")
+    cfg = ctx.claim("outperforms_in_most_settings")
+    coll = j.decider.collapses(ctx.method, others)
+    rows, disp = [], []
+    for i, m in enumerate([ctx.method] + others):
+        v = j.arrays.values(m)
+        n, k = int(np.isfinite(v).sum()), int(j.arrays.collapsed(m).sum())
+        lo, hi = D.rate_interval(k, n)
+        r = dict(method=m, runs=n, collapsed=k, rate=k / n if n else math.nan, ci_low=float(lo), ci_high=float(hi),
+                 paired_runs=math.nan, method_only=math.nan, other_only=math.nan, p_method_more_holm=math.nan,
+                 p_other_more_holm=math.nan)
+        if i:
+            r.update(paired_runs=int(coll["n_pairs"][i - 1]), method_only=int(coll["method_only"][i - 1]),
+                     other_only=int(coll["other_only"][i - 1]), p_method_more_holm=float(coll["p_more_holm"][i - 1]),
+                     p_other_more_holm=float(coll["p_less_holm"][i - 1]))
+        rows.append(r)
+        disp.append({"method": m, "completed runs": str(n), "at chance level": str(k),
+                     "rate (95% exact interval)": (f"{fmt_num(100 * r['rate'], 1)} % [{fmt_num(100 * lo, 1)}, "
+                                                   f"{fmt_num(100 * hi, 1)}]") if n else "—",
+                     f"paired with {ctx.method}": "—" if not i else str(r["paired_runs"]),
+                     f"only {ctx.method} : only method": "—" if not i else f"{r['method_only']} : {r['other_only']}",
+                     f"p ({ctx.method} more, Holm)": "—" if not i else fmt_p(r["p_method_more_holm"]),
+                     "p (method more, Holm)": "—" if not i else fmt_p(r["p_other_more_holm"])})
+    notes = [f"Completed runs at chance level (final accuracy ≤ {COLLAPSED_AT:g} %) over the settings where "
+             f"{ctx.method} has runs; rate with its exact (Clopper–Pearson) 95% interval. Paired: the (setting, seed) "
+             f"pairs where both have a completed run; the exact McNemar test compares the discordant pairs (only one "
+             f"of the two at chance level), one-sided each way, Holm across the methods. Claim 1 is not supported "
+             f"while {ctx.method} reaches chance level significantly more often than a method it is compared with. "
+             + ("The accuracy comparisons set these pairs aside (analysis/claims.toml, collapsed = separate). "
+                if cfg.collapsed == "separate" else "")
+             + ctx.scale() + ".", collapsed_note(ctx.runs)]
+    return write_table(out_dir, "collapses", display=pd.DataFrame(disp), data=pd.DataFrame(rows), notes=notes)
+
+
 @register("platforms", "table",
-          "the platforms (torch, device, CPU ISA, threads, precision, strict) the protocol's runs were made on, "
+          "the platforms (torch, device, CPU ISA, oneDNN ISA, threads, precision, strict) the protocol's runs were "
+          "made on, "
           "with run counts and the settings that mix them")
 def platforms(ctx: Context, out_dir: Path) -> list[Path]:
     from .platforms import mixed_settings_note, platform_table
@@ -398,13 +483,15 @@ def platforms(ctx: Context, out_dir: Path) -> list[Path]:
     t = platform_table(ctx.runs)
     disp = pd.DataFrame({
         "platform": t["platform"], "torch": t["torch"], "device": t["device"], "CPU ISA": t["cpu_isa"],
+        "oneDNN ISA": t["onednn_isa"],
         "threads": t["threads"], "precision": t["precision"],
         "strict": t["strict"].map({"true": "on", "false": "off"}).fillna(t["strict"]),
         "runs": t["runs"].astype(str), "completed": t["completed"].astype(str), "diverged": t["diverged"].astype(str),
         "settings": t["settings"].astype(str),
     })
     n = len(t)
-    notes = [("The platform of a run: the torch version, the device model, the CPU instruction set, the torch thread "
+    notes = [("The platform of a run: the torch version, the device model, the CPU instruction set, the oneDNN "
+              "instruction-set level in effect (unknown in records made before it was recorded), the torch thread "
               "count, the precision and strict mode (docs/RECORD_SCHEMA.md). On one platform a strict rerun is "
               "bit-identical; on another it drifts like a new seed. "
               + ("Every run of this protocol was made on one platform." if n == 1 else

@@ -129,13 +129,17 @@ def main() -> None:
               f"[target < 30 s] {'OK' if figs < 30 and rc == 0 else 'SLOW'}")
 
         # per-output breakdown (same process, warm caches)
-        from analysis.registry import Context, all_outputs
+        from analysis.registry import Context, SkipOutput, all_outputs
 
         ctx = Context(protocol="paper", runs=rec.runs, histories=rec.histories, layer_sparsity=rec.layer_sparsity)
         parts = []
         for name, o in all_outputs().items():
             t = time.perf_counter()
-            o.func(ctx, Path(tmp) / "breakdown")
+            try:
+                o.func(ctx, Path(tmp) / "breakdown")
+            except SkipOutput as e:  # an output with nothing to draw here (e.g. no record carries diagnostics)
+                parts.append(f"{name} skipped ({e})")
+                continue
             parts.append(f"{name} {time.perf_counter() - t:.2f}")
         print("  per output (s): " + ", ".join(parts))
 

@@ -1,5 +1,6 @@
 """The decision layer on arrays: Holm along an axis and its levels, paired t and TOST, classification,
-the three verdict rules and the whole-seed rank bootstrap -- against scipy and hand-computed cases."""
+the verdict rules, the collapse comparison and the whole-seed rank bootstrap -- against scipy and hand-computed
+cases."""
 
 from __future__ import annotations
 
@@ -89,44 +90,76 @@ def test_paired_t_undefined_cases():
 # ---------------------------------------------------------------------------------------------- classes, verdicts
 
 
-def test_classify_precedence():
-    W, L, E, U, F = D.WIN, D.LOSS, D.EQUIVALENT, D.UNRESOLVED, D.FEW_SEEDS
-    mean = np.array([1.0, -1.0, 0.1, 0.1, 1.0, 0.3])
-    p = np.array([0.01, 0.01, 0.01, 0.5, 0.01, 0.2])
-    tost = np.array([0.5, 0.5, 0.01, 0.5, 0.01, 0.5])
-    n = np.array([5, 5, 5, 5, 2, 5])
-    codes = D.classify(mean, p, p, tost, n, alpha=0.05, min_seeds=3, two_sided=True)
-    # win, loss, significant but inside +-delta -> equivalent, unresolved, too few seeds beats everything
-    assert list(codes) == [W, L, E, U, F, U]
-    one = D.classify(np.array([1.0, -1.0]), np.array([0.01, 0.99]), np.array([0.99, 0.01]), np.array([1.0, 1.0]),
-                     np.array([5, 5]), alpha=0.05, min_seeds=3, two_sided=False)
-    assert list(one) == [W, L]
+def test_classify_keeps_significance_and_size_apart():
+    A, As, E, B, U, F = D.AHEAD, D.AHEAD_SMALL, D.EQUIVALENT, D.BEHIND, D.UNRESOLVED, D.FEW_SEEDS
+    mean = np.array([1.0, 0.2, -1.0, 0.1, 0.1, 1.0, 0.3, -0.2])
+    sig_a = np.array([True, True, False, False, False, True, False, False])
+    sig_b = np.array([False, False, True, False, False, False, False, True])
+    equiv = np.array([False, True, False, True, False, True, False, True])
+    n = np.array([5, 5, 5, 5, 5, 2, 5, 5])
+    codes = D.classify(mean, sig_a, sig_b, equiv, n, delta=0.5, min_seeds=3)
+    # a lead of delta or more; a significant lead below delta stays a lead (never an equivalence); a deficit;
+    # equivalent; unresolved; too few seeds beats everything; unresolved; a significant deficit inside delta
+    assert list(codes) == [A, As, B, E, U, F, U, B]
+    # a "significant" flag with the wrong sign is no lead
+    assert D.classify(np.array([-0.3]), np.array([True]), np.array([False]), np.array([False]), np.array([5]),
+                      delta=0.5, min_seeds=3)[0] == U
+    assert D.class_words(As, 0.5) == "ahead by less than 0.5" and D.class_words(A, 0.25) == "ahead by >= 0.25"
 
 
-def test_outperforms_verdict_hand_cases():
-    W, L, E, U = D.WIN, D.LOSS, D.EQUIVALENT, D.UNRESOLVED
-    # 4 settings x 2 alternatives
+def test_most_settings_hand_cases():
+    A, As, E, B, U = D.AHEAD, D.AHEAD_SMALL, D.EQUIVALENT, D.BEHIND, D.UNRESOLVED
+    # 4 settings x 2 comparisons
     codes = np.array([
-        [[W, W], [W, W], [W, W], [W, U]],  # 3 won of 4 (> 2): supported
-        [[W, W], [W, W], [L, W], [W, E]],  # 2 won, 2 lost: 4 - 2 <= 2 -> refuted
-        [[W, W], [W, W], [U, W], [W, E]],  # 2 won, 1 lost, 1 unresolved: inconclusive
+        [[A, A], [A, As], [A, A], [A, U]],  # 3 won of 4 (> 2): supported; 2 of them with every lead >= delta
+        [[A, A], [A, A], [B, A], [A, E]],  # 2 won, 2 lost: 4 - 2 <= 2 -> refuted
+        [[A, A], [A, A], [U, A], [A, E]],  # 2 won, 1 lost, 1 unresolved: inconclusive
+        [[As, As], [As, A], [As, As], [U, U]],  # 3 won, none with every lead >= delta: supported, small
     ])
-    v, wins, lost = D.outperforms_verdict(codes, min_settings=3)
-    assert list(v) == [D.SUPPORTED, D.REFUTED, D.INCONCLUSIVE]
-    assert list(wins) == [3, 2, 2] and list(lost) == [0, 2, 1]
-    v, _, _ = D.outperforms_verdict(codes[:, :2], min_settings=3)  # 2 settings < 3
-    assert list(v) == [D.INCONCLUSIVE] * 3
+    v, won, lost, large, small = D.most_settings(codes, min_settings=3)
+    assert list(v) == [D.SUPPORTED, D.REFUTED, D.INCONCLUSIVE, D.SUPPORTED]
+    assert list(won) == [3, 2, 2, 3] and list(lost) == [0, 2, 1, 0] and list(large) == [2, 2, 2, 0]
+    assert list(small) == [False, False, False, True]
+    v, *_ = D.most_settings(codes[:, :2], min_settings=3)  # 2 settings < 3
+    assert list(v) == [D.INCONCLUSIVE] * 4
 
 
-def test_surpasses_and_rank_verdict_hand_cases():
-    W, L, E, U = D.WIN, D.LOSS, D.EQUIVALENT, D.UNRESOLVED
-    v, wins, against = D.surpasses_verdict(np.array([[U, W, L], [L, E, L], [L, U, E]]), min_settings=3)
-    assert list(v) == [D.SUPPORTED, D.REFUTED, D.INCONCLUSIVE] and list(wins) == [1, 0, 0]
-    v, _, _ = D.surpasses_verdict(np.array([[L, E]]), min_settings=3)  # too few settings to refute
+def test_occasionally_all_of_and_rank_verdict_hand_cases():
+    A, As, E, B, U = D.AHEAD, D.AHEAD_SMALL, D.EQUIVALENT, D.BEHIND, D.UNRESOLVED
+    v, ahead, against, large, small = D.occasionally(
+        np.array([[U, A, B], [B, E, B], [B, U, E], [As, U, E]]), min_settings=3)
+    assert list(v) == [D.SUPPORTED, D.REFUTED, D.INCONCLUSIVE, D.SUPPORTED] and list(ahead) == [1, 0, 0, 1]
+    assert list(small) == [False, False, False, True]
+    v, *_ = D.occasionally(np.array([[B, E]]), min_settings=3)  # too few settings to refute
     assert list(v) == [D.INCONCLUSIVE]
+    S, R, I = D.SUPPORTED, D.REFUTED, D.INCONCLUSIVE
+    v, small = D.all_of(np.array([[S, S], [S, I], [S, R], [I, I]]),
+                        np.array([[True, True], [True, False], [False, False], [False, False]]))
+    assert list(v) == [S, I, R, I] and list(small) == [True, False, False, False]
+    assert D.all_of(np.zeros((2, 0), dtype=np.int8), np.zeros((2, 0), bool))[0].tolist() == [I, I]
     # 5 methods: refuted when another ranks ahead in >= 1 - 0.05/4 = 0.9875 of resamples
     v = D.rank_verdict([0.96, 0.0, 0.0, 0.3], [0.0, 0.99, 0.98, 0.5], 5, supported_at=0.95, alpha=0.05)
-    assert list(v) == [D.SUPPORTED, D.REFUTED, D.INCONCLUSIVE, D.INCONCLUSIVE]
+    assert list(v) == [S, R, I, I]
+
+
+def test_collapse_test_is_the_exact_mcnemar_test():
+    a = np.array([1, 1, 1, 0, 0, 1, 0, 1], bool)
+    b = np.array([0, 0, 1, 1, 0, 0, 0, 1], bool)
+    both = np.array([1, 1, 1, 1, 1, 1, 0, 1], bool)  # the 7th pair has a run missing
+    x, y, pa, pb = D.collapse_test(a, b, both)
+    # discordant: a only at 0, 1, 5 (3); b only at 3 (1); n = 4
+    assert (x, y) == (3, 1)
+    assert pa == pytest.approx(st.binomtest(3, 4, 0.5, alternative="greater").pvalue)  # 5/16
+    assert pb == pytest.approx(st.binomtest(1, 4, 0.5, alternative="greater").pvalue)  # 15/16
+    assert D.collapse_test(np.zeros(3, bool), np.zeros(3, bool), np.ones(3, bool))[2] == 1.0
+
+
+def test_rate_interval_is_clopper_pearson():
+    for k, n in ((0, 51), (1, 51), (3, 357), (51, 51)):
+        lo, hi = D.rate_interval(k, n)
+        ci = st.binomtest(k, n).proportion_ci(0.95, method="exact")
+        assert (float(lo), float(hi)) == (pytest.approx(ci.low, abs=1e-12), pytest.approx(ci.high, abs=1e-12))
+    assert np.isnan(D.rate_interval(0, 0)[0])
 
 
 # ---------------------------------------------------------------------------------------------- seed bootstrap

@@ -96,7 +96,7 @@ def test_packaged_plans():
     ('"dense-start" = 12,', '"dense-start" = 1,', r"seeds.dense-start must be a whole number of seeds >= 2, got 1"),
     ('"dense-start" = 12,', '"dense-start" = 12.5,', r"got 12.5"),
     ('"dense-start" = 12,', '"dense-start" = true,', r"got True"),
-    ('source = "issue 14', 'note = "issue 14', r"\[plans.cpu\] needs exactly two keys"),
+    ('source = "5 seeds in every cell', 'note = "5 seeds in every cell', r"\[plans.cpu\] needs exactly two keys"),
     ('seeds = { "dense-start" = 12, "50%-sparse-start" = 5 }', 'seeds = 12', r"\[plans.cpu\] seeds must be a table"),
 ])
 def test_bad_plans(tmp_path, old, new, message):
@@ -118,7 +118,7 @@ def grid(tmp_path_factory):
 
 def test_look_in_the_audit_and_its_command(grid, tmp_path, capsys):
     t = audit(grid)
-    assert list(t["look"]) == ["interim"] * 3
+    assert list(t["look"]) == ["interim"] * 5
     assert audit_main(["--results", str(grid)]) == 0
     out = capsys.readouterr().out
     assert "Look: interim. Complete seeds: dense-start 5 of 12 planned, 50%-sparse-start 5 of 5 planned" in out

@@ -11,14 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import load_runs
+from analysis import load_claims, load_runs
 from analysis.cli import audit_main, figures_main, main
 from analysis.registry import all_outputs
 from fake_records import make_record, write_grid, write_record
 
 REPO = Path(__file__).resolve().parents[2]
 TABLES = ["main_results", "optimistic_results", "reporting_bias", "ranks", "comparisons", "pooled_effects",
-          "claims_audit", "sensitivity", "platforms", "diagnostics"]
+          "claims_audit", "sensitivity", "collapses", "platforms", "diagnostics"]
 FIGURES = ["accuracy_vs_sparsity", "cd_diagram", "rank_chart", "forest_fggp", "training_curves", "layer_sparsity"]
 
 
@@ -74,7 +74,7 @@ def test_figures_twice_byte_identical(two_mixed_protocols, tmp_path, capsys):
     # the audit names its look: 3 complete seeds per start (fggp's diverged run is a finished one) of the 5 planned
     audit_md = (out1 / "paper" / "claims_audit.md").read_text()
     assert "Look: interim. Complete seeds: dense-start 3 of 5 planned, 50%-sparse-start 3 of 5 planned" in audit_md
-    assert pd.read_csv(out1 / "paper" / "claims_audit.csv")["look"].tolist() == ["interim"] * 3
+    assert pd.read_csv(out1 / "paper" / "claims_audit.csv")["look"].tolist() == ["interim"] * 5
 
 
 def test_table_contents(two_mixed_protocols, tmp_path):
@@ -94,19 +94,21 @@ def test_table_contents(two_mixed_protocols, tmp_path):
     assert tex.startswith("\\begin{tabular}") and "\\textbf{" in tex and "$\\pm$" in tex
     comp = pd.read_csv(out / "paper" / "comparisons.csv")
     assert set(comp["baseline"]) == {"annealed", "gmp", "dense"}
-    assert {"p_ttest", "p_wilcoxon", "p_welch", "effect_size", "p_holm", "n_pairs"} <= set(comp.columns)
+    assert {"p_ttest", "p_wilcoxon", "p_welch", "effect_size", "p_test_holm", "n_pairs"} <= set(comp.columns)
+    assert "p_holm" not in comp.columns  # a two-sided Holm p beside a one-sided decision: gone
     ranks = (out / "paper" / "ranks.md").read_text()
     assert "Friedman χ²" in ranks and "Nemenyi CD" in ranks and "P(best rank)" in ranks
-    assert "resamples of whole seeds" in ranks
+    assert "resamples of seeds" in ranks
     assert not (out / "paper" / "cd_diagram.png").exists()  # --only
-    # the adjusted ("Holm") interval excludes 0 exactly when the Holm-adjusted test rejects
-    two = comp[comp["alternative"] == "two-sided"]
-    excl = (two["adj_ci_low"] > 0) | (two["adj_ci_high"] < 0)
-    assert (excl == (two["p_win_holm"] < 0.05)).all() and excl.any()
-    one = comp[comp["alternative"] == "greater"]
+    # the Holm interval lies above 0 exactly when a lead is significant, below 0 exactly when a deficit is
+    two = comp[comp["test"] == "two-sided"]
+    excl = (two["ci_holm_low"] > 0) | (two["ci_holm_high"] < 0)
+    assert (excl == (two["p_test_holm"] < 0.05)).all() and excl.any()
+    one = comp[comp["test"] == "greater"]
     assert set(one["baseline"]) == {"dense"}
-    assert ((one["adj_ci_low"] > 0) == (one["p_win_holm"] < 0.05)).all()
-    assert set(comp["class"].dropna()) <= {"win", "loss", "equivalent", "unresolved", "few seeds"}
+    assert ((one["ci_holm_low"] > 0) == (one["p_test_holm"] < 0.05)).all()
+    assert ((one["ci_holm_high"] < 0) == (one["p_reverse_holm"] < 0.05)).all() and (one["ci_holm_high"] < 0).any()
+    assert set(comp["class"].dropna()) <= {"ahead", "ahead <d", "equivalent", "behind", "unresolved", "few seeds"}
 
 
 def test_nothing_to_draw_yet(tmp_path, capsys):
@@ -152,26 +154,29 @@ def test_audit_json(grid_dir, capsys):
 
     assert audit_main([str(grid_dir), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)  # strict JSON: NaN would not parse back as a number
-    assert [d["claim"] for d in data] == ["outperforms-alternatives", "surpasses-dense", "highest-ranking"]
+    assert [d["claim"] for d in data] == ["outperforms-alternatives", "surpasses-dense", "highest-ranking",
+                                          "order-gradient-first", "rate-fixed-beats-annealed"]
     for d in data:
         assert d["protocol"] == "paper" and d["verdict"] in ("supported", "refuted", "inconclusive")
         assert d["reason"] and isinstance(d["numbers"], dict) and d["diverged"] == 1
     n1 = data[0]["numbers"]
     assert n1["settings"] == 12 and n1["alternatives"] == ["annealed", "gmp", "random"]
-    assert {"won", "lost", "unresolved", "per_alternative", "delta", "alpha"} <= set(n1)
+    assert {"won", "lost", "unresolved", "per_method", "delta", "alpha", "collapses"} <= set(n1)
+    assert data[0]["covers"] == "protocol paper: cifar10 resnet50 at 90/95/98% from dense-start and 50%-sparse-start; "\
+        "cifar10 vgg19 at 90/95/98% from dense-start and 50%-sparse-start (12 settings)"
     assert "p_best" in data[2]["numbers"] and "rank_ci" in data[2]["numbers"]
     # the same verdicts as the table
     assert audit_main([str(grid_dir)]) == 0
     text = capsys.readouterr().out
     for d in data:
-        assert f"{d['claim']:24s}  {d['verdict']:12s}" in text
+        assert any(ln.startswith(f"  {d['claim']} ") and f" {d['verdict_text']} " in ln for ln in text.splitlines())
 
 
 def test_bad_claims_file_cli(grid_dir, tmp_path, capsys):
     from analysis.cli import plan_main
 
     bad = tmp_path / "claims.toml"
-    bad.write_text("[defaults]\nalpha = 0.05\n")
+    bad.write_text('schema = "fggp-repro/claims/v3"\n[defaults]\nalpha = 0.05\n')
     assert audit_main([str(grid_dir), "--claims", str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "lacks 'method'" in err
@@ -224,8 +229,8 @@ def test_plan_numbers(tmp_path):
                 rows.append(dict(dataset="c", arch="v", method=m, target_sparsity=t, initial_density=1.0, seed=s,
                                  protocol="p", status="completed", run_id=f"{t}{m}{s}", test_acc=acc + 0.3 * s,
                                  best_test_acc_after_pruning=float("nan"), sparsity=t, path="x", collapsed=False))
-    p = plan(pd.DataFrame(rows), {"method": "fggp", "alpha": 0.05, "delta": 0.5, "min_seeds": 3, "power": 0.8,
-                                  "reference": "dense"}, effect=0.5)
+    claim = load_claims()["claims"][0]
+    p = plan(pd.DataFrame(rows), claim, effect=0.5)
     assert len(p) == 3 and (p["m"] == 3).all() and (p["n_pairs"] == 5).all()
     assert p["sd"].iloc[0] == pytest.approx(0.625 ** 0.5)
     assert (p["seeds_needed"] == seeds_needed(0.5, 0.625 ** 0.5, 0.05 / 3)).all()
@@ -238,8 +243,7 @@ def test_plan_numbers(tmp_path):
     # checked against scipy's noncentral t directly (power = P(|T| > t_crit), T ~ nct(11, d sqrt(12) / sd))
     from scipy import stats as st
 
-    b = plan(pd.DataFrame(rows), {"method": "fggp", "alpha": 0.05, "delta": 0.5, "min_seeds": 3, "power": 0.8,
-                                  "reference": "dense"}, effect=0.5, at_seeds=12)
+    b = plan(pd.DataFrame(rows), claim, effect=0.5, at_seeds=12)
     tc = st.t.ppf(1 - 0.05 / 3 / 2, 11)
 
     def power(d, sd):
@@ -255,9 +259,10 @@ def test_plan_numbers(tmp_path):
     assert b["mdd_at_upper"].iloc[0] > b["mdd_at"].iloc[0]
 
 
-def test_plan_keeps_runs_at_chance_level_as_the_audit_does_and_can_leave_them_out(tmp_path, capsys):
-    """One gmp run at chance level (10 %) at 98 %: kept, it dominates that comparison's sd and is flagged;
-    with --collapsed exclude its pair leaves the comparison. Differences worked by hand."""
+def test_plan_sets_runs_at_chance_level_aside_as_the_audit_does_and_can_keep_them(tmp_path, capsys):
+    """One gmp run at chance level (10 %) at 98 %: by default its pair leaves the comparison (the plan is not
+    driven by a collapse); with --collapsed keep it dominates that comparison's sd and is flagged. Differences
+    worked by hand."""
     from analysis.cli import plan_main
 
     gmp = {0.9: [79.0, 79.5, 78.5, 79.0], 0.98: [79.0, 79.5, 78.5, 10.0]}
@@ -265,7 +270,7 @@ def test_plan_keeps_runs_at_chance_level_as_the_audit_does_and_can_leave_them_ou
         for s in range(4):
             write_record(tmp_path, make_record(method="fggp", target_sparsity=t, seed=s, test_acc=80.0))
             write_record(tmp_path, make_record(method="gmp", target_sparsity=t, seed=s, test_acc=gmp[t][s]))
-    assert plan_main(["--results", str(tmp_path), "--effect", "0.5"]) == 0
+    assert plan_main(["--results", str(tmp_path), "--effect", "0.5", "--collapsed", "keep"]) == 0
     kept = capsys.readouterr().out.splitlines()
     # differences at 98 %: 1, 0.5, 1.5, 70; mean 18.25, squared deviations 297.5625 + 315.0625 + 280.5625 +
     # 2678.0625 = 3571.25, sd = sqrt(3571.25 / 3) = 34.50
@@ -273,12 +278,14 @@ def test_plan_keeps_runs_at_chance_level_as_the_audit_does_and_can_leave_them_ou
     assert "pairs  4  sd  34.50 " in line98 and line98.endswith("  1 at chance level†")
     assert not [ln for ln in kept if "fggp - gmp" in ln][0].endswith("†")  # 90 %: differences 1, .5, 1.5, 1
     assert kept[-1].startswith("† runs at chance level (final accuracy <= 11 %) among the comparison's pairs, kept")
-    assert plan_main(["--results", str(tmp_path), "--effect", "0.5", "--collapsed", "exclude"]) == 0
+    assert plan_main(["--results", str(tmp_path), "--effect", "0.5"]) == 0
     left_out = capsys.readouterr().out.splitlines()
     # without seed 3's pair: differences 1, 0.5, 1.5, sd = sqrt((0 + 0.25 + 0.25) / 2) = 0.50
     line98 = [ln for ln in left_out if "fggp - gmp" in ln][1]
     assert "pairs  3  sd   0.50 " in line98 and "†" not in line98
-    assert left_out[-1] == "runs at chance level (final accuracy <= 11 %) left out (--collapsed exclude)"
+    assert left_out[-1].startswith("a run at chance level (final accuracy <= 11 %) leaves its comparisons")
+    # a plan from the seeds the audit's accuracy tests use: what 'every setting' asks for is not one collapse's
+    assert "every setting:" in " ".join(left_out)
     assert plan_main(["--results", str(tmp_path), "--collapsed", "drop"]) == 2
     err = capsys.readouterr().err  # one line (argparse words the list of choices by Python version)
     assert err.startswith("fggp-repro plan: error: argument --collapsed: invalid choice: 'drop'")
@@ -328,12 +335,14 @@ def test_collapsed_runs_are_marked(tmp_path):
     assert figures_main(["--results", str(tmp_path), "--out", str(out), "--only", "main_results"]) == 0
     md = (out / "paper" / "main_results.md").read_text()
     assert "(n=4, 1 collapsed†)" in md
-    assert "Collapsed runs (final accuracy ≤ 11 %, chance level; kept in every statistic, marked †): 1 — random 1." in md
+    assert ("Collapsed runs (final accuracy ≤ 11 %, chance level; marked †, in the means of the results tables and last "
+            "at their seed in the ranks, set aside from the paired accuracy tests and compared on their own in the "
+            "collapses table): 1 — random 1.") in md
     csv = pd.read_csv(out / "paper" / "main_results.csv").set_index("method")
     assert csv.loc["random", "collapsed"] == 1 and csv.loc["fggp", "collapsed"] == 0
     assert figures_main(["--results", str(tmp_path), "--out", str(out), "--only", "sensitivity"]) == 0
     sens = pd.read_csv(out / "paper" / "sensitivity.csv").set_index("choice")
-    assert sens.loc["collapsed runs", "note"] == "1 run(s) at chance level dropped"
+    assert sens.loc["collapsed runs", "note"] == "1 run(s) at chance level kept"
 
 
 def test_sensitivity_table(grid_dir, tmp_path):
@@ -342,13 +351,13 @@ def test_sensitivity_table(grid_dir, tmp_path):
                          "--only", "reporting_bias", "--only", "pooled_effects"]) == 0
     t = pd.read_csv(out / "paper" / "sensitivity.csv")
     assert list(t.columns) == ["choice", "variant", "outperforms-alternatives", "surpasses-dense", "highest-ranking",
-                               "note"]
-    assert list(t["choice"]) == ["defaults", "test", "test", "alternatives", "annealed rate", "annealed rate",
-                                 "collapsed runs", "delta", "delta"]
+                               "order-gradient-first", "rate-fixed-beats-annealed", "note"]
+    assert list(t["choice"]) == ["defaults", "test", "test", "alternatives", "alternatives", "annealed rate",
+                                 "annealed rate", "collapsed runs", "rank aggregation", "delta", "delta"]
     # 3 seeds: the exact Wilcoxon test cannot go below p = 0.25, so no claim can be supported with it
     wil = t[t["variant"].str.startswith("Wilcoxon")].iloc[0]
     assert not str(wil["outperforms-alternatives"]).startswith("supported")
-    flagged = t.iloc[1:][[c for c in t.columns if c.endswith(("alternatives", "dense", "ranking"))]]
+    flagged = t.iloc[1:][[c for c in t.columns if c not in ("choice", "variant", "note")]]
     base = t.iloc[0]
     for _, row in flagged.iterrows():
         for c, v in row.items():
@@ -425,8 +434,9 @@ def test_diagnostics_table_summarises_the_records_that_carry_them(tmp_path):
 
 def test_rank_chart_draws_the_ranks_its_intervals_are_about(tmp_path):
     # 90 %: three seeds per method, fggp > gmp > random every seed; 95 %: one seed, the order reversed.
-    # Over both settings (the ranks table) every method averages rank 2; claim 3 ranks only the setting with
-    # min_seeds (3) runs, where the order never changes under resampling: ranks 1, 2, 3, intervals [r, r].
+    # Over both settings every method would average rank 2; the ranking (claim 3's, every rank output's) ranks
+    # only the setting with min_seeds (3) complete seeds, where the order never changes under resampling: ranks
+    # 1, 2, 3, intervals [r, r]; the ranks table shows the same numbers.
     from analysis.figures import rank_chart_data
     from analysis.registry import Context
 
@@ -437,18 +447,21 @@ def test_rank_chart_draws_the_ranks_its_intervals_are_about(tmp_path):
     runs = load_runs(tmp_path)
     ctx = Context(protocol="paper", runs=runs, histories=pd.DataFrame(), layer_sparsity=pd.DataFrame(),
                   n_resamples=200)
-    assert ctx.ranks().ranks.to_dict() == {"fggp": 2.0, "gmp": 2.0, "random": 2.0}
     rows, n, what = rank_chart_data(ctx)
     assert n == 1
     assert rows["method"].tolist() == ["fggp", "gmp", "random"]
     assert rows["rank"].tolist() == [1.0, 2.0, 3.0]
     assert rows["low"].tolist() == [1.0, 2.0, 3.0] and rows["high"].tolist() == [1.0, 2.0, 3.0]
     assert rows["p_best"].tolist() == [1.0, 0.0, 0.0]
-    assert what.startswith("Average ranks over the 1 setting where every method has at least 3 runs, on the 3 "
-                           "seeds complete there (the audit's claim 3; 1 setting(s) with fewer seeds left out).")
+    assert what.startswith("The audit's ranking (claim 3): fggp, gmp, random; mean over each setting's seeds of the "
+                           "per-seed ranks (1 = best, ties share the average rank), averaged over 1 settings, each on "
+                           "all its complete seeds (3); 1 setting(s) with fewer than 3 complete seeds left out.")
     out = tmp_path / "figs"
-    assert figures_main(["--results", str(tmp_path), "--out", str(out), "--only", "rank_chart"]) == 0
+    assert figures_main(["--results", str(tmp_path), "--out", str(out), "--only", "rank_chart", "--only", "ranks"]) == 0
     assert (out / "paper" / "rank_chart.png").exists()
+    table = pd.read_csv(out / "paper" / "ranks.csv")
+    assert table["method"].tolist() == ["fggp", "gmp", "random"] and table["average_rank"].tolist() == [1.0, 2.0, 3.0]
+    assert table["p_best"].tolist() == [1.0, 0.0, 0.0] and (table["n_settings"] == 1).all()
 
 
 def test_calibrate_at_a_protocols_own_design(grid_dir, capsys):
@@ -457,16 +470,17 @@ def test_calibrate_at_a_protocols_own_design(grid_dir, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("variance components of protocol paper (")
     # the grid fixture: fggp's 12 settings (2 archs x 3 targets x 2 starts), annealed, gmp and random, dense
-    assert out[1].startswith("simulated at the design of protocol paper: 12 settings, fggp + 3 alternatives "
+    assert out[1].startswith("simulated at the design of protocol paper: 12 settings, fggp + 3 other methods "
                              "(annealed, gmp, random) + dense, 6 seeds; standard deviations seed ")
-    assert out[1].count(" at cifar10 ") == 12 and out[1].endswith("20 replicates per scenario, 30 whole-seed "
-                                                                  "resamples for claim 3")
+    assert out[1].count(" at cifar10 ") == 12 and out[1].endswith(
+        "20 replicates per scenario, 30 resamples of seeds for claim 3; every replicate judged by "
+        "analysis.claims.decide, the audit's own")
+    assert "run noise Student-t with 5 degrees of freedom (heavy tails); runs at chance level drawn at the fitted " \
+           "rate 0.0000 per sparse run" in out[1]
     heads = [ln for ln in out if ln and not ln.startswith(" ")][2:]
-    assert heads == ["null: no difference anywhere (6 seeds)",
-                     "effect-1: fggp better by delta than every alternative and dense, everywhere (6 seeds)",
-                     "effect-2: fggp better by 2 delta than every alternative and dense, everywhere (6 seeds)",
-                     "behind-1: one alternative better than fggp by delta everywhere, the others and dense equal to "
-                     "fggp (6 seeds)"]
+    assert [h.split(":")[0] for h in heads] == ["null", "effect-1", "effect-2", "sub-delta", "collapses", "fggp-only",
+                                                "behind-1"]
+    assert heads[0] == "null: no difference anywhere (6 seeds)"
     assert main(["calibrate", "--fit", "paper", "--results", str(grid_dir), "--design", "--replicates", "5",
                  "--resamples", "10"]) == 0
     assert "+ dense, 3 seeds;" in capsys.readouterr().out  # default: the most seeds any cell has
@@ -497,7 +511,7 @@ def test_calibrate_looks_cli(grid_dir, capsys):
     assert out[2] == ("looks: the audit read after each of 3 seed counts (3-5) of the same simulated grid; 'some "
                       "look' counts a grid once if any of its looks says so")
     rows = [ln for ln in out if ln.startswith("  surpasses-dense")]
-    assert len(rows) == 4 and all(" at 5 seeds: supported " in r and "some look: supported " in r for r in rows)
+    assert len(rows) == 7 and all(" at 5 seeds: supported " in r and "some look: supported " in r for r in rows)
 
 
 def _analysis(*args, **kw):
@@ -529,7 +543,7 @@ def test_calibrate_the_planned_design(grid_dir, capsys, monkeypatch):
                  "--replicates", "10", "--resamples", "20"]) == 0
     out = capsys.readouterr().out.splitlines()
     # analysis/claims.toml plans 5 seeds at both starts of protocol paper; the fixture's cells have 3
-    assert out[1].startswith("simulated at the design of protocol paper: 12 settings, fggp + 3 alternatives "
+    assert out[1].startswith("simulated at the design of protocol paper: 12 settings, fggp + 3 other methods "
                              "(annealed, gmp, random) + dense, seeds by start: 5 at the dense-start, 5 at the "
                              "50%-sparse-start; standard deviations seed ")
     assert "null: no difference anywhere (5 seeds)" in out
@@ -559,3 +573,129 @@ def test_calibrate_the_planned_design(grid_dir, capsys, monkeypatch):
     assert main(["calibrate", "--fit", "paper", "--results", str(grid_dir), "--design", "--plan"]) == 2
     assert capsys.readouterr().err == ("error: protocol paper has no planned seeds; add [plans.paper] to "
                                        "analysis/claims.toml or drop --plan\n")
+
+
+def _holm(p):
+    """Holm's adjusted p-values, written out for the test: sorted ascending, p_(i) -> max_{j<=i} min(1, (m-j) p_(j))."""
+    p = np.asarray(p, float)
+    out = np.full(p.shape, np.nan)
+    idx = [i for i in np.argsort(p, kind="stable") if np.isfinite(p[i])]
+    run = 0.0
+    for j, i in enumerate(idx):
+        run = max(run, min(1.0, (len(idx) - j) * p[i]))
+        out[i] = run
+    return out
+
+
+def _signed_rank_two_sided(d):
+    """Exact two-sided signed-rank p by enumerating every sign pattern (average ranks for ties, zeros dropped)."""
+    from itertools import product
+
+    from scipy import stats as st
+
+    d = np.asarray(d, float)
+    d = d[d != 0]
+    r = st.rankdata(np.abs(d))
+    obs, mu = r[d > 0].sum(), r.sum() / 2
+    null = np.array([sum(ri for ri, s in zip(r, signs) if s) for signs in product((0, 1), repeat=d.size)])
+    return float(np.mean(np.abs(null - mu) >= abs(obs - mu) - 1e-9))
+
+
+def test_every_p_value_column_means_what_its_header_says(tmp_path):
+    """The comparisons table of a fake grid (5 seeds, fggp, annealed, gmp, dense), every p-value column recomputed
+    here from the records with scipy: the two-sided descriptive tests, the decision test of each row (two-sided
+    against a sparse method, one-sided fggp > dense against dense) and its Holm-adjusted p within the baseline's
+    family, the reverse one-sided test of the dense rows, TOST; the Markdown shows the same numbers under the
+    headers that name them, and every class agrees with its p-values."""
+    from scipy import stats as st
+
+    from analysis.formatting import fmt_p
+
+    write_grid(tmp_path, methods=("fggp", "annealed", "gmp"), archs=("vgg19",), seeds=range(5), noise=0.1,
+               effects={"fggp": 0.6, "annealed": 0.3, "gmp": 0.0, "dense": 2.5})
+    out = tmp_path / "o"
+    assert figures_main(["--results", str(tmp_path), "--out", str(out), "--only", "comparisons"]) == 0
+    c = pd.read_csv(out / "paper" / "comparisons.csv")
+    runs = load_runs(tmp_path)
+    done = runs[runs["status"] == "completed"]
+
+    def values(method, t, d):
+        if method == "dense":
+            sel = done[done["method"] == "dense"]
+        else:
+            sel = done[(done["method"] == method) & (done["target_sparsity"] == t) & (done["initial_density"] == d)]
+        return sel.set_index("seed")["test_acc"]
+
+    want = {k: [] for k in ("p_ttest", "p_wilcoxon", "p_welch", "p_test", "p_reverse", "p_tost")}
+    for r in c.itertuples(index=False):
+        a, b = values("fggp", r.target_sparsity, r.initial_density), values(r.baseline, r.target_sparsity,
+                                                                            r.initial_density)
+        seeds = sorted(set(a.index) & set(b.index))
+        x, y = a[seeds].to_numpy(), b[seeds].to_numpy()
+        d = x - y
+        want["p_ttest"].append(st.ttest_rel(x, y).pvalue)
+        want["p_wilcoxon"].append(_signed_rank_two_sided(d))
+        want["p_welch"].append(st.ttest_ind(a.to_numpy(), b.to_numpy(), equal_var=False).pvalue)
+        one = r.baseline == "dense"
+        assert r.test == ("greater" if one else "two-sided")
+        want["p_test"].append(st.ttest_rel(x, y, alternative="greater" if one else "two-sided").pvalue)
+        want["p_reverse"].append(st.ttest_rel(x, y, alternative="less").pvalue if one else np.nan)
+        want["p_tost"].append(max(st.ttest_1samp(d, -0.5, alternative="greater").pvalue,
+                                  st.ttest_1samp(d, 0.5, alternative="less").pvalue))
+    for col, vals in want.items():
+        np.testing.assert_allclose(c[col].to_numpy(float), vals, rtol=1e-5, atol=1e-7, err_msg=col)
+    for b, g in c.groupby("baseline"):  # Holm within each baseline's family of settings
+        for col, src in (("p_test_holm", "p_test"), ("p_reverse_holm", "p_reverse"), ("p_tost_holm", "p_tost")):
+            np.testing.assert_allclose(g[col].to_numpy(float), _holm(g[src].to_numpy(float)), rtol=1e-5, atol=1e-7,
+                                       err_msg=f"{b} {col}")
+    # the classes follow from those p-values and the signs
+    sig = c["p_test_holm"] < 0.05
+    ahead = c["class"].isin(["ahead", "ahead <d"])
+    behind = c["class"] == "behind"
+    two = c["test"] == "two-sided"
+    assert (ahead == (sig & (c["mean_diff"] > 0))).all()
+    assert (behind[two] == (sig & (c["mean_diff"] < 0))[two]).all()
+    assert (behind[~two] == (c["p_reverse_holm"] < 0.05)[~two]).all()
+    assert ((c["class"] == "equivalent") == (~ahead & ~behind & (c["p_tost_holm"] < 0.05))).all()
+    assert ahead.any() and behind.any()
+    # the Markdown: each header shows its column
+    md = [ln for ln in (out / "paper" / "comparisons.md").read_text().splitlines() if ln.startswith("| ")]
+    head = [h.strip() for h in md[0].strip("|").split("|")]
+    rows = [[x.strip() for x in ln.strip("|").split("|")] for ln in md[1:]]
+    for header, col in (("p (t, two-sided)", "p_ttest"), ("p (Wilcoxon, two-sided)", "p_wilcoxon"),
+                        ("p (Welch, two-sided)", "p_welch"), ("p (test, Holm)", "p_test_holm"),
+                        ("p (TOST, Holm)", "p_tost_holm")):
+        j = head.index(header)
+        assert [row[j] for row in rows] == [fmt_p(p) for p in c[col]], header
+    j = head.index("p (fggp < baseline, Holm)")
+    assert [row[j] for row in rows] == [fmt_p(p) if t == "greater" else "—" for p, t in zip(c["p_reverse_holm"],
+                                                                                          c["test"])]
+
+
+def test_a_study_is_audited_and_drawn_once_all_its_protocols_have_records(tmp_path, capsys):
+    """The packaged study cpu-both joins cpu and cpu-resnet. With records of cpu alone: one line says the study
+    waits for cpu-resnet, and neither audit nor figures judge it. With both: the audit has a block for the study
+    covering both protocols' settings, and figures writes its outputs into <out>/cpu-both/."""
+    write_grid(tmp_path, protocol="cpu", archs=("vgg19",), starts=(1.0,), seeds=range(3),
+               methods=("fggp", "annealed", "gmp", "random"))
+    assert audit_main(["--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.endswith("\nstudy cpu-both (cpu + cpu-resnet): not judged yet, no records of cpu-resnet (its verdicts "
+                        "would be those of cpu alone)\n")
+    assert audit_main(["--results", str(tmp_path), "--protocol", "cpu-both"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cpu-resnet has no records yet" in err
+    write_grid(tmp_path, protocol="cpu-resnet", archs=("resnet50",), starts=(1.0,), seeds=range(3),
+               methods=("fggp", "annealed", "gmp", "random"))
+    assert audit_main(["--results", str(tmp_path), "--protocol", "cpu-both"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("study (cpu + cpu-resnet) cpu-both: ")
+    assert ("covers: protocol cpu: cifar10 vgg19 at 90/95/98% from dense-start (3 settings); protocol cpu-resnet: "
+            "cifar10 resnet50 at 90/95/98% from dense-start (3 settings)") in " ".join(out.split())  # wrapped lines
+    o = tmp_path / "o"
+    assert figures_main(["--results", str(tmp_path), "--out", str(o), "--only", "claims_audit", "--only",
+                         "sensitivity"]) == 0
+    assert {p.name for p in o.iterdir()} == {"cpu", "cpu-resnet", "cpu-both"}
+    t = pd.read_csv(o / "cpu-both" / "claims_audit.csv")
+    assert set(t["scope"]) == {"study"} and (t["n_settings"].iloc[:2] == 6).all()
+    assert (o / "cpu-both" / "sensitivity.csv").exists()

@@ -21,8 +21,10 @@ from analysis.records import NotARecord
 from fake_records import make_record, write_grid, write_record
 
 V1 = "fggp-repro/run-record/v1"
-INTEL = dict(device="cpu (Intel Xeon, 1 threads)", cpu_capability="AVX512", torch_threads=1)
-AMD = dict(device="cpu (AMD EPYC, 2 threads)", device_model="cpu (AMD EPYC)", cpu_capability="AVX2", torch_threads=2)
+# an older record: no oneDNN level, the CPU's clock in its model name (not part of the platform)
+INTEL = dict(device="cpu (Intel Xeon @ 2.50GHz, 1 threads)", cpu_capability="AVX512", torch_threads=1)
+AMD = dict(device="cpu (AMD EPYC, 2 threads)", device_model="cpu (AMD EPYC)", cpu_capability="AVX2", torch_threads=2,
+           onednn_isa="AVX2")
 
 #: The stray files and the line each gets on stderr, in the order of their paths.
 STRAYS = {
@@ -253,27 +255,32 @@ def test_results_option_on_all_three(clean, tmp_path, capsys):
 # platforms
 
 TWO = ("platforms: 2, analysed together (one protocol; across platforms a run drifts like a new seed) — "
-       "P1 torch 2.4.0, device cpu (Intel Xeon), CPU ISA AVX512, 1 thread, fp32, strict on (13 runs); "
-       "P2 torch 2.4.0, device cpu (AMD EPYC), CPU ISA AVX2, 2 threads, fp32, strict on (2 runs); "
+       "P1 torch 2.4.0, device cpu (Intel Xeon), CPU ISA AVX512, oneDNN ISA unknown, 1 thread, fp32, strict on "
+       "(13 runs); P2 torch 2.4.0, device cpu (AMD EPYC), CPU ISA AVX2, oneDNN ISA AVX2, 2 threads, fp32, strict on "
+       "(2 runs); "
        "settings with runs from more than one platform: 1 of 3")
 
 
 def test_platform_of_reads_every_record_version():
     rec = make_record()
-    assert platform_of(rec) == dict(torch="2.4.0", device="cpu", cpu_isa="unknown", threads="unknown",
-                                    precision="fp32", strict="true")
+    assert platform_of(rec) == dict(torch="2.4.0", device="cpu", cpu_isa="unknown", onednn_isa="unknown",
+                                    threads="unknown", precision="fp32", strict="true")
     rec["provenance"].update(AMD)
     rec["config"]["run"].update(precision="bf16")
-    assert platform_of(rec) == dict(torch="2.4.0", device="cpu (AMD EPYC)", cpu_isa="AVX2", threads="2",
-                                    precision="bf16", strict="true")
+    assert platform_of(rec) == dict(torch="2.4.0", device="cpu (AMD EPYC)", cpu_isa="AVX2", onednn_isa="AVX2",
+                                    threads="2", precision="bf16", strict="true")
+    clock = {**rec, "provenance": {**rec["provenance"], "device_model": "cpu (Intel(R) Xeon(R) Processor @ 2.50GHz)",
+                                   "onednn_isa": "AVX512_CORE_BF16"}}
+    assert (platform_of(clock)["device"], platform_of(clock)["onednn_isa"]) == ("cpu (Intel(R) Xeon(R) Processor)",
+                                                                               "AVX512_CORE_BF16")
     del rec["provenance"]["device_model"]  # an older record: the model inside device, without its threads
     assert platform_of(rec)["device"] == "cpu (AMD EPYC)"
     del rec["provenance"]["torch_threads"]
     rec["config"]["run"]["threads"] = 4  # the config's thread count when provenance lacks it
     rec["provenance"]["deterministic"] = False
     assert (platform_of(rec)["threads"], platform_of(rec)["strict"]) == ("4", "false")
-    assert platform_of({}) == dict(torch="unknown", device="unknown", cpu_isa="unknown", threads="unknown",
-                                   precision="fp32", strict="unknown")
+    assert platform_of({}) == dict(torch="unknown", device="unknown", cpu_isa="unknown", onednn_isa="unknown",
+                                   threads="unknown", precision="fp32", strict="unknown")
     gpu = make_record()
     gpu["provenance"].update(device="NVIDIA H100 80GB HBM3", torch_threads=2)
     assert platform_of(gpu)["device"] == "NVIDIA H100 80GB HBM3"
@@ -283,15 +290,15 @@ def test_platform_table_and_note(clean):
     runs = load_records(clean, histories=False, layers=False).runs
     t = platform_table(runs)
     assert t.to_dict("records") == [
-        dict(platform="P1", torch="2.4.0", device="cpu (Intel Xeon)", cpu_isa="AVX512", threads="1", precision="fp32",
-             strict="true", runs=13, completed=13, diverged=0, settings=3),
-        dict(platform="P2", torch="2.4.0", device="cpu (AMD EPYC)", cpu_isa="AVX2", threads="2", precision="fp32",
-             strict="true", runs=2, completed=2, diverged=0, settings=1),
+        dict(platform="P1", torch="2.4.0", device="cpu (Intel Xeon)", cpu_isa="AVX512", onednn_isa="unknown",
+             threads="1", precision="fp32", strict="true", runs=13, completed=13, diverged=0, settings=3),
+        dict(platform="P2", torch="2.4.0", device="cpu (AMD EPYC)", cpu_isa="AVX2", onednn_isa="AVX2", threads="2",
+             precision="fp32", strict="true", runs=2, completed=2, diverged=0, settings=1),
     ]
     assert platform_note(runs) == TWO
     one = runs[runs["device"] == "cpu (Intel Xeon)"]
-    assert platform_note(one) == ("platforms: 1 — torch 2.4.0, device cpu (Intel Xeon), CPU ISA AVX512, 1 thread, "
-                                  "fp32, strict on (13 runs)")
+    assert platform_note(one) == ("platforms: 1 — torch 2.4.0, device cpu (Intel Xeon), CPU ISA AVX512, oneDNN ISA "
+                                  "unknown, 1 thread, fp32, strict on (13 runs)")
 
 
 def test_figures_and_audit_report_platforms(clean, tmp_path, capsys):
@@ -301,15 +308,16 @@ def test_figures_and_audit_report_platforms(clean, tmp_path, capsys):
     assert log == (f"protocol paper: 15 runs (15 completed, 0 diverged) -> {out / 'paper'}\n  {TWO}\n"
                    f"  platforms: platforms.md, platforms.tex, platforms.csv\n")
     assert (out / "paper" / "platforms.csv").read_text() == (
-        "protocol,platform,torch,device,cpu_isa,threads,precision,strict,runs,completed,diverged,settings\n"
-        "paper,P1,2.4.0,cpu (Intel Xeon),AVX512,1,fp32,true,13,13,0,3\n"
-        "paper,P2,2.4.0,cpu (AMD EPYC),AVX2,2,fp32,true,2,2,0,1\n")
+        "protocol,platform,torch,device,cpu_isa,onednn_isa,threads,precision,strict,runs,completed,diverged,settings\n"
+        "paper,P1,2.4.0,cpu (Intel Xeon),AVX512,unknown,1,fp32,true,13,13,0,3\n"
+        "paper,P2,2.4.0,cpu (AMD EPYC),AVX2,AVX2,2,fp32,true,2,2,0,1\n")
     md = (out / "paper" / "platforms.md").read_text().splitlines()
     assert md[:4] == [
-        "| platform | torch | device | CPU ISA | threads | precision | strict | runs | completed | diverged | settings |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-        "| P1 | 2.4.0 | cpu (Intel Xeon) | AVX512 | 1 | fp32 | on | 13 | 13 | 0 | 3 |",
-        "| P2 | 2.4.0 | cpu (AMD EPYC) | AVX2 | 2 | fp32 | on | 2 | 2 | 0 | 1 |",
+        "| platform | torch | device | CPU ISA | oneDNN ISA | threads | precision | strict | runs | completed | diverged "
+        "| settings |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| P1 | 2.4.0 | cpu (Intel Xeon) | AVX512 | unknown | 1 | fp32 | on | 13 | 13 | 0 | 3 |",
+        "| P2 | 2.4.0 | cpu (AMD EPYC) | AVX2 | AVX2 | 2 | fp32 | on | 2 | 2 | 0 | 1 |",
     ]
     assert "This protocol's runs span 2 platforms; they are analysed together" in md[5]
     assert md[-1] == ("Settings with runs from more than one platform: 1 of 3 — cifar10 vgg19 90% dense-start "
@@ -318,17 +326,17 @@ def test_figures_and_audit_report_platforms(clean, tmp_path, capsys):
     assert capsys.readouterr().out.splitlines()[1] == f"  {TWO}"
     assert audit_main(["--results", str(clean), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert [d["platforms"] for d in data] == [platform_table(load_records(clean).runs).to_dict("records")] * 3
+    assert [d["platforms"] for d in data] == [platform_table(load_records(clean).runs).to_dict("records")] * 5
     assert data[0]["platforms"][1] == dict(platform="P2", torch="2.4.0", device="cpu (AMD EPYC)", cpu_isa="AVX2",
-                                           threads="2", precision="fp32", strict="true", runs=2, completed=2,
-                                           diverged=0, settings=1)
+                                           onednn_isa="AVX2", threads="2", precision="fp32", strict="true", runs=2,
+                                           completed=2, diverged=0, settings=1)
 
 
 def test_platforms_table_one_platform_and_dense_only(tmp_path, capsys):
     write_grid(tmp_path / "a", methods=("fggp",), archs=("vgg19",), targets=(0.9,), starts=(1.0,), seeds=(0, 1))
     assert figures_main(["--results", str(tmp_path / "a"), "--out", str(tmp_path / "o"), "--only", "platforms"]) == 0
     assert capsys.readouterr().out.splitlines()[1] == ("  platforms: 1 — torch 2.4.0, device cpu, CPU ISA unknown, "
-                                                       "threads unknown, fp32, strict on (4 runs)")
+                                                       "oneDNN ISA unknown, threads unknown, fp32, strict on (4 runs)")
     md = (tmp_path / "o" / "paper" / "platforms.md").read_text()
     assert "Every run of this protocol was made on one platform." in md
     assert md.endswith("\nSettings with runs from more than one platform: none of 2.\n")
@@ -336,7 +344,8 @@ def test_platforms_table_one_platform_and_dense_only(tmp_path, capsys):
         write_record(tmp_path / "d", make_record(method="dense", seed=s))
     assert figures_main(["--results", str(tmp_path / "d"), "--out", str(tmp_path / "p"), "--only", "platforms"]) == 0
     assert capsys.readouterr().out.splitlines()[1:] == [
-        "  platforms: 1 — torch 2.4.0, device cpu, CPU ISA unknown, threads unknown, fp32, strict on (2 runs)",
+        "  platforms: 1 — torch 2.4.0, device cpu, CPU ISA unknown, oneDNN ISA unknown, threads unknown, fp32, strict on "
+        "(2 runs)",
         "  skip platforms: only dense runs, nothing to compare"]
 
 
