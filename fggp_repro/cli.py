@@ -244,7 +244,7 @@ def _run_external(name: str, argv: list[str]) -> int:
 EXTERNAL = {
     "figures": ("regenerate every figure and table in paper_figures/ from the run records in results/",
                 "analysis.cli:figures_main"),
-    "audit": ("audit the paper's three claims against the run records", "analysis.cli:audit_main"),
+    "audit": ("audit the five claims of the paper's abstract against the run records", "analysis.cli:audit_main"),
     "plan": ("seeds each setting needs to detect a given effect, from the observed seed spread",
              "analysis.cli:plan_main"),
 }
