@@ -17,7 +17,7 @@ import threading
 from . import __version__
 from . import config as C
 
-EXIT_DIVERGED = 1  # train: the run diverged (its record says so)
+EXIT_DIVERGED = 3  # train: the run diverged (its record says so); not 1, which is any uncaught crash
 EXIT_USAGE = 2  # bad input: one line on stderr naming the fix
 EXIT_STOPPED = 75  # train: stopped as asked (--stop-after-epochs, a deadline) with a checkpoint to resume from
                    # (sysexits' EX_TEMPFAIL: not finished, try again); the grid tells a paused run by it
@@ -222,7 +222,7 @@ def _cmd_selftest(args: argparse.Namespace) -> int:
     from . import selftest
 
     if args.save:
-        selftest.save(args.save, data_root=args.data_root)
+        selftest.save(args.save, data_root=args.data_root, only=args.probe)
         return 0
     selftest.selftest(data_root=args.data_root, only=args.probe)
     return 0
@@ -365,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("selftest", help="rerun the reference probes (seconds each) and say, per probe, whether "
                                          "this machine reproduces them bit for bit", formatter_class=_Fmt,
-                        description="Rerun each committed probe (a shipped preset cut to one epoch on 2,560 images,\n"
+                        description="Rerun each committed probe (a shipped preset cut to 20 training iterations,\n"
                                     "pruned by FGGP to 90 %; one combination of precision, threads and oneDNN instruction\n"
                                     "set each) in a process of its own and compare its weights with the committed record:\n"
                                     "\"bit-identical\", or \"drifts\" with the platform fields in which this machine differs.\n"

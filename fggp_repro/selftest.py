@@ -1,6 +1,6 @@
 """``fggp-repro selftest``: short reference runs ("probes") rerun on this machine and compared bit for bit.
 
-Each probe is a run of a shipped preset cut to one epoch on a class-balanced subset of 2,560 training images,
+Each probe is a run of a shipped preset cut to one epoch of 20 iterations (a class-balanced subset of 20 batches),
 pruned by FGGP to 90 % in 8 events and tested on 1,000 test images, with one combination of precision, thread count and oneDNN instruction set.
 Its committed record (``fggp_repro/probes/<name>.json``) was made on the platform it names. A rerun here gives
 the same ``weights_sha256`` when this platform computes the same kernels in the same order; then the committed
@@ -24,9 +24,11 @@ from pathlib import Path
 from . import config as C
 from .records import PLATFORM_FIELDS, platform_of, write_record
 
-# What every probe changes in its preset: one epoch, 20 iterations of 128 images, an event every 2 iterations.
+# What every probe changes in its preset: one epoch of 20 iterations at the preset's batch size (a class-balanced
+# subset of 20 batches), an event every 2 iterations, 1,000 test images.
+ITERATIONS = 20
 PROBE_OVERRIDES = {
-    "data": {"train_subset": 2560, "test_subset": 1000},
+    "data": {"test_subset": 1000},
     "pruning": {"method": "fggp", "sparsity": 0.9, "update_interval": 2},
     "training": {"epochs": 1, "milestones": []},
     "run": {"seed": 0},
@@ -43,6 +45,7 @@ class Probe:
     def config(self) -> C.Config:
         over = json.loads(json.dumps(PROBE_OVERRIDES))
         over["run"].update(dict(self.run), threads=self.threads)
+        over["data"]["train_subset"] = ITERATIONS * C.load(preset=self.preset).training.batch_size
         return C.load(preset=self.preset, overrides=over)
 
 
@@ -111,7 +114,7 @@ def selftest(data_root: str | None = None, only: list[str] | None = None, log=pr
         raise C.ConfigError(f"no committed probes in {probe_dir()}: make them with `fggp-repro selftest --save DIR`")
     drifted = 0
     made_on = {platform_of(json.loads(f.read_text()))["device"] for f in files}
-    log(f"selftest: {len(files)} probes, each one epoch on 2,560 images in a process of its own; committed records "
+    log(f"selftest: {len(files)} probes, each 20 training iterations in a process of its own; committed records "
         f"made on {', '.join(sorted(map(str, made_on)))}")
     for f in files:
         old = json.loads(f.read_text())
@@ -128,10 +131,16 @@ def selftest(data_root: str | None = None, only: list[str] | None = None, log=pr
     return drifted
 
 
-def save(dest: str | Path, data_root: str | None = None, log=print) -> None:
-    """Run every probe here and write its record to ``dest/<name>.json`` (the committed reference probes)."""
+def save(dest: str | Path, data_root: str | None = None, only: list[str] | None = None, log=print) -> None:
+    """Run every probe (those named in ``only``) here and write its record to ``dest/<name>.json`` (the committed
+    reference probes)."""
     dest = Path(dest)
+    names = {p.name for p in PROBES}
+    if only and set(only) - names:
+        raise C.ConfigError(f"no probe named '{sorted(set(only) - names)[0]}' (probes: {', '.join(sorted(names))})")
     for p in PROBES:
+        if only and p.name not in only:
+            continue
         with tempfile.TemporaryDirectory(prefix="fggp-probe-") as tmp:
             rec = _run(p.config(), Path(tmp), data_root)
         write_record(dest / f"{p.name}.json", rec)

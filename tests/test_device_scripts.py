@@ -54,4 +54,4 @@ def test_device_grid_stops_at_the_deadline_resumes_and_archives_every_record(tmp
     out4, log4 = _call(tmp_path, "call4", 3, runs, CPU_VERIFY=str(rec))
     assert "0 to run" in log4
     report = (out4 / f"verify-{rec.stem}.txt").read_text().splitlines()
-    assert report[-2:] == ["MATCH (exact: same platform)", "verify exit status: 0"]
+    assert report[-2:] == ["MATCH (exact: bit-identical weights, same platform)", "verify exit status: 0"]

@@ -400,7 +400,7 @@ def test_a_committed_mini_record_reverifies(jpeg_root):
 
 
 def test_stopping_a_grid_counts_a_run_that_finished_meanwhile_as_finished_not_stopped():
-    # three runs in flight when the grid is stopped: one already wrote its record (exit 0), one diverged (exit 1,
+    # three runs in flight when the grid is stopped: one already wrote its record (exit 0), one diverged (exit 3,
     # recorded as such), one still training (a sleep that only SIGTERM ends)
     import signal
 
@@ -408,10 +408,12 @@ def test_stopping_a_grid_counts_a_run_that_finished_meanwhile_as_finished_not_st
         return subprocess.Popen([sys.executable, "-c", code])
 
     for terminated in (True, False):  # SIGTERM to the grid: at once; Ctrl-C: after a 2 s grace for the runs
-        done, diverged = child("raise SystemExit(0)"), child("raise SystemExit(1)")
+        done, diverged = child("raise SystemExit(0)"), child("raise SystemExit(3)")
+        crashed = child("raise SystemExit(1)")  # an uncaught error: neither finished nor recorded
+        crashed.wait()
         done.wait(), diverged.wait()
         training = child("import time; time.sleep(600)")
-        running = [(None, done, 0.0), (None, diverged, 0.0), (None, training, 0.0)]
+        running = [(None, done, 0.0), (None, diverged, 0.0), (None, crashed, 0.0), (None, training, 0.0)]
         assert grid._stop(running, terminated) == 2
         assert training.returncode == -signal.SIGTERM  # asked to stop, not killed after the minute's wait
 

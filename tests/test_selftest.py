@@ -18,12 +18,13 @@ def test_every_probe_is_committed_and_is_the_config_it_names():
     assert sorted(p.stem for p in S.probe_dir().glob("*.json")) == sorted(p.name for p in S.PROBES)
     for p in S.PROBES:
         rec = _probe(p.name)
-        assert rec["run_id"] == C.run_id(p.config()) and rec["config"] == p.config().to_dict()
+        assert rec["run_id"] == C.run_id(p.config()) and C.from_dict(rec["config"]) == p.config()
         plat = platform_of(rec)
         assert plat["threads"] == p.threads and plat["strict"] is True
         assert plat["precision"] == ("fp32" if "fp32" in p.name else "bf16")
         assert rec["provenance"]["cpu_isa_requested"] == p.name.rsplit("-", 1)[1]
-        assert rec["config"]["data"]["train_subset"] == 2560 and rec["config"]["training"]["epochs"] == 1
+        batch = C.load(preset=p.preset).training.batch_size
+        assert rec["config"]["data"]["train_subset"] == 20 * batch and rec["config"]["training"]["epochs"] == 1
         assert len(rec["pruning_events"]) == 8  # every 2 of the 20 iterations up to int(0.8 x 20) = 16
 
 
