@@ -200,8 +200,8 @@ def main():
     ap.add_argument("--out", help="also write the table to this file")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--threads", type=int, default=0,
-                    help="torch threads of the single-process measurements (0: torch's default). On a shared CPU use 1: "
-                         "multi-threaded runs collapse under outside load")
+                    help="torch threads of the single-process measurements (0: torch's default). On a shared CPU "
+                         "use 1: multi-threaded runs collapse under outside load")
     ap.add_argument("--start-at", type=float, default=0.0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     gpu = args.device.startswith("cuda")

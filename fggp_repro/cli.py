@@ -84,7 +84,8 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             groups[gname] = parser.add_argument_group(f"{gname} config")
         grp = groups[gname]
         flag = "--" + f.name.replace("_", "-")
-        kw = dict(dest=f"cfg__{gname}__{f.name}", default=None, help=(f.metadata["help"] + f" (default: {_show(f.default)})").replace("%", "%%"))
+        help_text = f.metadata["help"] + f" (default: {_show(f.default)})"
+        kw = dict(dest=f"cfg__{gname}__{f.name}", default=None, help=help_text.replace("%", "%%"))
         if typ is bool:
             grp.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
         elif typ is tuple:
@@ -256,7 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="train one run (dense or pruned) and write its record", formatter_class=_Fmt,
-                       description="Train one run and write its JSON record to <out>/raw/<dataset>/<arch>/<method>/<run_id>.json.\n"
+                       description="Train one run and write its JSON record to "
+                                   "<out>/raw/<dataset>/<arch>/<method>/<run_id>.json.\n"
                                    "Precedence: config defaults (the paper protocol) < --preset < --config < flags.")
     t.add_argument("--preset", help="a shipped preset: " + ", ".join(C.preset_names()))
     t.add_argument("--config", metavar="FILE", help="a TOML file with [data] [model] [pruning] [training] [run] tables")
@@ -265,7 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--force", action="store_true", help="rerun even when the record exists (discards its checkpoint)")
     t.add_argument("--quiet", action="store_true", help="no progress output")
     t.add_argument("--stop-after-epochs", type=int, metavar="N",
-                   help="stop after N epochs of this call, leaving a checkpoint to resume from (for time-sliced machines)")
+                   help="stop after N epochs of this call, leaving a checkpoint to resume from (for time-sliced "
+                        "machines)")
     t.add_argument("--deadline-at", type=float, metavar="UNIX_TIME",
                    help="stop after the last epoch that ends before this time.time() value, leaving a checkpoint "
                         "(set by `grid --deadline`)")
@@ -288,8 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--inits", default="dense,sparse50", help="starting networks (default: %(default)s)")
     g.add_argument("--seeds", default="0-4", help="seeds, ranges and lists: 0-4 or 0,2,5 (default: %(default)s)")
     g.add_argument("--init-seeds", metavar="SEEDS",
-                   help="a crossed design: seeds of the initial network (weights, ERK mask), crossed with --order-seeds "
-                        "for every run seed, e.g. --seeds 0 --init-seeds 0-2 --order-seeds 0-2 (9 runs a cell)")
+                   help="a crossed design: seeds of the initial network (weights, ERK mask), crossed with "
+                        "--order-seeds for every run seed, e.g. --seeds 0 --init-seeds 0-2 --order-seeds 0-2 "
+                        "(9 runs a cell)")
     g.add_argument("--order-seeds", metavar="SEEDS", help="a crossed design: seeds of the data order and augmentation")
     g.add_argument("--jobs", type=int, default=1, help="runs at a time, sharing the CPU cores (default: 1)")
     g.add_argument("--threads", type=int, metavar="N",
@@ -320,15 +324,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("verify", help="rerun a record's config and seed and compare, field by field",
                        formatter_class=_Fmt,
-                       description="Check RECORD, rerun its config and seed (with its thread count and oneDNN instruction\n"
-                                   "set, on the kind of device that made it) in a scratch folder and compare the new record.\n"
-                                   "Bit-identical weights, or the same platform (torch version, device model, CPU and oneDNN\n"
-                                   "instruction sets, threads, precision, strict mode): every field exact (\"exact\").\n"
-                                   "Another platform: the final accuracy must lie in the 99 % (--level) prediction interval for a\n"
-                                   "new seed from the records of the same cell (same config but the seed; RECORD's folder\n"
-                                   "and --results), with its p-value; a correct rerun falls outside it 1 time in 100. Within\n"
-                                   "--tolerance points when the cell has fewer than 2 records; mask bookkeeping within one\n"
-                                   "weight. Exit 0 on a match, 1 on a mismatch, 2 on bad input.")
+                       description=(
+                           "Check RECORD, rerun its config and seed (with its thread count and oneDNN instruction\n"
+                           "set, on the kind of device that made it) in a scratch folder and compare the new record.\n"
+                           "Bit-identical weights, or the same platform (torch version, device model, CPU and oneDNN\n"
+                           "instruction sets, threads, precision, strict mode): every field exact (\"exact\").\n"
+                           "Another platform: the final accuracy must lie in the 99 % (--level) prediction interval\n"
+                           "for a new seed from the records of the same cell (same config but the seed; RECORD's\n"
+                           "folder and --results), with its p-value; a correct rerun falls outside it 1 time in 100.\n"
+                           "Within --tolerance points when the cell has fewer than 2 records; mask bookkeeping within\n"
+                           "one weight. Exit 0 on a match, 1 on a mismatch, 2 on bad input."))
     v.add_argument("record", help="a run record (JSON)")
     v.add_argument("--data-root", help="dataset folder on this machine (default: the record's when it holds the "
                                        "data, else $FGGP_DATA or ~/.cache/fggp-data)")
@@ -365,11 +370,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("selftest", help="rerun the reference probes (about a minute) and say, per probe, whether this "
                                          "machine reproduces them bit for bit", formatter_class=_Fmt,
-                        description="Rerun each committed probe (a shipped preset cut to one epoch on 2,560 images,\n"
-                                    "pruned by FGGP to 90 %; one combination of precision, threads and oneDNN instruction\n"
-                                    "set each) in a process of its own and compare its weights with the committed record:\n"
-                                    "\"bit-identical\", or \"drifts\" with the platform fields in which this machine differs.\n"
-                                    "The first thing to run on a new machine or cluster node. Needs the cifar10-jpeg data.")
+                        description=(
+                            "Rerun each committed probe (a shipped preset cut to one epoch on 2,560 images,\n"
+                            "pruned by FGGP to 90 %; one combination of precision, threads and oneDNN instruction\n"
+                            "set each) in a process of its own and compare its weights with the committed record:\n"
+                            "\"bit-identical\", or \"drifts\" with the platform fields in which this machine differs.\n"
+                            "The first thing to run on a new machine or cluster node. Needs the cifar10-jpeg data."))
     st.add_argument("--data-root", metavar="DIR", help="dataset folder (default: $FGGP_DATA or ~/.cache/fggp-data)")
     st.add_argument("--probe", action="append", metavar="NAME", help="run only this probe (repeatable)")
     st.add_argument("--save", metavar="DIR", help="make the probes here and write their records to DIR instead "

@@ -122,8 +122,8 @@ class TrainingConfig:
 @dataclass(frozen=True)
 class RunConfig:
     seed: int = _f(0, "the run's one seed: weight init, ERK mask, data order, augmentation, random pruning")
-    init_seed: int = _f(-1, "seed of the initial network alone: weight initialisation, the ERK mask of a sparse start and "
-                        "random pruning's draws (-1: --seed)")
+    init_seed: int = _f(-1, "seed of the initial network alone: weight initialisation, the ERK mask of a sparse start "
+                        "and random pruning's draws (-1: --seed)")
     order_seed: int = _f(-1, "seed of the data alone: order and augmentation of every epoch, and the batches that "
                          "recalibrate BatchNorm in the diagnostics (-1: --seed)")
     protocol: str = _f("custom", "protocol label stored with the results (set by --preset)", id=False)
@@ -132,9 +132,9 @@ class RunConfig:
     threads: int = _f(0, "CPU threads for torch (0 = torch's default)", id=False)
     precision: str = _f("fp32", "fp32, or bf16 (autocast of forward and loss to bfloat16; weights, optimizer "
                         "state, masks and pruning scores stay fp32)", choices=PRECISIONS)
-    cpu_isa: str = _f("native", "instruction set of oneDNN's CPU kernels: native (the CPU's own) or portable (capped at "
-                      "AVX512_CORE_BF16, the level AMD and Intel server CPUs share, so that a strict run gives the same "
-                      "weights on both; slower on CPUs with AMX). Results on one CPU do not depend on it when the "
+    cpu_isa: str = _f("native", "instruction set of oneDNN's CPU kernels: native (the CPU's own) or portable (capped "
+                      "at AVX512_CORE_BF16, the level AMD and Intel server CPUs share, so that a strict run gives the "
+                      "same weights on both; slower on CPUs with AMX). Results on one CPU do not depend on it when the "
                       "CPU's own level is the cap", id=False, choices=CPU_ISAS)
     channels_last: bool = _f(True, "channels-last memory format for the model and batches (faster convolutions; "
                              "bitwise results differ from channels-first)", id=False)
@@ -226,7 +226,8 @@ def _coerce(group: str, name: str, value: Any, typ: type) -> Any:
             raise ConfigError(f"{where} must be a string, got {value!r}")
         return value
     if typ is tuple:
-        if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool)
+                                                            for v in value):
             raise ConfigError(f"{where} must be a list of integers, got {value!r}")
         return tuple(value)
     raise AssertionError(f"unsupported field type {typ} for {where}")  # a programming error, not a user one
@@ -339,8 +340,8 @@ class PresetInfo:
 
 
 # Costs are measured: mini, paper-short and cpu from the wall_seconds of committed records (cpu: its complete
-# grid of 369 records, made two at a time on a 2-core machine; `python benchmarks/run_cost.py cpu`), smoke from runs on two busy CPU cores;
-# paper is 4 x paper-short.
+# grid of 369 records, made two at a time on a 2-core machine; `python benchmarks/run_cost.py cpu`), smoke from
+# runs on two busy CPU cores; paper is 4 x paper-short.
 PRESET_INFO = {
     "paper": PresetInfo("the paper protocol: full networks and CIFAR-10, 160 epochs, batch 64, 50 pruning events",
                         "GPU: about 10 device-minutes a VGG-19 run at 6 runs per H100 (4 x paper-short; none made yet)",

@@ -3,7 +3,8 @@
 ``save(path, ...)`` writes what a finished run leaves in memory; ``load_model(path)`` rebuilds the network
 with the same ``weights_sha256`` as the run's record, and its masks. A pruned layer's weight is stored as its
 mask (one bit a weight, :func:`numpy.packbits` order over the flattened weight), the values under the mask (in
-the same order) and the sign of each pruned zero (one bit each: -0.0 and 0.0 hash differently); every other parameter and buffer (biases, BatchNorm, layers never pruned) as a tensor.
+the same order) and the sign of each pruned zero (one bit each: -0.0 and 0.0 hash differently); every other
+parameter and buffer (biases, BatchNorm, layers never pruned) as a tensor.
 The file holds only tensors, numbers and strings, so it loads with ``torch.load(weights_only=True)``.
 
 Sparsity survives the reload: the returned module carries ``fggp_masks`` ({parameter name: bool mask}), which

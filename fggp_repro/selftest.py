@@ -1,7 +1,8 @@
 """``fggp-repro selftest``: short reference runs ("probes") rerun on this machine and compared bit for bit.
 
 Each probe is a run of a shipped preset cut to one epoch on a class-balanced subset of 2,560 training images,
-pruned by FGGP to 90 % in 8 events and tested on 1,000 test images, with one combination of precision, thread count and oneDNN instruction set.
+pruned by FGGP to 90 % in 8 events and tested on 1,000 test images, with one combination of precision, thread count
+and oneDNN instruction set.
 Its committed record (``fggp_repro/probes/<name>.json``) was made on the platform it names. A rerun here gives
 the same ``weights_sha256`` when this platform computes the same kernels in the same order; then the committed
 records of that combination rerun exactly here too. Otherwise the probe drifts, and the line says in which
@@ -88,7 +89,8 @@ def verdict(name: str, old: dict, new: dict, seconds: float) -> tuple[bool, str]
     same = old["weights_sha256"] == new["weights_sha256"]
     head = f"{name:<34} "
     if same:
-        return True, head + f"bit-identical to the committed record (weights {new['weights_sha256'][:16]}; {seconds:.0f} s)"
+        return True, head + (f"bit-identical to the committed record (weights {new['weights_sha256'][:16]}; "
+                             f"{seconds:.0f} s)")
     why = differing(old, new)
     where = f"this platform differs in {'; '.join(why)}" if why else "on the same platform: a defect, please report it"
     return False, head + (f"drifts ({where}; weights {new['weights_sha256'][:16]}, committed "

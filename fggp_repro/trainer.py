@@ -24,8 +24,18 @@ from . import data as D
 from . import isa, models
 from .diagnostics import run_diagnostics
 from .pruning.base import Divergence, Pruner  # noqa: F401  (Divergence, Pruner: re-exported)
-from .records import (SCHEMA, atomic_write_bytes, check_writable, now, provenance, read_record, record_path,
-                      run_lock, weights_sha256, write_record)
+from .records import (
+    SCHEMA,
+    atomic_write_bytes,
+    check_writable,
+    now,
+    provenance,
+    read_record,
+    record_path,
+    run_lock,
+    weights_sha256,
+    write_record,
+)
 from .seeding import derive_seed, set_strict_determinism
 
 
@@ -376,6 +386,7 @@ def _load_checkpoint(path: Path, rid: str, model, optimizer, pruner, device) -> 
     except CheckpointError:
         raise
     except Exception as e:
-        raise CheckpointError(f"checkpoint {path} is unreadable ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+        first = str(e).splitlines()[0] if str(e) else ""
+        raise CheckpointError(f"checkpoint {path} is unreadable ({type(e).__name__}: {first}); "
                               "delete it or pass --force to restart the run") from None
     return state

@@ -295,8 +295,9 @@ def _diagnostics(old: dict, new: dict, same_platform: bool, exact, info) -> None
         if same_platform and dg_old:
             exact(f"diagnostics.{k}", a, b)
         else:
-            info(f"diagnostics.{k}", *(v.get("total") if isinstance(v, dict) else v for v in (a, b)),
-                 "drifts across platforms; not a verdict" if dg_old else "the rerun's own (the record predates diagnostics)")
+            why = ("drifts across platforms; not a verdict" if dg_old
+                   else "the rerun's own (the record predates diagnostics)")
+            info(f"diagnostics.{k}", *(v.get("total") if isinstance(v, dict) else v for v in (a, b)), why)
 
 
 def compare(old: dict, new: dict, *, same_platform: bool, tolerance: float,
@@ -376,8 +377,9 @@ def compare(old: dict, new: dict, *, same_platform: bool, tolerance: float,
                         ("the same iterations" if same_its else "DIFFERENT iterations")
                         + f"; n_pruned at most {worst} weight(s) apart per event"
                         + ("" if ok else " (must be within one weight)")))
+    same = old["weights_sha256"] == new["weights_sha256"]
     info("weights_sha256", old["weights_sha256"], new["weights_sha256"],
-         "not comparable across platforms" + (" (equal all the same)" if old["weights_sha256"] == new["weights_sha256"] else ""))
+         "not comparable across platforms" + (" (equal all the same)" if same else ""))
     for k in ("best_test_acc_after_pruning", "final_train_loss"):
         a, b = om[k], nm[k]
         info(f"metrics.{k}", a, b, "difference " + (f"{b - a:+.4f}" if a is not None and b is not None else "n/a")

@@ -49,7 +49,8 @@ def main() -> int:
     prec = cfg.run.precision
     print(f"{state['run_id']} after epoch {state['epoch']}; recorded test accuracy by epoch: "
           f"{[h['test_acc'] for h in state['history']]}")
-    print(f"eval ({prec}): {T.evaluate(model, test, 1000, prec)} %; eval (fp32): {T.evaluate(model, test, 1000, 'fp32')} %")
+    print(f"eval ({prec}): {T.evaluate(model, test, 1000, prec)} %; "
+          f"eval (fp32): {T.evaluate(model, test, 1000, 'fp32')} %")
     convs = [m for m in model.features if isinstance(m, torch.nn.Conv2d)]
     bns = [m for m in model.features if isinstance(m, torch.nn.BatchNorm2d)]
     for i, (c, b) in enumerate(zip(convs, bns)):
@@ -57,9 +58,10 @@ def main() -> int:
         if int(dead.sum()):
             gap = (c.bias.detach()[dead] - b.running_mean[dead]).abs()
             rv = b.running_var[dead]
+            offset = float((gap / torch.sqrt(rv + b.eps)).max())
             print(f"conv {i}: {int(dead.sum())}/{c.out_channels} channels dead; running_var of those "
                   f"{float(rv.min()):.3g}..{float(rv.max()):.3g}; largest eval-mode offset "
-                  f"|bias - running_mean| / sqrt(running_var + eps) = {float((gap / torch.sqrt(rv + b.eps)).max()):.3g}")
+                  f"|bias - running_mean| / sqrt(running_var + eps) = {offset:.3g}")
     for b in bns:
         b.reset_running_stats()
         b.momentum = None  # cumulative average

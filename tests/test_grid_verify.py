@@ -87,8 +87,9 @@ def test_dry_run_lists_runs_estimates_cost_and_checks_the_data(tmp_path, capsys)
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == (f"grid (dry run): 4 runs, 0 already recorded in {out}, 4 to run (0 resume from a checkpoint) "
                         "with 2 job(s) of 1 thread(s)")
-    assert [ln.split("  [")[0] for ln in lines[1:5]] == ["  would run: dense seed 0", "  would run: fggp 0.9 dense seed 0",
-                                                         "  would run: dense seed 1", "  would run: fggp 0.9 dense seed 1"]
+    assert [ln.split("  [")[0] for ln in lines[1:5]] == [
+        "  would run: dense seed 0", "  would run: fggp 0.9 dense seed 0",
+        "  would run: dense seed 1", "  would run: fggp 0.9 dense seed 1"]
     # no record of the protocol yet: the preset's nominal 60 s a run; 4 x 60 s, two at a time
     assert lines[5].startswith("estimated cost: 4 runs x 1m00s = 4m00s of run time, about 2m00s of wall time with "
                                "--jobs 2 (per run: the mini preset's nominal figure")
@@ -194,7 +195,8 @@ def test_p_value_of_a_rerun_by_hand():
     assert pi.p_value(44.0) == 1.0
     assert pi.p_value(44.0 + 12 ** 0.5) == pytest.approx(0.37390, abs=1e-5) == pi.p_value(44.0 - 12 ** 0.5)
     assert pi.p_value(pi.high) == pytest.approx(0.01, abs=1e-9)
-    assert prediction_interval([40.0, 42.0, 44.0, 46.0, 48.0], level=0.95).p_value(53.6179) == pytest.approx(0.05, abs=1e-5)
+    pi = prediction_interval([40.0, 42.0, 44.0, 46.0, 48.0], level=0.95)
+    assert pi.p_value(53.6179) == pytest.approx(0.05, abs=1e-5)
     same = prediction_interval([50.0, 50.0, 50.0])  # no spread: only the value itself is plausible
     assert (same.p_value(50.0), same.p_value(50.01)) == (1.0, 0.0)
 
@@ -265,8 +267,8 @@ def test_the_cell_is_the_same_config_but_the_seed(tmp_path):
 
 
 def test_verify_reruns_a_record_exactly_and_catches_edits(tmp_path):
-    from runcfg import tiny_overrides
     from fggp_repro.trainer import train
+    from runcfg import tiny_overrides
 
     cfg = C.load(overrides=tiny_overrides(pruning={"method": "fggp"}, run={"seed": 2}))
     res = train(cfg, tmp_path, quiet=True)
@@ -292,8 +294,8 @@ def test_verify_reruns_a_record_exactly_and_catches_edits(tmp_path):
 
 
 def test_verify_uses_the_recorded_thread_count_and_reports_another_platform(tmp_path):
-    from runcfg import tiny_overrides
     from fggp_repro.trainer import train
+    from runcfg import tiny_overrides
 
     cfg = C.load(overrides=tiny_overrides(pruning={"method": "gmp"}, run={"seed": 1, "threads": 1}))
     res = train(cfg, tmp_path, quiet=True)

@@ -5,11 +5,11 @@ import math
 import pytest
 import torch
 
-from runcfg import tiny_overrides
 from fggp_repro import config as C
 from fggp_repro import models
 from fggp_repro import trainer as T
 from fggp_repro.pruning.pruner import MaskPruner
+from runcfg import tiny_overrides
 
 SPARSE_METHODS = ["fggp", "annealed", "gf-annealed", "mf-fixed", "gmp", "gmp-mt", "random", "granet"]
 

@@ -5,10 +5,10 @@ import json
 import pytest
 import torch
 
-from runcfg import tiny_overrides
 from fggp_repro import config as C
 from fggp_repro import trainer as T
 from fggp_repro.records import SCHEMA, read_record
+from runcfg import tiny_overrides
 
 
 def _cfg(**groups):

@@ -123,7 +123,8 @@ class MaskPruner(Pruner):
             pruned = prune_mask("gmp", w_abs, None, active, n, EventContext(t=t, t_total=self.total_iters))
             n_regrown = self._granet_step(t, w_abs, g_abs, active & ~pruned)
         else:
-            gen = generator(self.seed, "random-prune", n_event, device=w_abs.device) if self.method == "random" else None
+            gen = (generator(self.seed, "random-prune", n_event, device=w_abs.device) if self.method == "random"
+                   else None)
             ctx = EventContext(t=t, t_total=self.total_iters, rho=p.rate, r0=p.r0, r_min=p.r_min, generator=gen,
                                layer_index=self.layer_index, min_per_layer=self.min_per_layer, remain=remain)
             pruned = prune_mask(self.method, w_abs, g_abs, active, n, ctx)
