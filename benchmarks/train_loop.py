@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from fggp_repro import config as C
 from fggp_repro import data as D
 from fggp_repro import trainer as T
-from fggp_repro.pruning.pruner import MaskPruner
+from fggp_repro.pruning.pruner import make_pruner
 
 
 def _sync(device):
@@ -53,7 +53,7 @@ def project(cfg, device, x, y, steps, warmup):
     set_strict_determinism(cfg.run.strict)
     model = T.build_model(cfg, device)
     opt = T.make_optimizer(model, cfg.training)
-    pruner = MaskPruner(cfg)
+    pruner = make_pruner(cfg)
     pruner.setup(model, opt, total_iters=10**9, seed=0)  # events at multiples of 1e9: none while timed
     criterion = torch.nn.CrossEntropyLoss()
     loader = D.DeviceLoader(x, y, device)

@@ -36,7 +36,7 @@ from fggp_repro import config as C
 from fggp_repro import data as D
 from fggp_repro import models
 from fggp_repro import trainer as T
-from fggp_repro.pruning.pruner import MaskPruner
+from fggp_repro.pruning.pruner import make_pruner
 from fggp_repro.seeding import set_strict_determinism
 
 
@@ -60,7 +60,7 @@ def project_loop(arch, width, batch, precision, device, steps, warmup, n_images=
     loader = D.DeviceLoader(ds.train_x, ds.train_y, device, channels_last=True)
     model = T.build_model(cfg, device)
     opt = T.make_optimizer(model, cfg.training)
-    pruner = MaskPruner(cfg)
+    pruner = make_pruner(cfg)
     pruner.setup(model, opt, total_iters=10**9, seed=0)  # events at multiples of 1e9: none while timed
     criterion = torch.nn.CrossEntropyLoss()
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)

@@ -24,6 +24,7 @@ from . import data as D
 from . import isa, models
 from .diagnostics import run_diagnostics
 from .pruning.base import Divergence, Pruner  # noqa: F401  (Divergence, Pruner: re-exported)
+from .pruning.pruner import make_pruner
 from .records import (
     SCHEMA,
     atomic_write_bytes,
@@ -159,14 +160,6 @@ class _Progress:
     def line(self, text: str):
         if not self.quiet:
             print(text, file=sys.stderr, flush=True)
-
-
-def make_pruner(cfg: C.Config) -> Pruner:
-    if cfg.pruning.method == "dense":
-        return Pruner(cfg)
-    from .pruning.pruner import MaskPruner
-
-    return MaskPruner(cfg)
 
 
 def checkpoint_path(out: str | Path, rid: str) -> Path:
@@ -338,8 +331,7 @@ def _run(cfg: C.Config, rid: str, rpath: Path, ckpt: Path, progress: "_Progress"
     if save_model and not divergence:
         from . import model_file
 
-        masks = dict(zip(pruner.names, pruner.masks)) if hasattr(pruner, "masks") else {}
-        model_file.save(model_path(rpath), model, masks, cfg, rid)
+        model_file.save(model_path(rpath), model, pruner.masks_by_name(), cfg, rid)
     write_record(rpath, record)
     ckpt.unlink(missing_ok=True)
     return RunResult(status, rpath, record)
