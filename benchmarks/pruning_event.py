@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from fggp_repro import config as C
-from fggp_repro import trainer as T
+from fggp_repro import engine as E
 from fggp_repro.pruning.pruner import make_pruner
 
 
@@ -41,8 +41,8 @@ def main():
     print(f"device={device} threads={torch.get_num_threads()} arch={args.arch} batch=64")
     for method in args.methods.split(","):
         cfg = C.load(overrides={"model": {"arch": args.arch}, "pruning": {"method": method, "update_interval": 1}})
-        model = T.build_model(cfg, device)
-        opt = T.make_optimizer(model, cfg.training)
+        model = E.build_model(cfg, device)
+        opt = E.make_optimizer(model, cfg.training)
         pruner = make_pruner(cfg)
         total = 10_000  # T_end = 8,000: every timed event is mid-schedule, pruning a realistic n
         pruner.setup(model, opt, total, seed=0)

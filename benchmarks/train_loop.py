@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from fggp_repro import config as C
 from fggp_repro import data as D
-from fggp_repro import trainer as T
+from fggp_repro import engine as E
 from fggp_repro.pruning.pruner import make_pruner
 
 
@@ -29,7 +29,7 @@ def _sync(device):
 
 
 def bare(cfg, device, x, y, steps, warmup):
-    model = T.build_model(cfg, device)
+    model = E.build_model(cfg, device)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
     bs = cfg.training.batch_size
     xs = [((x[i:i + bs].float() / 255) - 0.5) / 0.25 for i in range(0, len(x) - bs + 1, bs)]
@@ -51,8 +51,8 @@ def project(cfg, device, x, y, steps, warmup):
     from fggp_repro.seeding import set_strict_determinism
 
     set_strict_determinism(cfg.run.strict)
-    model = T.build_model(cfg, device)
-    opt = T.make_optimizer(model, cfg.training)
+    model = E.build_model(cfg, device)
+    opt = E.make_optimizer(model, cfg.training)
     pruner = make_pruner(cfg)
     pruner.setup(model, opt, total_iters=10**9, seed=0)  # events at multiples of 1e9: none while timed
     criterion = torch.nn.CrossEntropyLoss()

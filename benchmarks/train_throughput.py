@@ -34,8 +34,8 @@ import torch.nn.functional as F
 
 from fggp_repro import config as C
 from fggp_repro import data as D
+from fggp_repro import engine as E
 from fggp_repro import models
-from fggp_repro import trainer as T
 from fggp_repro.pruning.pruner import make_pruner
 from fggp_repro.seeding import set_strict_determinism
 
@@ -58,8 +58,8 @@ def project_loop(arch, width, batch, precision, device, steps, warmup, n_images=
     set_strict_determinism(True)
     ds = D.synthetic(n_images, 10)
     loader = D.DeviceLoader(ds.train_x, ds.train_y, device, channels_last=True)
-    model = T.build_model(cfg, device)
-    opt = T.make_optimizer(model, cfg.training)
+    model = E.build_model(cfg, device)
+    opt = E.make_optimizer(model, cfg.training)
     pruner = make_pruner(cfg)
     pruner.setup(model, opt, total_iters=10**9, seed=0)  # events at multiples of 1e9: none while timed
     criterion = torch.nn.CrossEntropyLoss()
@@ -71,7 +71,7 @@ def project_loop(arch, width, batch, precision, device, steps, warmup, n_images=
                 _sync(device)
                 t0, w0 = time.perf_counter(), time.time()
             it += 1
-            loss, _ = T.train_step(model, x, y, criterion, opt, pruner, it, precision)
+            loss, _ = E.train_step(model, x, y, criterion, opt, pruner, it, precision)
             loss_sum += loss * len(y)
             if it == warmup + steps:
                 break

@@ -16,6 +16,7 @@ import threading
 
 from . import __version__
 from . import config as C
+from .interrupts import GridInterrupted, RunInterrupted, Terminated, by_sigterm
 
 EXIT_DIVERGED = 1  # train: the run diverged (its record says so)
 EXIT_USAGE = 2  # bad input: one line on stderr naming the fix
@@ -23,13 +24,6 @@ EXIT_STOPPED = 75  # train: stopped as asked (--stop-after-epochs, a deadline) w
                    # (sysexits' EX_TEMPFAIL: not finished, try again); the grid tells a paused run by it
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as a shell reports it
 EXIT_TERMINATED = 143  # SIGTERM (128 + 15): kill, a scheduler's time limit, a grid stopping its runs
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, turned into the same orderly stop as Ctrl-C (checkpoints kept, runs in flight stopped).
-    ``terminated`` is carried over by the interrupts of train and grid that wrap it."""
-
-    terminated = True
 
 
 def _on_sigterm(signum, frame):
@@ -393,14 +387,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _interrupted(command: str, e: KeyboardInterrupt) -> str:
     """The one line Ctrl-C ends a command with."""
-    ckpt = getattr(e, "checkpoint", None)
-    if command == "train" and ckpt is not None:
-        return (f"interrupted: the checkpoint after epoch {e.epoch} is kept ({ckpt}); run the same command again "
-                "to resume from it")
+    if isinstance(e, RunInterrupted) and e.checkpoint is not None:
+        return (f"interrupted: the checkpoint after epoch {e.epoch} is kept ({e.checkpoint}); run the same command "
+                "again to resume from it")
     if command == "train":
         return "interrupted before the first checkpoint: nothing was written; the same command starts the run again"
     if command == "grid":
-        n = getattr(e, "in_flight", 0)
+        n = e.in_flight if isinstance(e, GridInterrupted) else 0
         return (f"interrupted: {n} run(s) in flight stopped, each keeping the checkpoint of its last finished epoch, "
                 "and every finished record is kept; run the same command again to resume")
     if command == "verify":
@@ -447,7 +440,7 @@ def _main(argv: list[str] | None = None) -> int:
         print(f"fggp-repro {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt as e:
-        term = getattr(e, "terminated", False)  # SIGTERM (Terminated, or a RunInterrupted/GridInterrupted of one)
+        term = by_sigterm(e)
         what = "terminated (SIGTERM)" if term else "interrupted"
         print(f"fggp-repro {args.command}: {what}{_interrupted(args.command, e)[len('interrupted'):]}",
               file=sys.stderr)

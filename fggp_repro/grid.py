@@ -21,17 +21,8 @@ from pathlib import Path
 
 from . import config as C
 from .cli import EXIT_DIVERGED, EXIT_STOPPED
+from .interrupts import GridInterrupted, by_sigterm
 from .records import OutputError, check_writable, record_path
-
-
-class GridInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a grid: ``in_flight`` runs were stopped (each keeps its last checkpoint)."""
-
-    def __init__(self, in_flight: int, finished: int):
-        super().__init__()
-        self.in_flight = in_flight
-        self.finished = finished
-
 
 # pruning fields a grid method token may set: "annealed:r0=0.01" is the annealed rule at r0 = 0.01
 VARIANT_FIELDS = ("r0", "rate", "r_min")
@@ -334,11 +325,9 @@ def run_grid(preset: str, runs: list[GridRun], out: str, *, jobs: int = 1, extra
             if deadline is not None and not running and queue and time.time() >= deadline - no_start:
                 break
     except KeyboardInterrupt as e:
-        terminated = getattr(e, "terminated", False)  # SIGTERM rather than Ctrl-C
+        terminated = by_sigterm(e)
         completed = _stop(running, terminated)
-        stop = GridInterrupted(len(running) - completed, finished + completed)
-        stop.terminated = terminated
-        raise stop from None
+        raise GridInterrupted(len(running) - completed, finished + completed, terminated) from None
     print(f"grid: finished {finished} runs in {_fmt_time(time.time() - t0)}, {failed} failed", flush=True)
     if deadline is not None:
         print(f"grid: deadline summary: done {done_before + finished - failed} of {total}, in flight (checkpointed) "

@@ -23,7 +23,8 @@ import torch.nn as nn
 
 from . import config as C
 from . import models
-from .records import atomic_write_bytes, weights_sha256
+from .engine import weights_sha256
+from .records import atomic_write_bytes
 
 FORMAT = "fggp-repro/model/v1"
 

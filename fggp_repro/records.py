@@ -31,6 +31,11 @@ def record_path(out: str | Path, dataset: str, arch: str, method: str, run_id: s
     return Path(out) / "raw" / dataset / arch / method / f"{run_id}.json"
 
 
+def checkpoint_path(out: str | Path, run_id: str) -> Path:
+    """``<out>/checkpoints/<run_id>.pt``."""
+    return Path(out) / "checkpoints" / f"{run_id}.pt"
+
+
 class OutputError(UserError, RuntimeError):
     """An output folder that cannot be written; the CLI prints the message as one line and exits 2."""
 
@@ -152,16 +157,6 @@ def write_record(path: str | Path, record: dict) -> None:
 def read_record(path: str | Path) -> dict:
     with open(path) as fh:
         return json.load(fh)
-
-
-def weights_sha256(model: torch.nn.Module) -> str:
-    """SHA-256 over every parameter and buffer (name, dtype, shape, bytes), in sorted name order."""
-    h = hashlib.sha256()
-    for name, t in sorted(model.state_dict().items()):
-        t = t.detach().cpu().contiguous()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
 
 
 def _git(*args: str) -> str | None:

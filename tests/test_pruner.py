@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from fggp_repro import config as C
+from fggp_repro import engine as E
 from fggp_repro import models
-from fggp_repro import trainer as T
 from fggp_repro.pruning import FAMILY
 from fggp_repro.pruning.base import Pruner
 from fggp_repro.pruning.pruner import MaskPruner, PruneRegrowPruner, RandomPruner, make_pruner
@@ -19,8 +19,8 @@ SPARSE_METHODS = ["fggp", "annealed", "gf-annealed", "mf-fixed", "gmp", "gmp-mt"
 def _setup(method, init="dense", seed=0, sparsity=0.9, total_iters=20, interval=2):
     cfg = C.load(overrides=tiny_overrides(pruning={"method": method, "init": init, "sparsity": sparsity,
                                                    "update_interval": interval}, run={"seed": seed}))
-    model = T.build_model(cfg, torch.device("cpu"))
-    opt = T.make_optimizer(model, cfg.training)
+    model = E.build_model(cfg, torch.device("cpu"))
+    opt = E.make_optimizer(model, cfg.training)
     pruner = make_pruner(cfg)
     pruner.setup(model, opt, total_iters, seed)
     return cfg, model, opt, pruner
@@ -171,9 +171,9 @@ def test_granet_event_follows_the_step_and_regrown_weights_stay_zero_until_the_n
 
 def test_unreachable_sparsity_is_a_config_error():
     cfg = C.load(overrides=tiny_overrides(pruning={"method": "gmp", "sparsity": 0.9999}))
-    model = T.build_model(cfg, torch.device("cpu"))
+    model = E.build_model(cfg, torch.device("cpu"))
     with pytest.raises(C.ConfigError, match="unreachable"):
-        make_pruner(cfg).setup(model, T.make_optimizer(model, cfg.training), 20, 0)
+        make_pruner(cfg).setup(model, E.make_optimizer(model, cfg.training), 20, 0)
 
 
 def test_each_method_gets_the_pruner_of_its_family():

@@ -6,8 +6,11 @@ import pytest
 import torch
 
 from fggp_repro import config as C
+from fggp_repro import engine as E
 from fggp_repro import trainer as T
-from fggp_repro.records import SCHEMA, read_record
+from fggp_repro.checkpoint import CheckpointError
+from fggp_repro.pruning.pruner import make_pruner
+from fggp_repro.records import SCHEMA, checkpoint_path, read_record, record_path
 from runcfg import tiny_overrides
 
 
@@ -46,13 +49,13 @@ def test_bf16_strict_runs_are_bit_identical_and_differ_from_fp32(tmp_path):
 
 def test_bf16_keeps_weights_gradients_and_optimizer_state_in_fp32():
     cfg = _cfg(pruning={"method": "fggp"}, run={"precision": "bf16"})
-    model = T.build_model(cfg, torch.device("cpu"))
-    opt = T.make_optimizer(model, cfg.training)
-    pruner = T.make_pruner(cfg)
+    model = E.build_model(cfg, torch.device("cpu"))
+    opt = E.make_optimizer(model, cfg.training)
+    pruner = make_pruner(cfg)
     pruner.setup(model, opt, 100, 0)
     x = torch.randn(8, 3, 32, 32).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (8,))
-    loss, logits = T.train_step(model, x, y, torch.nn.CrossEntropyLoss(), opt, pruner, 1, "bf16")
+    loss, logits = E.train_step(model, x, y, torch.nn.CrossEntropyLoss(), opt, pruner, 1, "bf16")
     assert logits.dtype == torch.bfloat16 and loss.dtype == torch.float32
     assert all(p.dtype == torch.float32 and p.grad.dtype == torch.float32 for p in model.parameters())
     assert all(s["momentum_buffer"].dtype == torch.float32 for s in opt.state.values())
@@ -77,7 +80,7 @@ def test_killed_and_resumed_run_matches_uninterrupted(tmp_path):
     full = T.train(cfg, tmp_path / "full", quiet=True)
     part = T.train(cfg, tmp_path / "resumed", quiet=True, stop_after_epochs=2)
     assert part.status == "interrupted" and part.path.is_file()
-    assert not T.record_path(tmp_path / "resumed", "synthetic", "vgg19", "random", C.run_id(cfg)).exists()
+    assert not record_path(tmp_path / "resumed", "synthetic", "vgg19", "random", C.run_id(cfg)).exists()
     done = T.train(cfg, tmp_path / "resumed", quiet=True)
     assert done.record["weights_sha256"] == full.record["weights_sha256"]
     assert done.record["metrics"] == full.record["metrics"]
@@ -154,16 +157,16 @@ def test_nan_loss_writes_a_diverged_record(tmp_path, monkeypatch):
 
 def test_corrupt_checkpoint_is_one_clear_error(tmp_path):
     cfg = _cfg()
-    ckpt = T.checkpoint_path(tmp_path, C.run_id(cfg))
+    ckpt = checkpoint_path(tmp_path, C.run_id(cfg))
     ckpt.parent.mkdir(parents=True)
     ckpt.write_bytes(b"definitely not a checkpoint")
-    with pytest.raises(T.CheckpointError, match="unreadable.*--force"):
+    with pytest.raises(CheckpointError, match="unreadable.*--force"):
         T.train(cfg, tmp_path, quiet=True)
 
 
 def test_lr_schedule_is_multistep_per_epoch():
     tc = C.TrainingConfig()
-    assert [T.lr_at(tc, e) for e in (0, 79, 80, 119, 120, 159)] == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
+    assert [E.lr_at(tc, e) for e in (0, 79, 80, 119, 120, 159)] == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
 
 
 def test_measure_sparsity_counts_zeros():
@@ -173,7 +176,7 @@ def test_measure_sparsity_counts_zeros():
             p.fill_(1.0)
         model[1].weight[0, 0] = 0  # 1 of 4 in the first prunable layer
         model[2].weight.zero_()  # 4 of 4
-    sp = T.measure_sparsity(model)
+    sp = E.measure_sparsity(model)
     assert sp["per_layer_sparsity"] == {"1.weight": 0.25, "2.weight": 1.0}
     assert sp["prunable_sparsity"] == 5 / 8
     assert sp["sparsity"] == 5 / (2 + 2 + 4 + 2 + 4 + 2)  # all weights and biases, the first conv included
@@ -186,7 +189,7 @@ def test_the_init_seed_draws_the_network_and_the_order_seed_the_data():
         return C.load(overrides=tiny_overrides(run=run))
 
     dev = torch.device("cpu")
-    a, b, c = (T.build_model(cfg(**run), dev).state_dict() for run in ({"seed": 5}, {"seed": 0, "init_seed": 5},
+    a, b, c = (E.build_model(cfg(**run), dev).state_dict() for run in ({"seed": 5}, {"seed": 0, "init_seed": 5},
                                                                           {"seed": 5, "init_seed": 0}))
     assert all(torch.equal(a[k], b[k]) for k in a) and not all(torch.equal(a[k], c[k]) for k in a)
     ds = D.synthetic(64, 10)
