@@ -17,10 +17,10 @@ import time
 import torch
 import torch.nn.functional as F
 
-from fggp_repro import config as C
 from fggp_repro import data as D
 from fggp_repro import engine as E
 from fggp_repro.pruning.pruner import make_pruner
+from fggp_repro.spec import config as C
 
 
 def _sync(device):

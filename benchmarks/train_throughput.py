@@ -32,12 +32,12 @@ import time
 import torch
 import torch.nn.functional as F
 
-from fggp_repro import config as C
 from fggp_repro import data as D
 from fggp_repro import engine as E
 from fggp_repro import models
 from fggp_repro.pruning.pruner import make_pruner
 from fggp_repro.seeding import set_strict_determinism
+from fggp_repro.spec import config as C
 
 
 def _sync(device):
@@ -254,7 +254,7 @@ def main():
 
 
 def _cpu():
-    from fggp_repro.records import cpu_model
+    from fggp_repro.provenance import cpu_model
 
     return cpu_model()
 

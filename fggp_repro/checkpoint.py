@@ -11,8 +11,8 @@ from pathlib import Path
 
 import torch
 
-from .config import UserError
-from .records import atomic_write_bytes
+from .spec.config import UserError
+from .spec.files import atomic_write_bytes
 
 
 class CheckpointError(UserError, RuntimeError):

@@ -15,15 +15,18 @@ import sys
 import threading
 
 from . import __version__
-from . import config as C
 from .interrupts import GridInterrupted, RunInterrupted, Terminated, by_sigterm
-
-EXIT_DIVERGED = 1  # train: the run diverged (its record says so)
-EXIT_USAGE = 2  # bad input: one line on stderr naming the fix
-EXIT_STOPPED = 75  # train: stopped as asked (--stop-after-epochs, a deadline) with a checkpoint to resume from
-                   # (sysexits' EX_TEMPFAIL: not finished, try again); the grid tells a paused run by it
-EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as a shell reports it
-EXIT_TERMINATED = 143  # SIGTERM (128 + 15): kill, a scheduler's time limit, a grid stopping its runs
+from .spec import config as C
+from .spec.exits import (
+    EXIT_BROKEN_PIPE,
+    EXIT_DIVERGED,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_STOPPED,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+)
 
 
 def _on_sigterm(signum, frame):
@@ -115,7 +118,7 @@ def _dense_note(args: argparse.Namespace, cfg: C.Config) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .trainer import train
+    from .trainer import model_path, train
 
     if args.stop_after_epochs is not None and args.stop_after_epochs < 1:
         raise C.ConfigError(f"--stop-after-epochs must be >= 1 (the epochs this call trains), got "
@@ -124,12 +127,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     _dense_note(args, cfg)
     if args.print_config:
         print(C.as_toml(cfg), end="")
-        return 0
+        return EXIT_OK
     res = train(cfg, args.out, force=args.force, quiet=args.quiet, stop_after_epochs=args.stop_after_epochs,
                 deadline=args.deadline_at, save_model=args.save_model)
     if res.status == "skipped":
-        from .trainer import model_path
-
         missing = args.save_model and not model_path(res.path).is_file()
         print(f"skipped: {res.path} exists (pass --force to rerun"
               + (", which also saves its model: a finished run's network is kept only when --save-model was given "
@@ -141,7 +142,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         m = res.record["metrics"]
         print(f"{res.status}: {res.path}  test_acc={m['test_acc']}  sparsity={m['sparsity']:.4f}  "
               f"weights_sha256={res.record['weights_sha256'][:16]}")
-    return EXIT_DIVERGED if res.status == "diverged" else 0
+    return EXIT_DIVERGED if res.status == "diverged" else EXIT_OK
 
 
 def _cmd_grid(args: argparse.Namespace) -> int:
@@ -185,11 +186,11 @@ def _cmd_grid(args: argparse.Namespace) -> int:
                 print(line)
         else:
             print("\n".join(grid.dry_run_lines(args.preset, p, args.out, args.jobs, threads)))
-        return 0
+        return EXIT_OK
     failed = grid.run_grid(args.preset, runs, args.out, jobs=args.jobs, extra_flags=extra_flags, extra=extra,
                            quiet=args.quiet, deadline_minutes=args.deadline, resume_only=args.resume_only,
                            threads=threads)
-    return 1 if failed else 0
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -198,7 +199,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     report = verify(args.record, data_root=args.data_root, tolerance=args.tolerance, level=args.level,
                     results=args.results or (), quiet=args.quiet, threads=args.threads, cpu_isa=args.cpu_isa)
     print("\n".join(report.lines()))
-    return 0 if report.ok else 1
+    return EXIT_OK if report.ok else EXIT_FAILED
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
@@ -210,7 +211,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
     report = D.setup(args.source, args.data_root, force=args.force, download=args.download,
                      log=lambda line: print(line, file=sys.stderr, flush=True))
     print("\n".join(report.lines()))
-    return 0
+    return EXIT_OK
 
 
 def _cmd_selftest(args: argparse.Namespace) -> int:
@@ -218,15 +219,15 @@ def _cmd_selftest(args: argparse.Namespace) -> int:
 
     if args.save:
         selftest.save(args.save, data_root=args.data_root)
-        return 0
+        return EXIT_OK
     selftest.selftest(data_root=args.data_root, only=args.probe)
-    return 0
+    return EXIT_OK
 
 
 def _cmd_presets(args: argparse.Namespace) -> int:
     for name in C.preset_names():
         print(C.preset_summary(name))
-    return 0
+    return EXIT_OK
 
 
 def _run_external(name: str, argv: list[str]) -> int:
@@ -320,14 +321,15 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=_Fmt,
                        description=(
                            "Check RECORD, rerun its config and seed (with its thread count and oneDNN instruction\n"
-                           "set, on the kind of device that made it) in a scratch folder and compare the new record.\n"
-                           "Bit-identical weights, or the same platform (torch version, device model, CPU and oneDNN\n"
-                           "instruction sets, threads, precision, strict mode): every field exact (\"exact\").\n"
-                           "Another platform: the final accuracy must lie in the 99 % (--level) prediction interval\n"
-                           "for a new seed from the records of the same cell (same config but the seed; RECORD's\n"
-                           "folder and --results), with its p-value; a correct rerun falls outside it 1 time in 100.\n"
-                           "Within --tolerance points when the cell has fewer than 2 records; mask bookkeeping within\n"
-                           "one weight. Exit 0 on a match, 1 on a mismatch, 2 on bad input."))
+                           "set, on the kind of device that made it) in a scratch folder and compare the new\n"
+                           "record. Bit-identical weights, or the same platform (torch version, device model, CPU\n"
+                           "and oneDNN instruction sets, threads, precision, strict mode, memory format): every\n"
+                           "field exact (\"exact\"). Another platform: the final accuracy must lie in the 99 %\n"
+                           "(--level) prediction interval for a new seed from the records of the same cell (same\n"
+                           "config but the seed; RECORD's folder and --results), with its p-value; a correct rerun\n"
+                           "falls outside it 1 time in 100. Within --tolerance points when the cell has fewer than\n"
+                           "2 records; mask bookkeeping within one weight. Exit 0 on a match, 1 on a mismatch, 2 on\n"
+                           "bad input."))
     v.add_argument("record", help="a run record (JSON)")
     v.add_argument("--data-root", help="dataset folder on this machine (default: the record's when it holds the "
                                        "data, else $FGGP_DATA or ~/.cache/fggp-data)")
@@ -409,7 +411,7 @@ def _stdout_closed() -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at interpreter exit
     except OSError:
         pass
-    return 141  # 128 + SIGPIPE, what a shell reports for a tool ended by a closed pipe
+    return EXIT_BROKEN_PIPE  # what a shell reports for a tool ended by a closed pipe
 
 
 def main(argv: list[str] | None = None) -> int:

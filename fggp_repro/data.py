@@ -27,8 +27,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .config import UserError
 from .seeding import generator
+from .spec.config import UserError
 
 # CIFAR-10 normalisation of PROTOCOL.md (torchvision-style std of the authors' code)
 MEAN = (0.4914, 0.4822, 0.4465)
@@ -369,7 +369,7 @@ class _Staging:
         self.root = Path(os.path.abspath(root))
 
     def __enter__(self) -> Path:
-        from .records import check_writable
+        from .spec.files import check_writable
 
         check_writable(self.root, "data root", "pass --data-root DIR to set the data up elsewhere")
         self.made = []

@@ -14,11 +14,11 @@ import hashlib
 import torch
 import torch.nn as nn
 
-from . import config as C
 from . import data as D
 from . import models
 from .pruning.base import Pruner
 from .seeding import derive_seed
+from .spec import config as C
 
 
 def resolve_device(name: str) -> torch.device:

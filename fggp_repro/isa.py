@@ -20,7 +20,7 @@ import os
 import sys
 import tempfile
 
-from .config import CPU_ISAS, ConfigError
+from .spec.config import CPU_ISAS, ConfigError
 
 VARIABLE = "ONEDNN_MAX_CPU_ISA"
 #: the level both CPU vendors of today's servers reach (AMD Zen 4 and later, Intel Cooper Lake and later)

@@ -21,10 +21,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from . import config as C
 from . import models
 from .engine import weights_sha256
-from .records import atomic_write_bytes
+from .spec import config as C
+from .spec.files import atomic_write_bytes
 
 FORMAT = "fggp-repro/model/v1"
 

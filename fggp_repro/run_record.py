@@ -1,15 +1,17 @@
-"""The record of a finished run (docs/RECORD_SCHEMA.md), from the network, the pruner and the run's state."""
+"""The record of a finished run (docs/RECORD_SCHEMA.md), assembled in the order of the schema's one definition
+(``fggp_repro/spec/record.py``) from the network, the pruner and the run's state."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
 
-from . import config as C
 from .checkpoint import RunState
 from .engine import measure_sparsity, weights_sha256
 from .pruning.base import Pruner
-from .records import SCHEMA, now
+from .records import now
+from .spec import config as C
+from .spec.record import assemble, setting
 
 
 def metrics(history: list[dict], prune_end: int, sparsity: dict, diverged: bool) -> dict:
@@ -27,24 +29,19 @@ def build(cfg: C.Config, rid: str, model: nn.Module, pruner: Pruner, state: RunS
     """The record: ``provenance`` as the run started, completed by its times; ``spent``: its (wall, CPU) seconds."""
     sp = measure_sparsity(model)
     wall, cpu = spent
-    return {
-        "schema": SCHEMA,
-        "run_id": rid,
-        "status": "diverged" if divergence else "completed",
-        "config": cfg.to_dict(),
-        "setting": {"dataset": cfg.data.dataset, "arch": cfg.model.arch, "method": cfg.pruning.method,
-                    "target_sparsity": cfg.target_sparsity, "initial_density": cfg.initial_density,
-                    "seed": cfg.run.seed, "init_seed": cfg.init_seed, "order_seed": cfg.order_seed,
-                    "protocol": cfg.run.protocol},
-        "metrics": metrics(state.history, pruner.prune_end, sp, divergence is not None),
-        "per_layer_sparsity": sp["per_layer_sparsity"],
-        "weight_counts": sp["counts"],
-        "weights_sha256": weights_sha256(model),
-        "history": state.history,
-        "pruning_events": pruner.events,
-        "divergence": divergence,
-        "diagnostics": diagnostics,
-        "provenance": {**provenance, "started": state.started, "finished": now(),
-                       "torch_threads": torch.get_num_threads(), "wall_seconds": round(wall, 3),
-                       "cpu_seconds": round(cpu, 3)},
-    }
+    return assemble(
+        run_id=rid,
+        status="diverged" if divergence else "completed",
+        config=cfg.to_dict(),
+        setting=setting(cfg),
+        metrics=metrics(state.history, pruner.prune_end, sp, divergence is not None),
+        per_layer_sparsity=sp["per_layer_sparsity"],
+        weight_counts=sp["counts"],
+        weights_sha256=weights_sha256(model),
+        history=state.history,
+        pruning_events=pruner.events,
+        divergence=divergence,
+        diagnostics=diagnostics,
+        provenance={**provenance, "started": state.started, "finished": now(), "torch_threads": torch.get_num_threads(),
+                    "wall_seconds": round(wall, 3), "cpu_seconds": round(cpu, 3)},
+    )

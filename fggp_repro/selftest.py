@@ -6,7 +6,7 @@ and oneDNN instruction set.
 Its committed record (``fggp_repro/probes/<name>.json``) was made on the platform it names. A rerun here gives
 the same ``weights_sha256`` when this platform computes the same kernels in the same order; then the committed
 records of that combination rerun exactly here too. Otherwise the probe drifts, and the line says in which
-platform fields this machine differs (``records.PLATFORM_FIELDS``).
+platform fields this machine differs (``spec.platform.PLATFORM_FIELDS``).
 
 Every probe runs in a process of its own (oneDNN's instruction set is fixed per process), in a scratch folder.
 """
@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from . import config as C
-from .records import PLATFORM_FIELDS, platform_of, write_record
+from .records import write_record
+from .spec import config as C
+from .spec.platform import PLATFORM_FIELDS, platform_of
 
 # What every probe changes in its preset: one epoch, 20 iterations of 128 images, an event every 2 iterations.
 PROBE_OVERRIDES = {

@@ -17,18 +17,20 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
-from . import config as C
 from . import data as D
 from . import isa, model_file
 from .checkpoint import Checkpoint, Clock, RunState
 from .diagnostics import run_diagnostics
 from .engine import build_model, evaluate, lr_at, make_optimizer, measure_sparsity, resolve_device, train_step
 from .interrupts import RunInterrupted, by_sigterm
+from .provenance import provenance
 from .pruning.base import Divergence
 from .pruning.pruner import make_pruner
-from .records import check_writable, checkpoint_path, now, provenance, read_record, record_path, run_lock, write_record
+from .records import checkpoint_path, now, read_record, record_path, run_lock, write_record
 from .run_record import build as build_record
 from .seeding import set_strict_determinism
+from .spec import config as C
+from .spec.files import check_writable
 
 __all__ = ["RunResult", "train", "model_path"]
 

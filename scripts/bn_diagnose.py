@@ -19,9 +19,9 @@ import argparse
 
 import torch
 
-from fggp_repro import config as C
 from fggp_repro import data as D
 from fggp_repro import engine as E
+from fggp_repro.spec import config as C
 
 
 def main() -> int:

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from fggp_repro import config as C
 from fggp_repro import data as D
+from fggp_repro.spec import config as C
 
 
 def _loader(x):

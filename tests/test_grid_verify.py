@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from fggp_repro import config as C
 from fggp_repro import grid
-from fggp_repro.records import SCHEMA, record_path
+from fggp_repro.records import record_path
+from fggp_repro.spec import config as C
+from fggp_repro.spec.record import assemble, setting, validate
 from fggp_repro.verify import cell_records, compare, prediction_interval, verify
 
 
@@ -236,12 +237,29 @@ def test_compare_across_platforms_falls_back_to_the_tolerance_for_a_lone_record(
 
 
 def _full_record(tmp, name, seed, test_acc, *, sparsity=0.9, protocol="mini", status="completed"):
-    """A complete record of a mini fggp run, written to tmp/name."""
+    """A complete record (every field of the schema) of a mini fggp run, written to tmp/name."""
     cfg = C.load(preset="mini", overrides={"pruning": {"method": "fggp", "sparsity": sparsity},
-                                           "run": {"seed": seed}})
-    rec = dict(_record(test_acc=test_acc), schema=SCHEMA, run_id=C.run_id(cfg), config=cfg.to_dict(),
-               setting={"dataset": "cifar10-jpeg", "arch": "vgg19", "method": "fggp", "protocol": protocol},
-               status=status)
+                                           "run": {"seed": seed, "protocol": protocol}})
+    rec = _record(test_acc=test_acc)
+    rec["history"] = [{"epoch": 1, "lr": 0.1, "train_loss": 1.0, "train_acc": 50.0, "test_acc": test_acc,
+                       "sparsity": 0.1, "iteration": 10}]
+    rec["pruning_events"] = [dict(e, target_density=0.9, n_regrown=0, density=0.9) for e in rec["pruning_events"]]
+    rec["provenance"].update(git_commit="unknown", git_dirty=None, source="copy", source_sha256=None,
+                             command="fggp-repro train", python="3.11", torchvision="0", numpy="2",
+                             device_model="cpu (x)", torch_threads=2, cudnn_allow_tf32=True, matmul_allow_tf32=False,
+                             hostname="h", cpu_isa_requested="native", onednn_max_cpu_isa=None,
+                             onednn_isa="AVX2", data_sha256="d" * 64, started="2026-01-01T00:00:00+00:00",
+                             finished="2026-01-01T00:01:00+00:00", wall_seconds=60.0, cpu_seconds=60.0)
+    rec = assemble(run_id=C.run_id(cfg), status=status, config=cfg.to_dict(), setting=setting(cfg),
+                   metrics=rec["metrics"], per_layer_sparsity={}, weight_counts=rec["weight_counts"],
+                   weights_sha256=rec["weights_sha256"], history=rec["history"],
+                   pruning_events=rec["pruning_events"],
+                   divergence={"epoch": 1, "iteration": 10, "reason": "x"} if status == "diverged" else None,
+                   diagnostics=None if status == "diverged" else {
+                       "dead_units": {"total": 0, "per_layer": {}}, "bn_recalibrated_test_acc": test_acc,
+                       "bn_recalibration_batches": 50},
+                   provenance=rec["provenance"])
+    validate(rec, complete=True)
     (tmp / name).write_text(json.dumps(rec))
     return tmp / name, rec
 
@@ -366,7 +384,7 @@ def test_verify_checks_the_record_before_training(tmp_path, monkeypatch):
     path, rec = _full_record(tmp_path, "r.json", 0, 40.0)
     del rec["weight_counts"]
     path.write_text(json.dumps(rec))
-    with pytest.raises(C.ConfigError, match=r"r.json is not a complete run record \('weight_counts' missing"):
+    with pytest.raises(C.ConfigError, match=r"r.json is not a complete run record \(weight_counts missing\)"):
         verify(path)
     with pytest.raises(C.ConfigError, match="--tolerance must be a positive number"):
         verify(path, tolerance=-1)

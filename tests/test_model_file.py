@@ -8,10 +8,10 @@ import pytest
 import torch
 
 import fggp_repro
-from fggp_repro import config as C
 from fggp_repro import data as D
 from fggp_repro import engine as E
 from fggp_repro.engine import weights_sha256
+from fggp_repro.spec import config as C
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,12 @@ import math
 import pytest
 import torch
 
-from fggp_repro import config as C
 from fggp_repro import engine as E
 from fggp_repro import models
 from fggp_repro.pruning import FAMILY
 from fggp_repro.pruning.base import Pruner
 from fggp_repro.pruning.pruner import MaskPruner, PruneRegrowPruner, RandomPruner, make_pruner
+from fggp_repro.spec import config as C
 from runcfg import tiny_overrides
 
 SPARSE_METHODS = ["fggp", "annealed", "gf-annealed", "mf-fixed", "gmp", "gmp-mt", "random", "granet"]

@@ -5,12 +5,13 @@ import json
 import pytest
 import torch
 
-from fggp_repro import config as C
 from fggp_repro import engine as E
 from fggp_repro import trainer as T
 from fggp_repro.checkpoint import CheckpointError
 from fggp_repro.pruning.pruner import make_pruner
-from fggp_repro.records import SCHEMA, checkpoint_path, read_record, record_path
+from fggp_repro.records import checkpoint_path, read_record, record_path
+from fggp_repro.spec import config as C
+from fggp_repro.spec.record import SCHEMA, TOP_LEVEL, validate
 from runcfg import tiny_overrides
 
 
@@ -117,6 +118,23 @@ def test_record_has_the_schema_fields(tmp_path):
     assert diag["dead_units"]["total"] == sum(diag["dead_units"]["per_layer"].values())
     assert set(diag["dead_units"]["per_layer"]) <= set(rec["per_layer_sparsity"])
     json.dumps(rec, allow_nan=False)  # strict JSON
+    validate(rec, complete=True)  # every field of the schema, in its order, and no other
+    assert list(rec) == list(TOP_LEVEL) and prov["source"] in ("checkout", "copy")
+
+
+def test_a_diverged_run_meets_the_schema_too(tmp_path, monkeypatch):
+    real_build = T.build_model
+
+    def poisoned(cfg, device):
+        model = real_build(cfg, device)
+        model.register_forward_hook(lambda module, inputs, output: output * float("nan") if module.training else output)
+        return model
+
+    monkeypatch.setattr(T, "build_model", poisoned)
+    rec = T.train(_cfg(pruning={"method": "gmp"}), tmp_path, quiet=True).record
+    assert rec["status"] == "diverged" and rec["divergence"] == {
+        "epoch": 1, "iteration": 2, "reason": "non-finite weights or gradients at pruning event t=2"}
+    validate(rec, complete=True)
 
 
 def test_finished_run_is_skipped_unless_forced(tmp_path):
@@ -201,3 +219,4 @@ def test_the_init_seed_draws_the_network_and_the_order_seed_the_data():
     assert torch.equal(first_batch(cfg(seed=5, init_seed=0)), first_batch(cfg(seed=5)))
     assert torch.equal(first_batch(cfg(seed=0, order_seed=5)), first_batch(cfg(seed=5)))
     assert not torch.equal(first_batch(cfg(seed=0)), first_batch(cfg(seed=5)))
+

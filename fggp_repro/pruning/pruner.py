@@ -18,9 +18,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from .. import config as C
 from .. import models
 from ..seeding import generator
+from ..spec import config as C
 from .base import Divergence, Pruner
 from .erk import erk_masks
 from .methods import FAMILY, EventContext, granet_prune_regrow, prune_mask
