@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from fggp_repro import data as D
 from fggp_repro import engine as E
 from fggp_repro.pruning.pruner import make_pruner
+from fggp_repro.seeding import set_strict_determinism
 from fggp_repro.spec import config as C
 
 
@@ -48,8 +49,6 @@ def bare(cfg, device, x, y, steps, warmup):
 
 
 def project(cfg, device, x, y, steps, warmup):
-    from fggp_repro.seeding import set_strict_determinism
-
     set_strict_determinism(cfg.run.strict)
     model = E.build_model(cfg, device)
     opt = E.make_optimizer(model, cfg.training)
@@ -65,14 +64,8 @@ def project(cfg, device, x, y, steps, warmup):
                 _sync(device)
                 t0 = time.perf_counter()
             it += 1
-            logits = model(xb)
-            loss = criterion(logits, yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            pruner.on_backward(it)
-            opt.step()
-            pruner.apply_masks()
-            loss_sum += loss.detach() * len(yb)
+            loss, _ = E.train_step(model, xb, yb, criterion, opt, pruner, it, cfg.run.precision)
+            loss_sum += loss * len(yb)
             if it == warmup + steps:
                 break
         epoch += 1

@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 
-from . import __version__
+from . import __version__, grid, selftest
 from .interrupts import GridInterrupted, RunInterrupted, Terminated, by_sigterm
 from .spec import config as C
 from .spec.exits import (
@@ -27,6 +27,9 @@ from .spec.exits import (
     EXIT_TERMINATED,
     EXIT_USAGE,
 )
+
+# The commands that train or load data (train, verify, data) import torch; they import their modules when called,
+# so that the others (presets, grid --print-commands, figures, audit, --help) start without it.
 
 
 def _on_sigterm(signum, frame):
@@ -118,7 +121,7 @@ def _dense_note(args: argparse.Namespace, cfg: C.Config) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .trainer import model_path, train
+    from .trainer import model_path, train  # imports torch: see the note at the top
 
     if args.stop_after_epochs is not None and args.stop_after_epochs < 1:
         raise C.ConfigError(f"--stop-after-epochs must be >= 1 (the epochs this call trains), got "
@@ -146,8 +149,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_grid(args: argparse.Namespace) -> int:
-    from . import grid
-
     methods = grid.parse_list(args.methods, "methods")
     runs = grid.expand(methods, grid.parse_list(args.sparsities, "sparsities", float),
                        grid.parse_list(args.inits, "inits"), grid.parse_seeds(args.seeds),
@@ -194,7 +195,7 @@ def _cmd_grid(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from .verify import verify
+    from .verify import verify  # imports torch: see the note at the top
 
     report = verify(args.record, data_root=args.data_root, tolerance=args.tolerance, level=args.level,
                     results=args.results or (), quiet=args.quiet, threads=args.threads, cpu_isa=args.cpu_isa)
@@ -203,7 +204,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
-    from . import data as D
+    from . import data as D  # imports torch: see the note at the top
 
     if bool(args.source) == bool(args.download):
         raise C.ConfigError("pass --from PATH (the cifar10-jpeg tarball or folder, cifar-10-python.tar.gz or a "
@@ -215,8 +216,6 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_selftest(args: argparse.Namespace) -> int:
-    from . import selftest
-
     if args.save:
         selftest.save(args.save, data_root=args.data_root)
         return EXIT_OK

@@ -26,9 +26,11 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torchvision.io import ImageReadMode, decode_image, read_file
 
 from .seeding import generator
 from .spec.config import UserError
+from .spec.files import check_writable
 
 # CIFAR-10 normalisation of PROTOCOL.md (torchvision-style std of the authors' code)
 MEAN = (0.4914, 0.4822, 0.4465)
@@ -171,8 +173,6 @@ def _decode_folder(split_dir: Path) -> tuple[torch.Tensor, torch.Tensor]:
                 return torch.from_numpy(z["x"]), torch.from_numpy(z["y"])
         except Exception:
             cpath.unlink(missing_ok=True)  # a broken cache is rebuilt, never trusted
-
-    from torchvision.io import ImageReadMode, decode_image, read_file
 
     x = torch.empty((len(files), 3, 32, 32), dtype=torch.uint8)
     for i, p in enumerate(files):
@@ -369,8 +369,6 @@ class _Staging:
         self.root = Path(os.path.abspath(root))
 
     def __enter__(self) -> Path:
-        from .spec.files import check_writable
-
         check_writable(self.root, "data root", "pass --data-root DIR to set the data up elsewhere")
         self.made = []
         p = self.root

@@ -188,7 +188,7 @@ def check_data(configs) -> list[str]:
         d = cfg.data
         if d.dataset == "synthetic":
             continue  # generated in each run: nothing to check (and no torch import to wait for)
-        from . import data as D
+        from . import data as D  # imports torch: only for a grid whose data is on disk
 
         key = (d.dataset, str(D.data_root(d)), d.synthetic_train, d.synthetic_test, d.train_subset, d.subset_seed)
         if key in seen:
@@ -230,7 +230,7 @@ def _fmt_cost(seconds: float) -> str:
 
 def dry_run_lines(preset: str, p: Plan, out: str, jobs: int, threads: int) -> list[str]:
     """What ``grid --dry-run`` prints: the runs that would run, and the estimated cost."""
-    from . import data as D
+    from . import data as D  # imports torch: the grid's other commands (--print-commands) start without it
 
     lines = [f"grid (dry run): {len(p.runs)} runs, {p.recorded} already recorded in {out}, {len(p.todo)} to run "
              f"({p.resumable} resume from a checkpoint) with {jobs} job(s) of {threads} thread(s)"]

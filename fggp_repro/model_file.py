@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
+from torch.nn.utils import prune as torch_prune
 
 from . import models
 from .engine import weights_sha256
@@ -102,8 +103,6 @@ def load_model(path: str | Path, *, prune: bool = False, device: str | torch.dev
     masks = {k: v.to(device) for k, v in masks.items()}
     model.fggp_masks, model.fggp_run_id, model.fggp_config = masks, data["run_id"], cfg
     if prune:
-        from torch.nn.utils import prune as torch_prune
-
         modules = dict(model.named_modules())
         for name, m in masks.items():
             torch_prune.custom_from_mask(modules[name.rsplit(".", 1)[0]], "weight", m)

@@ -32,9 +32,15 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+from scipy.stats import t as student_t
+
+from . import data as D
+from . import isa
 from .spec import config as C
 from .spec.platform import PLATFORM_FIELDS, platform_of
 from .spec.record import RecordInvalid, validate
+from .trainer import train
 
 LEVEL = 0.99  # a correct rerun on another platform is flagged 1 time in 100
 
@@ -232,8 +238,6 @@ class PredictionInterval:
 
     def p_value(self, x: float) -> float:
         """Two-sided p-value of ``x`` as one new draw: ``2 P(T_{k-1} > |x - mean| / (s sqrt(1 + 1/k)))``."""
-        from scipy.stats import t as student_t
-
         scale = self.s * math.sqrt(1 + 1 / self.k)
         if scale == 0:
             return 1.0 if x == self.mean else 0.0
@@ -242,8 +246,6 @@ class PredictionInterval:
 
 def prediction_interval(values, level: float = LEVEL) -> PredictionInterval:
     """The prediction interval for one new value from ``values`` (at least 2), assumed normal."""
-    from scipy.stats import t as student_t
-
     k = len(values)
     if k < 2:
         raise ValueError("a prediction interval needs at least 2 values")
@@ -373,8 +375,6 @@ def compare(old: dict, new: dict, *, same_platform: bool, tolerance: float,
 
 def _pick_data_root(cfg: C.Config, data_root: str | None) -> C.Config:
     """--data-root when given; else the record's own data_root when it holds the data; else the default root."""
-    from . import data as D
-
     if data_root is not None or not cfg.data.data_root or D.present(cfg.data):
         return cfg
     return cfg.replace(data={"data_root": ""})
@@ -387,8 +387,6 @@ def _rerun_device(cfg: C.Config, recorded_device) -> C.Config:
         return cfg
     if str(recorded_device).startswith("cpu"):
         return cfg.replace(run={"device": "cpu"})
-    import torch
-
     if not torch.cuda.is_available():
         raise C.ConfigError(f"the record was made on a CUDA device ({recorded_device}) and torch sees none here: "
                             "verify it on a machine with a GPU")
@@ -416,10 +414,6 @@ def verify(record_file: str | Path, *, data_root: str | None = None, tolerance: 
     the record's cell; ``level``: the coverage of the prediction interval (0.99: a rerun that is as good as a new
     seed fails 1 time in 100); ``threads``, ``cpu_isa``: rerun with these instead of the record's (another
     platform: the check is statistical unless the weights come out identical)."""
-    from . import data as D
-    from . import isa
-    from .trainer import train
-
     if not (_number(tolerance) and math.isfinite(tolerance) and tolerance > 0):
         raise C.ConfigError(f"--tolerance must be a positive number of percentage points, got {tolerance}")
     if not (_number(level) and 0 < level < 1):

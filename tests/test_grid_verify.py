@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from fggp_repro import grid
+from fggp_repro import verify as V
 from fggp_repro.records import record_path
 from fggp_repro.spec import config as C
 from fggp_repro.spec.record import assemble, setting, validate
@@ -348,7 +349,6 @@ def test_verify_reruns_on_the_kind_of_device_that_made_the_record(tmp_path, monk
     import torch
 
     import fggp_repro.data as D
-    import fggp_repro.trainer as T
 
     path, rec = _full_record(tmp_path, "r.json", 0, 40.0)
     assert rec["config"]["run"]["device"] == "auto"
@@ -359,7 +359,7 @@ def test_verify_reruns_on_the_kind_of_device_that_made_the_record(tmp_path, monk
         devices.append(cfg.run.device)
         raise KeyboardInterrupt  # stop before any training; the device was chosen by then
 
-    monkeypatch.setattr(T, "train", fake_train)
+    monkeypatch.setattr(V, "train", fake_train)
     monkeypatch.setattr(D, "load", lambda data_cfg: SimpleNamespace(fingerprint=rec["provenance"]["data_sha256"]))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a machine with a GPU
     rec["provenance"].update(device="cpu (AMD EPYC, 1 threads)", device_model="cpu (AMD EPYC)")
@@ -378,9 +378,7 @@ def test_verify_reruns_on_the_kind_of_device_that_made_the_record(tmp_path, monk
 
 
 def test_verify_checks_the_record_before_training(tmp_path, monkeypatch):
-    import fggp_repro.trainer as T
-
-    monkeypatch.setattr(T, "train", lambda *a, **k: pytest.fail("trained before the record was checked"))
+    monkeypatch.setattr(V, "train", lambda *a, **k: pytest.fail("trained before the record was checked"))
     path, rec = _full_record(tmp_path, "r.json", 0, 40.0)
     del rec["weight_counts"]
     path.write_text(json.dumps(rec))
