@@ -1,6 +1,9 @@
 """End-to-end behaviour of the trainer on tiny synthetic runs (a few seconds each)."""
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,6 +14,7 @@ from fggp_repro.checkpoint import CheckpointError
 from fggp_repro.pruning.pruner import make_pruner
 from fggp_repro.records import checkpoint_path, read_record, record_path
 from fggp_repro.spec import config as C
+from fggp_repro.spec.platform import PLATFORM_FIELDS, platform_of
 from fggp_repro.spec.record import SCHEMA, TOP_LEVEL, validate
 from runcfg import tiny_overrides
 
@@ -220,3 +224,24 @@ def test_the_init_seed_draws_the_network_and_the_order_seed_the_data():
     assert torch.equal(first_batch(cfg(seed=0, order_seed=5)), first_batch(cfg(seed=5)))
     assert not torch.equal(first_batch(cfg(seed=0)), first_batch(cfg(seed=5)))
 
+
+REFERENCE = Path(__file__).parent / "reference" / "smoke-fggp-seed3-1thread.json"
+
+
+@pytest.mark.slow
+def test_a_short_run_gives_the_weights_of_its_committed_record(tmp_path):
+    # the record of `fggp-repro train --preset smoke --method fggp --seed 3 --threads 1`, as the code of commit
+    # 4d542c2 made it on an AMD EPYC: a strict run on the same platform must give its weights, bit for bit
+    ref = json.loads(REFERENCE.read_text())
+    assert ref["run_id"] == "vgg19-fggp-f492b86496726096"
+    assert ref["weights_sha256"] == "4e45b535131fb6d4e062f02822350cbe796661b2651d02a10b161fbcea23627c"
+    res = subprocess.run([sys.executable, "-m", "fggp_repro", "train", "--preset", "smoke", "--method", "fggp",
+                          "--seed", "3", "--threads", "1", "--quiet", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    new = read_record(record_path(tmp_path, "synthetic", "vgg19", "fggp", ref["run_id"]))
+    differs = [k for k in PLATFORM_FIELDS if platform_of(ref)[k] != platform_of(new)[k]]
+    if differs:
+        pytest.skip(f"this platform differs from the reference's in {', '.join(differs)}: not bit-comparable")
+    assert new["weights_sha256"] == ref["weights_sha256"]
+    assert _strip(new) == _strip(ref)  # every field but the provenance
