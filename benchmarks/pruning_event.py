@@ -1,6 +1,6 @@
 """One pruning event against one training step, on the full VGG-19 (20 M prunable weights), same run.
 
-The event is the whole ``MaskPruner.on_backward`` at an event iteration: flattening |w| and |g|,
+The event is the whole ``on_backward`` of the method's pruner at an event iteration: flattening |w| and |g|,
 the method's selection (exact count, deterministic ties), updating the masks, zeroing weights and
 momentum. The step is forward + backward + SGD step + mask multiply at batch 64. Target (issue):
 event / step <= 2 on the CPU.
@@ -17,9 +17,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from fggp_repro import config as C
-from fggp_repro import trainer as T
-from fggp_repro.pruning.pruner import MaskPruner
+from fggp_repro import engine as E
+from fggp_repro.pruning.pruner import make_pruner
+from fggp_repro.spec import config as C
 
 
 def _sync(device):
@@ -41,9 +41,9 @@ def main():
     print(f"device={device} threads={torch.get_num_threads()} arch={args.arch} batch=64")
     for method in args.methods.split(","):
         cfg = C.load(overrides={"model": {"arch": args.arch}, "pruning": {"method": method, "update_interval": 1}})
-        model = T.build_model(cfg, device)
-        opt = T.make_optimizer(model, cfg.training)
-        pruner = MaskPruner(cfg)
+        model = E.build_model(cfg, device)
+        opt = E.make_optimizer(model, cfg.training)
+        pruner = make_pruner(cfg)
         total = 10_000  # T_end = 8,000: every timed event is mid-schedule, pruning a realistic n
         pruner.setup(model, opt, total, seed=0)
         steps, events = [], []

@@ -17,10 +17,11 @@ import time
 import torch
 import torch.nn.functional as F
 
-from fggp_repro import config as C
 from fggp_repro import data as D
-from fggp_repro import trainer as T
-from fggp_repro.pruning.pruner import MaskPruner
+from fggp_repro import engine as E
+from fggp_repro.pruning.pruner import make_pruner
+from fggp_repro.seeding import set_strict_determinism
+from fggp_repro.spec import config as C
 
 
 def _sync(device):
@@ -29,7 +30,7 @@ def _sync(device):
 
 
 def bare(cfg, device, x, y, steps, warmup):
-    model = T.build_model(cfg, device)
+    model = E.build_model(cfg, device)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
     bs = cfg.training.batch_size
     xs = [((x[i:i + bs].float() / 255) - 0.5) / 0.25 for i in range(0, len(x) - bs + 1, bs)]
@@ -48,12 +49,10 @@ def bare(cfg, device, x, y, steps, warmup):
 
 
 def project(cfg, device, x, y, steps, warmup):
-    from fggp_repro.seeding import set_strict_determinism
-
     set_strict_determinism(cfg.run.strict)
-    model = T.build_model(cfg, device)
-    opt = T.make_optimizer(model, cfg.training)
-    pruner = MaskPruner(cfg)
+    model = E.build_model(cfg, device)
+    opt = E.make_optimizer(model, cfg.training)
+    pruner = make_pruner(cfg)
     pruner.setup(model, opt, total_iters=10**9, seed=0)  # events at multiples of 1e9: none while timed
     criterion = torch.nn.CrossEntropyLoss()
     loader = D.DeviceLoader(x, y, device)
@@ -65,14 +64,8 @@ def project(cfg, device, x, y, steps, warmup):
                 _sync(device)
                 t0 = time.perf_counter()
             it += 1
-            logits = model(xb)
-            loss = criterion(logits, yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            pruner.on_backward(it)
-            opt.step()
-            pruner.apply_masks()
-            loss_sum += loss.detach() * len(yb)
+            loss, _ = E.train_step(model, xb, yb, criterion, opt, pruner, it, cfg.run.precision)
+            loss_sum += loss * len(yb)
             if it == warmup + steps:
                 break
         epoch += 1

@@ -32,12 +32,12 @@ import time
 import torch
 import torch.nn.functional as F
 
-from fggp_repro import config as C
 from fggp_repro import data as D
+from fggp_repro import engine as E
 from fggp_repro import models
-from fggp_repro import trainer as T
-from fggp_repro.pruning.pruner import MaskPruner
+from fggp_repro.pruning.pruner import make_pruner
 from fggp_repro.seeding import set_strict_determinism
+from fggp_repro.spec import config as C
 
 
 def _sync(device):
@@ -58,9 +58,9 @@ def project_loop(arch, width, batch, precision, device, steps, warmup, n_images=
     set_strict_determinism(True)
     ds = D.synthetic(n_images, 10)
     loader = D.DeviceLoader(ds.train_x, ds.train_y, device, channels_last=True)
-    model = T.build_model(cfg, device)
-    opt = T.make_optimizer(model, cfg.training)
-    pruner = MaskPruner(cfg)
+    model = E.build_model(cfg, device)
+    opt = E.make_optimizer(model, cfg.training)
+    pruner = make_pruner(cfg)
     pruner.setup(model, opt, total_iters=10**9, seed=0)  # events at multiples of 1e9: none while timed
     criterion = torch.nn.CrossEntropyLoss()
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
@@ -71,7 +71,7 @@ def project_loop(arch, width, batch, precision, device, steps, warmup, n_images=
                 _sync(device)
                 t0, w0 = time.perf_counter(), time.time()
             it += 1
-            loss, _ = T.train_step(model, x, y, criterion, opt, pruner, it, precision)
+            loss, _ = E.train_step(model, x, y, criterion, opt, pruner, it, precision)
             loss_sum += loss * len(y)
             if it == warmup + steps:
                 break
@@ -200,8 +200,8 @@ def main():
     ap.add_argument("--out", help="also write the table to this file")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--threads", type=int, default=0,
-                    help="torch threads of the single-process measurements (0: torch's default). On a shared CPU use 1: "
-                         "multi-threaded runs collapse under outside load")
+                    help="torch threads of the single-process measurements (0: torch's default). On a shared CPU "
+                         "use 1: multi-threaded runs collapse under outside load")
     ap.add_argument("--start-at", type=float, default=0.0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     gpu = args.device.startswith("cuda")
@@ -254,7 +254,7 @@ def main():
 
 
 def _cpu():
-    from fggp_repro.records import cpu_model
+    from fggp_repro.provenance import cpu_model
 
     return cpu_model()
 

@@ -1,8 +1,15 @@
 """fggp_repro: the deterministic training core of the FGGP reproducibility package.
 
-Configs (``config``), data (``data``), models (``models``), pruning (``pruning``), the trainer
-(``trainer``), run records (``records``) and the command line (``cli``). Never imports pandas,
-seaborn or the ``analysis`` package.
+- ``spec/``: the contracts, in the standard library alone: the run configuration and run id (``spec.config``), the
+  run record field by field (``spec.record``), the platform of a record, method labels, exit codes, file writing;
+- ``trainer`` (one run, epoch by epoch) on ``engine`` (set-up, a training step, evaluation, sparsity, the weights'
+  hash), ``checkpoint`` (resumable state), ``run_record`` (the record of a finished run), ``provenance``,
+  ``records`` (the files of a run), ``diagnostics`` and ``interrupts`` (Ctrl-C and SIGTERM);
+- ``pruning/``: the pure pruning math and one pruner per method family (``pruning.pruner``);
+- ``data``, ``models``, ``seeding``, ``isa`` (oneDNN's instruction set), ``model_file`` (``--save-model``);
+- ``cli`` (the command line), ``grid``, ``verify``, ``selftest``.
+
+Never imports pandas, seaborn or the ``analysis`` package.
 """
 
 __version__ = "0.1.0"

@@ -14,22 +14,22 @@ import signal
 import sys
 import threading
 
-from . import __version__
-from . import config as C
+from . import __version__, grid, selftest
+from .interrupts import GridInterrupted, RunInterrupted, Terminated, by_sigterm
+from .spec import config as C
+from .spec.exits import (
+    EXIT_BROKEN_PIPE,
+    EXIT_DIVERGED,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_STOPPED,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+)
 
-EXIT_DIVERGED = 3  # train: the run diverged (its record says so); not 1, which is any uncaught crash
-EXIT_USAGE = 2  # bad input: one line on stderr naming the fix
-EXIT_STOPPED = 75  # train: stopped as asked (--stop-after-epochs, a deadline) with a checkpoint to resume from
-                   # (sysexits' EX_TEMPFAIL: not finished, try again); the grid tells a paused run by it
-EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as a shell reports it
-EXIT_TERMINATED = 143  # SIGTERM (128 + 15): kill, a scheduler's time limit, a grid stopping its runs
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, turned into the same orderly stop as Ctrl-C (checkpoints kept, runs in flight stopped).
-    ``terminated`` is carried over by the interrupts of train and grid that wrap it."""
-
-    terminated = True
+# The commands that train or load data (train, verify, data) import torch; they import their modules when called,
+# so that the others (presets, grid --print-commands, figures, audit, --help) start without it.
 
 
 def _on_sigterm(signum, frame):
@@ -84,7 +84,8 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             groups[gname] = parser.add_argument_group(f"{gname} config")
         grp = groups[gname]
         flag = "--" + f.name.replace("_", "-")
-        kw = dict(dest=f"cfg__{gname}__{f.name}", default=None, help=(f.metadata["help"] + f" (default: {_show(f.default)})").replace("%", "%%"))
+        help_text = f.metadata["help"] + f" (default: {_show(f.default)})"
+        kw = dict(dest=f"cfg__{gname}__{f.name}", default=None, help=help_text.replace("%", "%%"))
         if typ is bool:
             grp.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
         elif typ is tuple:
@@ -120,7 +121,7 @@ def _dense_note(args: argparse.Namespace, cfg: C.Config) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .trainer import train
+    from .trainer import model_path, train  # imports torch: see the note at the top
 
     if args.stop_after_epochs is not None and args.stop_after_epochs < 1:
         raise C.ConfigError(f"--stop-after-epochs must be >= 1 (the epochs this call trains), got "
@@ -129,12 +130,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     _dense_note(args, cfg)
     if args.print_config:
         print(C.as_toml(cfg), end="")
-        return 0
+        return EXIT_OK
     res = train(cfg, args.out, force=args.force, quiet=args.quiet, stop_after_epochs=args.stop_after_epochs,
                 deadline=args.deadline_at, save_model=args.save_model)
     if res.status == "skipped":
-        from .trainer import model_path
-
         missing = args.save_model and not model_path(res.path).is_file()
         print(f"skipped: {res.path} exists (pass --force to rerun"
               + (", which also saves its model: a finished run's network is kept only when --save-model was given "
@@ -146,12 +145,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         m = res.record["metrics"]
         print(f"{res.status}: {res.path}  test_acc={m['test_acc']}  sparsity={m['sparsity']:.4f}  "
               f"weights_sha256={res.record['weights_sha256'][:16]}")
-    return EXIT_DIVERGED if res.status == "diverged" else 0
+    return EXIT_DIVERGED if res.status == "diverged" else EXIT_OK
 
 
 def _cmd_grid(args: argparse.Namespace) -> int:
-    from . import grid
-
     methods = grid.parse_list(args.methods, "methods")
     runs = grid.expand(methods, grid.parse_list(args.sparsities, "sparsities", float),
                        grid.parse_list(args.inits, "inits"), grid.parse_seeds(args.seeds),
@@ -190,24 +187,24 @@ def _cmd_grid(args: argparse.Namespace) -> int:
                 print(line)
         else:
             print("\n".join(grid.dry_run_lines(args.preset, p, args.out, args.jobs, threads)))
-        return 0
+        return EXIT_OK
     failed = grid.run_grid(args.preset, runs, args.out, jobs=args.jobs, extra_flags=extra_flags, extra=extra,
                            quiet=args.quiet, deadline_minutes=args.deadline, resume_only=args.resume_only,
                            threads=threads)
-    return 1 if failed else 0
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from .verify import verify
+    from .verify import verify  # imports torch: see the note at the top
 
     report = verify(args.record, data_root=args.data_root, tolerance=args.tolerance, level=args.level,
                     results=args.results or (), quiet=args.quiet, threads=args.threads, cpu_isa=args.cpu_isa)
     print("\n".join(report.lines()))
-    return 0 if report.ok else 1
+    return EXIT_OK if report.ok else EXIT_FAILED
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
-    from . import data as D
+    from . import data as D  # imports torch: see the note at the top
 
     if bool(args.source) == bool(args.download):
         raise C.ConfigError("pass --from PATH (the cifar10-jpeg tarball or folder, cifar-10-python.tar.gz or a "
@@ -215,23 +212,21 @@ def _cmd_data(args: argparse.Namespace) -> int:
     report = D.setup(args.source, args.data_root, force=args.force, download=args.download,
                      log=lambda line: print(line, file=sys.stderr, flush=True))
     print("\n".join(report.lines()))
-    return 0
+    return EXIT_OK
 
 
 def _cmd_selftest(args: argparse.Namespace) -> int:
-    from . import selftest
-
     if args.save:
         selftest.save(args.save, data_root=args.data_root, only=args.probe)
-        return 0
+        return EXIT_OK
     selftest.selftest(data_root=args.data_root, only=args.probe)
-    return 0
+    return EXIT_OK
 
 
 def _cmd_presets(args: argparse.Namespace) -> int:
     for name in C.preset_names():
         print(C.preset_summary(name))
-    return 0
+    return EXIT_OK
 
 
 def _run_external(name: str, argv: list[str]) -> int:
@@ -256,7 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="train one run (dense or pruned) and write its record", formatter_class=_Fmt,
-                       description="Train one run and write its JSON record to <out>/raw/<dataset>/<arch>/<method>/<run_id>.json.\n"
+                       description="Train one run and write its JSON record to "
+                                   "<out>/raw/<dataset>/<arch>/<method>/<run_id>.json.\n"
                                    "Precedence: config defaults (the paper protocol) < --preset < --config < flags.")
     t.add_argument("--preset", help="a shipped preset: " + ", ".join(C.preset_names()))
     t.add_argument("--config", metavar="FILE", help="a TOML file with [data] [model] [pruning] [training] [run] tables")
@@ -265,7 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--force", action="store_true", help="rerun even when the record exists (discards its checkpoint)")
     t.add_argument("--quiet", action="store_true", help="no progress output")
     t.add_argument("--stop-after-epochs", type=int, metavar="N",
-                   help="stop after N epochs of this call, leaving a checkpoint to resume from (for time-sliced machines)")
+                   help="stop after N epochs of this call, leaving a checkpoint to resume from (for time-sliced "
+                        "machines)")
     t.add_argument("--deadline-at", type=float, metavar="UNIX_TIME",
                    help="stop after the last epoch that ends before this time.time() value, leaving a checkpoint "
                         "(set by `grid --deadline`)")
@@ -288,8 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--inits", default="dense,sparse50", help="starting networks (default: %(default)s)")
     g.add_argument("--seeds", default="0-4", help="seeds, ranges and lists: 0-4 or 0,2,5 (default: %(default)s)")
     g.add_argument("--init-seeds", metavar="SEEDS",
-                   help="a crossed design: seeds of the initial network (weights, ERK mask), crossed with --order-seeds "
-                        "for every run seed, e.g. --seeds 0 --init-seeds 0-2 --order-seeds 0-2 (9 runs a cell)")
+                   help="a crossed design: seeds of the initial network (weights, ERK mask), crossed with "
+                        "--order-seeds for every run seed, e.g. --seeds 0 --init-seeds 0-2 --order-seeds 0-2 "
+                        "(9 runs a cell)")
     g.add_argument("--order-seeds", metavar="SEEDS", help="a crossed design: seeds of the data order and augmentation")
     g.add_argument("--jobs", type=int, default=1, help="runs at a time, sharing the CPU cores (default: 1)")
     g.add_argument("--threads", type=int, metavar="N",
@@ -320,15 +318,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("verify", help="rerun a record's config and seed and compare, field by field",
                        formatter_class=_Fmt,
-                       description="Check RECORD, rerun its config and seed (with its thread count and oneDNN instruction\n"
-                                   "set, on the kind of device that made it) in a scratch folder and compare the new record.\n"
-                                   "Bit-identical weights, or the same platform (torch version, device model, CPU and oneDNN\n"
-                                   "instruction sets, threads, precision, strict mode): every field exact (\"exact\").\n"
-                                   "Another platform: the final accuracy must lie in the 99 % (--level) prediction interval for a\n"
-                                   "new seed from the records of the same cell (same config but the seed; RECORD's folder\n"
-                                   "and --results), with its p-value; a correct rerun falls outside it 1 time in 100. Within\n"
-                                   "--tolerance points when the cell has fewer than 2 records; mask bookkeeping within one\n"
-                                   "weight. Exit 0 on a match, 1 on a mismatch, 2 on bad input.")
+                       description=(
+                           "Check RECORD, rerun its config and seed (with its thread count and oneDNN instruction\n"
+                           "set, on the kind of device that made it) in a scratch folder and compare the new\n"
+                           "record. Bit-identical weights, or the same platform (torch version, device model, CPU\n"
+                           "and oneDNN instruction sets, threads, precision, strict mode, memory format): every\n"
+                           "field exact (\"exact\"). Another platform: the final accuracy must lie in the 99 %\n"
+                           "(--level) prediction interval for a new seed from the records of the same cell (same\n"
+                           "config but the seed; RECORD's folder and --results), with its p-value; a correct rerun\n"
+                           "falls outside it 1 time in 100. Within --tolerance points when the cell has fewer than\n"
+                           "2 records; mask bookkeeping within one weight. Exit 0 on a match, 1 on a mismatch, 2 on\n"
+                           "bad input."))
     v.add_argument("record", help="a run record (JSON)")
     v.add_argument("--data-root", help="dataset folder on this machine (default: the record's when it holds the "
                                        "data, else $FGGP_DATA or ~/.cache/fggp-data)")
@@ -365,11 +365,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("selftest", help="rerun the reference probes (seconds each) and say, per probe, whether "
                                          "this machine reproduces them bit for bit", formatter_class=_Fmt,
-                        description="Rerun each committed probe (a shipped preset cut to 20 training iterations,\n"
-                                    "pruned by FGGP to 90 %; one combination of precision, threads and oneDNN instruction\n"
-                                    "set each) in a process of its own and compare its weights with the committed record:\n"
-                                    "\"bit-identical\", or \"drifts\" with the platform fields in which this machine differs.\n"
-                                    "The first thing to run on a new machine or cluster node. Needs the cifar10-jpeg data.")
+                        description=(
+                            "Rerun each committed probe (a shipped preset cut to 20 training iterations,\n"
+                            "pruned by FGGP to 90 %; one combination of precision, threads and oneDNN instruction\n"
+                            "set each) in a process of its own and compare its weights with the committed record:\n"
+                            "\"bit-identical\", or \"drifts\" with the platform fields in which this machine differs.\n"
+                            "The first thing to run on a new machine or cluster node. Needs the cifar10-jpeg data."))
     st.add_argument("--data-root", metavar="DIR", help="dataset folder (default: $FGGP_DATA or ~/.cache/fggp-data)")
     st.add_argument("--probe", action="append", metavar="NAME", help="run only this probe (repeatable)")
     st.add_argument("--save", metavar="DIR", help="make the probes here and write their records to DIR instead "
@@ -387,14 +388,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _interrupted(command: str, e: KeyboardInterrupt) -> str:
     """The one line Ctrl-C ends a command with."""
-    ckpt = getattr(e, "checkpoint", None)
-    if command == "train" and ckpt is not None:
-        return (f"interrupted: the checkpoint after epoch {e.epoch} is kept ({ckpt}); run the same command again "
-                "to resume from it")
+    if isinstance(e, RunInterrupted) and e.checkpoint is not None:
+        return (f"interrupted: the checkpoint after epoch {e.epoch} is kept ({e.checkpoint}); run the same command "
+                "again to resume from it")
     if command == "train":
         return "interrupted before the first checkpoint: nothing was written; the same command starts the run again"
     if command == "grid":
-        n = getattr(e, "in_flight", 0)
+        n = e.in_flight if isinstance(e, GridInterrupted) else 0
         return (f"interrupted: {n} run(s) in flight stopped, each keeping the checkpoint of its last finished epoch, "
                 "and every finished record is kept; run the same command again to resume")
     if command == "verify":
@@ -410,7 +410,7 @@ def _stdout_closed() -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at interpreter exit
     except OSError:
         pass
-    return 141  # 128 + SIGPIPE, what a shell reports for a tool ended by a closed pipe
+    return EXIT_BROKEN_PIPE  # what a shell reports for a tool ended by a closed pipe
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -441,7 +441,7 @@ def _main(argv: list[str] | None = None) -> int:
         print(f"fggp-repro {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt as e:
-        term = getattr(e, "terminated", False)  # SIGTERM (Terminated, or a RunInterrupted/GridInterrupted of one)
+        term = by_sigterm(e)
         what = "terminated (SIGTERM)" if term else "interrupted"
         print(f"fggp-repro {args.command}: {what}{_interrupted(args.command, e)[len('interrupted'):]}",
               file=sys.stderr)

@@ -26,9 +26,11 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torchvision.io import ImageReadMode, decode_image, read_file
 
-from .config import UserError
 from .seeding import generator
+from .spec.config import UserError
+from .spec.files import check_writable
 
 # CIFAR-10 normalisation of PROTOCOL.md (torchvision-style std of the authors' code)
 MEAN = (0.4914, 0.4822, 0.4465)
@@ -171,8 +173,6 @@ def _decode_folder(split_dir: Path) -> tuple[torch.Tensor, torch.Tensor]:
                 return torch.from_numpy(z["x"]), torch.from_numpy(z["y"])
         except Exception:
             cpath.unlink(missing_ok=True)  # a broken cache is rebuilt, never trusted
-
-    from torchvision.io import ImageReadMode, decode_image, read_file
 
     x = torch.empty((len(files), 3, 32, 32), dtype=torch.uint8)
     for i, p in enumerate(files):
@@ -336,7 +336,8 @@ class SetupReport:
     @property
     def complete(self) -> bool:
         return (len(self.train_counts) == len(self.test_counts) == 10
-                and set(self.train_counts) == {FULL_PER_CLASS["train"]} and set(self.test_counts) == {FULL_PER_CLASS["test"]})
+                and set(self.train_counts) == {FULL_PER_CLASS["train"]}
+                and set(self.test_counts) == {FULL_PER_CLASS["test"]})
 
     def lines(self) -> list[str]:
         out = [f"{self.name}: {self.status}: {self.path}",
@@ -348,7 +349,8 @@ class SetupReport:
                        f"{FULL_PER_CLASS['test']} test images in each of 10 classes): train, grid and verify refuse "
                        "it unless --no-check-copy")
         elif KNOWN_FINGERPRINTS.get(self.name) and self.fingerprint not in KNOWN_FINGERPRINTS[self.name]:
-            out.append(f"  note: not the fingerprint of the known {self.name} copy ({KNOWN_FINGERPRINTS[self.name][0][:16]}…): "
+            known = KNOWN_FINGERPRINTS[self.name][0][:16]
+            out.append(f"  note: not the fingerprint of the known {self.name} copy ({known}…): "
                        "train, grid and verify refuse it unless --no-check-copy")
         elif KNOWN_FINGERPRINTS.get(self.name):
             out.append(f"  the known {self.name} copy: the one the committed records were made from")
@@ -367,8 +369,6 @@ class _Staging:
         self.root = Path(os.path.abspath(root))
 
     def __enter__(self) -> Path:
-        from .records import check_writable
-
         check_writable(self.root, "data root", "pass --data-root DIR to set the data up elsewhere")
         self.made = []
         p = self.root
@@ -395,7 +395,8 @@ class _Staging:
 
 
 def _detect(folder: Path, depth: int = 1) -> tuple[str, Path] | None:
-    """(dataset name, its folder) for a cifar-10-batches-py folder or a cifar10-jpeg tree at or just under ``folder``."""
+    """(dataset name, its folder) for a cifar-10-batches-py folder or a cifar10-jpeg tree at or just under
+    ``folder``."""
     if (folder / "data_batch_1").is_file():
         return "cifar10", folder
     if (folder / "cifar-10-batches-py" / "data_batch_1").is_file():
@@ -426,7 +427,8 @@ def _unpack(tarball: Path, dest: Path) -> None:
             for m in members:
                 parts = Path(m.name).parts
                 if m.name.startswith("/") or ".." in parts or m.issym() or m.islnk() or m.isdev():
-                    raise DataError(f"{tarball} holds an unsafe entry {m.name!r}; unpack it yourself and pass the folder")
+                    raise DataError(f"{tarball} holds an unsafe entry {m.name!r}; unpack it yourself and pass the "
+                                    "folder")
             if hasattr(tarfile, "data_filter"):
                 tf.extractall(dest, members=members, filter="data")
             else:  # pragma: no cover (Python < 3.11.4; every entry was checked above)
@@ -611,7 +613,8 @@ class DeviceLoader:
         return xp[b[:, None, None, None], torch.arange(3, device=xb.device)[None, :, None, None],
                   rows[:, None, :, None], cols[:, None, None, :]]
 
-    def train_epoch(self, seed: int, epoch: int, batch_size: int, augment: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def train_epoch(self, seed: int, epoch: int, batch_size: int,
+                    augment: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Shuffled batches of epoch ``epoch`` (0-based); the last batch may be short (drop_last=False)."""
         n = len(self)
         order = torch.randperm(n, generator=generator(seed, "order", epoch)).to(self.device)

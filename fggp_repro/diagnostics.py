@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from . import models
+from .engine import autocast, evaluate
 
 #: Training batches BatchNorm statistics are recomputed on (of the run's training batch size).
 BN_RECALIBRATION_BATCHES = 50
@@ -51,8 +52,6 @@ def bn_recalibrated_accuracy(model: nn.Module, train_loader, test_loader, *, see
     """Test accuracy (percent) of a copy of ``model`` whose BatchNorm running statistics were reset and
     recomputed as a cumulative average over ``batches`` training batches of epoch index ``epoch``.
     ``None`` for a model without BatchNorm. ``model`` itself is not changed."""
-    from .trainer import autocast, evaluate
-
     m = copy.deepcopy(model)
     bns = [b for b in m.modules() if isinstance(b, nn.modules.batchnorm._BatchNorm)]
     if not bns:

@@ -19,22 +19,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import config as C
-from .cli import EXIT_DIVERGED, EXIT_STOPPED
-from .records import OutputError, check_writable, record_path
-
-
-class GridInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a grid: ``in_flight`` runs were stopped (each keeps its last checkpoint)."""
-
-    def __init__(self, in_flight: int, finished: int):
-        super().__init__()
-        self.in_flight = in_flight
-        self.finished = finished
-
-
-# pruning fields a grid method token may set: "annealed:r0=0.01" is the annealed rule at r0 = 0.01
-VARIANT_FIELDS = ("r0", "rate", "r_min")
+from .interrupts import GridInterrupted, by_sigterm
+from .records import checkpoint_path, record_path
+from .spec import config as C
+from .spec.exits import EXIT_DIVERGED, EXIT_STOPPED
+from .spec.files import OutputError, check_writable
+from .spec.methods import DENSE, VARIANT_FIELDS
 
 
 @dataclass(frozen=True)
@@ -49,7 +39,7 @@ class GridRun:
 
     def flags(self) -> list[str]:
         out = ["--method", self.method, "--seed", str(self.seed)]
-        if self.method != "dense":
+        if self.method != DENSE:
             out += ["--sparsity", repr(self.sparsity), "--init", self.init]
         for k, v in self.variant:
             out += ["--" + k.replace("_", "-"), repr(v)]
@@ -62,7 +52,7 @@ class GridRun:
     def label(self) -> str:
         crossed = "".join(f" {k} {v}" for k, v in (("init", self.init_seed), ("order", self.order_seed))
                           if v is not None)
-        if self.method == "dense":
+        if self.method == DENSE:
             return f"dense seed {self.seed}{crossed}"
         var = "".join(f":{k}={v:g}" for k, v in self.variant)
         return f"{self.method}{var} {self.sparsity:g} {self.init} seed {self.seed}{crossed}"
@@ -81,7 +71,7 @@ def parse_method(token: str) -> tuple[str, tuple]:
             variant.append((key, float(value)))
         except ValueError:
             raise C.ConfigError(f"method '{token}': {key} must be a number, got '{value}'") from None
-    if name == "dense" and variant:
+    if name == DENSE and variant:
         raise C.ConfigError(f"method '{token}': dense takes no variant")
     return name, tuple(variant)
 
@@ -122,10 +112,10 @@ def expand(methods: list[str], sparsities: list[float], inits: list[str], seeds:
     runs = []
     for s in seeds:
         for i, o in pairs:
-            if any(m == "dense" for m, _ in parsed):
-                runs.append(GridRun("dense", None, None, s, (), i, o))
+            if any(m == DENSE for m, _ in parsed):
+                runs.append(GridRun(DENSE, None, None, s, (), i, o))
             runs += [GridRun(m, sp, init, s, var, i, o) for sp in sparsities for init in inits for m, var in parsed
-                     if m != "dense"]
+                     if m != DENSE]
     return runs
 
 
@@ -135,7 +125,7 @@ def config_of(run: GridRun, preset: str, extra: dict) -> C.Config:
         over["run"]["init_seed"] = run.init_seed
     if run.order_seed is not None:
         over["run"]["order_seed"] = run.order_seed
-    if run.method != "dense":
+    if run.method != DENSE:
         over["pruning"].update(sparsity=run.sparsity, init=run.init)
     over["pruning"].update(dict(run.variant))
     for g, vals in extra.items():
@@ -178,7 +168,7 @@ def plan(preset: str, runs: list[GridRun], out: str, extra: dict | None = None, 
         if record_path(out, cfg.data.dataset, cfg.model.arch, cfg.pruning.method, rid).is_file():
             recorded += 1
             continue
-        has_ckpt = (Path(out) / "checkpoints" / f"{rid}.pt").is_file()
+        has_ckpt = checkpoint_path(out, rid).is_file()
         if resume_only and not has_ckpt:
             continue
         resumable += has_ckpt
@@ -198,7 +188,7 @@ def check_data(configs) -> list[str]:
         d = cfg.data
         if d.dataset == "synthetic":
             continue  # generated in each run: nothing to check (and no torch import to wait for)
-        from . import data as D
+        from . import data as D  # imports torch: only for a grid whose data is on disk
 
         key = (d.dataset, str(D.data_root(d)), d.synthetic_train, d.synthetic_test, d.train_subset, d.subset_seed)
         if key in seen:
@@ -240,7 +230,7 @@ def _fmt_cost(seconds: float) -> str:
 
 def dry_run_lines(preset: str, p: Plan, out: str, jobs: int, threads: int) -> list[str]:
     """What ``grid --dry-run`` prints: the runs that would run, and the estimated cost."""
-    from . import data as D
+    from . import data as D  # imports torch: the grid's other commands (--print-commands) start without it
 
     lines = [f"grid (dry run): {len(p.runs)} runs, {p.recorded} already recorded in {out}, {len(p.todo)} to run "
              f"({p.resumable} resume from a checkpoint) with {jobs} job(s) of {threads} thread(s)"]
@@ -334,11 +324,9 @@ def run_grid(preset: str, runs: list[GridRun], out: str, *, jobs: int = 1, extra
             if deadline is not None and not running and queue and time.time() >= deadline - no_start:
                 break
     except KeyboardInterrupt as e:
-        terminated = getattr(e, "terminated", False)  # SIGTERM rather than Ctrl-C
+        terminated = by_sigterm(e)
         completed = _stop(running, terminated)
-        stop = GridInterrupted(len(running) - completed, finished + completed)
-        stop.terminated = terminated
-        raise stop from None
+        raise GridInterrupted(len(running) - completed, finished + completed, terminated) from None
     print(f"grid: finished {finished} runs in {_fmt_time(time.time() - t0)}, {failed} failed", flush=True)
     if deadline is not None:
         print(f"grid: deadline summary: done {done_before + finished - failed} of {total}, in flight (checkpointed) "

@@ -10,8 +10,6 @@ of the process.
 
 ``native`` leaves the environment as it is (no cap unless the user set one). Every record states the mode
 asked for, the variable as the run saw it, and the level oneDNN reports (:func:`effective`).
-
-This module imports torch only inside :func:`effective`, so the config and the CLI can use it freely.
 """
 
 from __future__ import annotations
@@ -20,7 +18,9 @@ import os
 import sys
 import tempfile
 
-from .config import CPU_ISAS, ConfigError
+import torch
+
+from .spec.config import CPU_ISAS, ConfigError
 
 VARIABLE = "ONEDNN_MAX_CPU_ISA"
 #: the level both CPU vendors of today's servers reach (AMD Zen 4 and later, Intel Cooper Lake and later)
@@ -122,8 +122,6 @@ def apply(mode: str) -> None:
 
 def _verbose_header() -> str:
     """What oneDNN prints when its verbose mode is first switched on (its ``info`` lines), captured from fd 1."""
-    import torch
-
     sys.stdout.flush()
     saved = os.dup(1)
     try:
@@ -150,8 +148,6 @@ def effective() -> str:
     global _effective, _cap_when_probed
     if _effective is not None:
         return _effective
-    import torch
-
     if not torch.backends.mkldnn.is_available():
         _effective = "none (no oneDNN in this torch)"
         return _effective

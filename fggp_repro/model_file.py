@@ -3,7 +3,8 @@
 ``save(path, ...)`` writes what a finished run leaves in memory; ``load_model(path)`` rebuilds the network
 with the same ``weights_sha256`` as the run's record, and its masks. A pruned layer's weight is stored as its
 mask (one bit a weight, :func:`numpy.packbits` order over the flattened weight), the values under the mask (in
-the same order) and the sign of each pruned zero (one bit each: -0.0 and 0.0 hash differently); every other parameter and buffer (biases, BatchNorm, layers never pruned) as a tensor.
+the same order) and the sign of each pruned zero (one bit each: -0.0 and 0.0 hash differently); every other
+parameter and buffer (biases, BatchNorm, layers never pruned) as a tensor.
 The file holds only tensors, numbers and strings, so it loads with ``torch.load(weights_only=True)``.
 
 Sparsity survives the reload: the returned module carries ``fggp_masks`` ({parameter name: bool mask}), which
@@ -19,10 +20,12 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
+from torch.nn.utils import prune as torch_prune
 
-from . import config as C
 from . import models
-from .records import atomic_write_bytes, weights_sha256
+from .engine import weights_sha256
+from .spec import config as C
+from .spec.files import atomic_write_bytes
 
 FORMAT = "fggp-repro/model/v1"
 
@@ -100,8 +103,6 @@ def load_model(path: str | Path, *, prune: bool = False, device: str | torch.dev
     masks = {k: v.to(device) for k, v in masks.items()}
     model.fggp_masks, model.fggp_run_id, model.fggp_config = masks, data["run_id"], cfg
     if prune:
-        from torch.nn.utils import prune as torch_prune
-
         modules = dict(model.named_modules())
         for name, m in masks.items():
             torch_prune.custom_from_mask(modules[name.rsplit(".", 1)[0]], "weight", m)

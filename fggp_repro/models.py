@@ -214,7 +214,7 @@ def prunable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """Every Conv2d/Linear except the first convolution (PROTOCOL.md: classifier and shortcuts included)."""
     layers = conv_linear_weights(model)
     first_conv = next(i for i, (_, m) in enumerate(layers) if isinstance(m, nn.Conv2d))
-    return [l for i, l in enumerate(layers) if i != first_conv]
+    return [layer for i, layer in enumerate(layers) if i != first_conv]
 
 
 def denominator(model: nn.Module) -> int:

@@ -1,11 +1,12 @@
 """``fggp-repro selftest``: short reference runs ("probes") rerun on this machine and compared bit for bit.
 
 Each probe is a run of a shipped preset cut to one epoch of 20 iterations (a class-balanced subset of 20 batches),
-pruned by FGGP to 90 % in 8 events and tested on 1,000 test images, with one combination of precision, thread count and oneDNN instruction set.
+pruned by FGGP to 90 % in 8 events and tested on 1,000 test images, with one combination of precision, thread count
+and oneDNN instruction set.
 Its committed record (``fggp_repro/probes/<name>.json``) was made on the platform it names. A rerun here gives
 the same ``weights_sha256`` when this platform computes the same kernels in the same order; then the committed
 records of that combination rerun exactly here too. Otherwise the probe drifts, and the line says in which
-platform fields this machine differs (``records.PLATFORM_FIELDS``).
+platform fields this machine differs (``spec.platform.PLATFORM_FIELDS``).
 
 Every probe runs in a process of its own (oneDNN's instruction set is fixed per process), in a scratch folder.
 """
@@ -21,8 +22,9 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from . import config as C
-from .records import PLATFORM_FIELDS, platform_of, write_record
+from .records import write_record
+from .spec import config as C
+from .spec.platform import PLATFORM_FIELDS, platform_of
 
 # What every probe changes in its preset: one epoch of 20 iterations at the preset's batch size (a class-balanced
 # subset of 20 batches), an event every 2 iterations, 1,000 test images.
@@ -91,7 +93,8 @@ def verdict(name: str, old: dict, new: dict, seconds: float) -> tuple[bool, str]
     same = old["weights_sha256"] == new["weights_sha256"]
     head = f"{name:<34} "
     if same:
-        return True, head + f"bit-identical to the committed record (weights {new['weights_sha256'][:16]}; {seconds:.0f} s)"
+        return True, head + (f"bit-identical to the committed record (weights {new['weights_sha256'][:16]}; "
+                             f"{seconds:.0f} s)")
     why = differing(old, new)
     where = f"this platform differs in {'; '.join(why)}" if why else "on the same platform: a defect, please report it"
     return False, head + (f"drifts ({where}; weights {new['weights_sha256'][:16]}, committed "

@@ -6,9 +6,9 @@ the wrong data fails in one line before any training.
 **Bit-identical weights** (``weights_sha256``): the rerun is the record, whatever the platform; every field
 must then match exactly, and the verdict is "exact".
 
-**Same platform** (``records.PLATFORM_FIELDS``: torch version, device model, CPU instruction set, oneDNN's
-level, torch threads, precision, strict mode): a strict run is bit-reproducible, so every field must match
-exactly, ``weights_sha256`` included. The rerun uses the record's thread count, its oneDNN instruction-set mode
+**Same platform** (``spec.platform.PLATFORM_FIELDS``: torch version, device model, CPU instruction set, oneDNN's
+level, torch threads, precision, strict mode, memory format): a strict run is bit-reproducible, so every field must
+match exactly, ``weights_sha256`` included. The rerun uses the record's thread count, its oneDNN instruction-set mode
 and, for a config that says ``auto``, the kind of device that made it (a CPU record stays on the CPU of a machine
 with a GPU), so on the machine that made it the platform is the same.
 
@@ -32,8 +32,15 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import config as C
-from .records import PLATFORM_FIELDS, SCHEMA, platform_of
+import torch
+from scipy.stats import t as student_t
+
+from . import data as D
+from . import isa
+from .spec import config as C
+from .spec.platform import PLATFORM_FIELDS, platform_of
+from .spec.record import RecordInvalid, validate
+from .trainer import train
 
 LEVEL = 0.99  # a correct rerun on another platform is flagged 1 time in 100
 
@@ -122,10 +129,14 @@ def is_exact(same_platform: bool, identical: bool) -> bool:
     return same_platform or identical
 
 
+def _on_off(v) -> str:
+    return "on" if v else "off" if v is not None else "?"
+
+
 def show_platform(p: dict) -> str:
     return (f"torch {p['torch']}; device {p['device']}; CPU ISA {p['cpu_isa']}; oneDNN {p['onednn_isa'] or '?'}; "
-            f"{p['threads']} threads; {p['precision']}; "
-            f"strict {'on' if p['strict'] else 'off' if p['strict'] is not None else '?'}")
+            f"{p['threads']} threads; {p['precision']}; strict {_on_off(p['strict'])}; "
+            f"channels-last {_on_off(p['channels_last'])}")
 
 
 def _show(v) -> str:
@@ -139,46 +150,13 @@ def _number(x) -> bool:
 
 
 def check_record(rec, path: Path) -> None:
-    """Raise ConfigError naming the first thing that makes ``rec`` unusable as a run record."""
-    def bad(what: str):
-        raise C.ConfigError(f"{path} is not a complete run record ({what}); verify needs a record written by "
-                            "`fggp-repro train` (docs/RECORD_SCHEMA.md)")
-
-    if not isinstance(rec, dict):
-        bad("not a JSON object")
-    if rec.get("schema") != SCHEMA:
-        bad(f"schema {rec.get('schema')!r}, expected {SCHEMA!r}")
-    if not isinstance(rec.get("run_id"), str):
-        bad("no run_id")
-    if rec.get("status") not in ("completed", "diverged"):
-        bad(f"status {rec.get('status')!r}")
-    for key, typ in (("config", dict), ("setting", dict), ("metrics", dict), ("weight_counts", dict),
-                     ("pruning_events", list), ("history", list), ("provenance", dict)):
-        if not isinstance(rec.get(key), typ):
-            bad(f"'{key}' missing or not a {'table' if typ is dict else 'list'}")
-    m = rec["metrics"]
-    for k in ("test_acc", "best_test_acc_after_pruning", "final_train_loss"):
-        if k not in m or not (m[k] is None or _number(m[k])):
-            bad(f"metrics.{k} missing or not a number")
-    if rec["status"] == "completed" and not _number(m["test_acc"]):
-        bad("a completed run without metrics.test_acc")
-    for k in ("sparsity", "prunable_sparsity"):
-        if not _number(m.get(k)):
-            bad(f"metrics.{k} missing or not a number")
-    for k in ("denominator", "zero", "prunable", "prunable_zero"):
-        if not isinstance(rec["weight_counts"].get(k), int):
-            bad(f"weight_counts.{k} missing or not an integer")
-    for i, e in enumerate(rec["pruning_events"]):
-        if not (isinstance(e, dict) and isinstance(e.get("iteration"), int) and isinstance(e.get("n_pruned"), int)):
-            bad(f"pruning_events[{i}] lacks an integer iteration or n_pruned")
-    for i, h in enumerate(rec["history"]):
-        if not (isinstance(h, dict) and _number(h.get("test_acc"))):
-            bad(f"history[{i}] lacks a test_acc")
-    for k in ("torch", "device", "cpu_capability", "deterministic"):
-        if k not in rec["provenance"]:
-            bad(f"provenance.{k} missing")
-    if not isinstance(rec["setting"].get("protocol"), str):
-        bad("setting.protocol missing")
+    """Raise ConfigError naming the first thing that makes ``rec`` unusable as a run record (the schema's
+    :func:`~fggp_repro.spec.record.validate`)."""
+    try:
+        validate(rec)
+    except RecordInvalid as e:
+        raise C.ConfigError(f"{path} is not a complete run record ({e}); verify needs a record written by "
+                            "`fggp-repro train` (docs/RECORD_SCHEMA.md)") from None
 
 
 def read(path: Path) -> dict:
@@ -260,8 +238,6 @@ class PredictionInterval:
 
     def p_value(self, x: float) -> float:
         """Two-sided p-value of ``x`` as one new draw: ``2 P(T_{k-1} > |x - mean| / (s sqrt(1 + 1/k)))``."""
-        from scipy.stats import t as student_t
-
         scale = self.s * math.sqrt(1 + 1 / self.k)
         if scale == 0:
             return 1.0 if x == self.mean else 0.0
@@ -270,8 +246,6 @@ class PredictionInterval:
 
 def prediction_interval(values, level: float = LEVEL) -> PredictionInterval:
     """The prediction interval for one new value from ``values`` (at least 2), assumed normal."""
-    from scipy.stats import t as student_t
-
     k = len(values)
     if k < 2:
         raise ValueError("a prediction interval needs at least 2 values")
@@ -295,8 +269,9 @@ def _diagnostics(old: dict, new: dict, same_platform: bool, exact, info) -> None
         if same_platform and dg_old:
             exact(f"diagnostics.{k}", a, b)
         else:
-            info(f"diagnostics.{k}", *(v.get("total") if isinstance(v, dict) else v for v in (a, b)),
-                 "drifts across platforms; not a verdict" if dg_old else "the rerun's own (the record predates diagnostics)")
+            why = ("drifts across platforms; not a verdict" if dg_old
+                   else "the rerun's own (the record predates diagnostics)")
+            info(f"diagnostics.{k}", *(v.get("total") if isinstance(v, dict) else v for v in (a, b)), why)
 
 
 def compare(old: dict, new: dict, *, same_platform: bool, tolerance: float,
@@ -376,8 +351,9 @@ def compare(old: dict, new: dict, *, same_platform: bool, tolerance: float,
                         ("the same iterations" if same_its else "DIFFERENT iterations")
                         + f"; n_pruned at most {worst} weight(s) apart per event"
                         + ("" if ok else " (must be within one weight)")))
+    same = old["weights_sha256"] == new["weights_sha256"]
     info("weights_sha256", old["weights_sha256"], new["weights_sha256"],
-         "not comparable across platforms" + (" (equal all the same)" if old["weights_sha256"] == new["weights_sha256"] else ""))
+         "not comparable across platforms" + (" (equal all the same)" if same else ""))
     for k in ("best_test_acc_after_pruning", "final_train_loss"):
         a, b = om[k], nm[k]
         info(f"metrics.{k}", a, b, "difference " + (f"{b - a:+.4f}" if a is not None and b is not None else "n/a")
@@ -399,8 +375,6 @@ def compare(old: dict, new: dict, *, same_platform: bool, tolerance: float,
 
 def _pick_data_root(cfg: C.Config, data_root: str | None) -> C.Config:
     """--data-root when given; else the record's own data_root when it holds the data; else the default root."""
-    from . import data as D
-
     if data_root is not None or not cfg.data.data_root or D.present(cfg.data):
         return cfg
     return cfg.replace(data={"data_root": ""})
@@ -413,8 +387,6 @@ def _rerun_device(cfg: C.Config, recorded_device) -> C.Config:
         return cfg
     if str(recorded_device).startswith("cpu"):
         return cfg.replace(run={"device": "cpu"})
-    import torch
-
     if not torch.cuda.is_available():
         raise C.ConfigError(f"the record was made on a CUDA device ({recorded_device}) and torch sees none here: "
                             "verify it on a machine with a GPU")
@@ -442,10 +414,6 @@ def verify(record_file: str | Path, *, data_root: str | None = None, tolerance: 
     the record's cell; ``level``: the coverage of the prediction interval (0.99: a rerun that is as good as a new
     seed fails 1 time in 100); ``threads``, ``cpu_isa``: rerun with these instead of the record's (another
     platform: the check is statistical unless the weights come out identical)."""
-    from . import data as D
-    from . import isa
-    from .trainer import train
-
     if not (_number(tolerance) and math.isfinite(tolerance) and tolerance > 0):
         raise C.ConfigError(f"--tolerance must be a positive number of percentage points, got {tolerance}")
     if not (_number(level) and 0 < level < 1):

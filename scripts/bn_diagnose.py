@@ -19,9 +19,9 @@ import argparse
 
 import torch
 
-from fggp_repro import config as C
 from fggp_repro import data as D
-from fggp_repro import trainer as T
+from fggp_repro import engine as E
+from fggp_repro.spec import config as C
 
 
 def main() -> int:
@@ -37,7 +37,7 @@ def main() -> int:
                                                 "data": {"data_root": args.data_root}})
     torch.set_num_threads(1)
     dev = torch.device("cpu")
-    model = T.build_model(cfg, dev)
+    model = E.build_model(cfg, dev)
     state = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
     if state.get("run_id") != C.run_id(cfg):
         print(f"the checkpoint belongs to {state.get('run_id')}, the flags give {C.run_id(cfg)}: fix the flags")
@@ -49,7 +49,8 @@ def main() -> int:
     prec = cfg.run.precision
     print(f"{state['run_id']} after epoch {state['epoch']}; recorded test accuracy by epoch: "
           f"{[h['test_acc'] for h in state['history']]}")
-    print(f"eval ({prec}): {T.evaluate(model, test, 1000, prec)} %; eval (fp32): {T.evaluate(model, test, 1000, 'fp32')} %")
+    print(f"eval ({prec}): {E.evaluate(model, test, 1000, prec)} %; "
+          f"eval (fp32): {E.evaluate(model, test, 1000, 'fp32')} %")
     convs = [m for m in model.features if isinstance(m, torch.nn.Conv2d)]
     bns = [m for m in model.features if isinstance(m, torch.nn.BatchNorm2d)]
     for i, (c, b) in enumerate(zip(convs, bns)):
@@ -57,21 +58,22 @@ def main() -> int:
         if int(dead.sum()):
             gap = (c.bias.detach()[dead] - b.running_mean[dead]).abs()
             rv = b.running_var[dead]
+            offset = float((gap / torch.sqrt(rv + b.eps)).max())
             print(f"conv {i}: {int(dead.sum())}/{c.out_channels} channels dead; running_var of those "
                   f"{float(rv.min()):.3g}..{float(rv.max()):.3g}; largest eval-mode offset "
-                  f"|bias - running_mean| / sqrt(running_var + eps) = {float((gap / torch.sqrt(rv + b.eps)).max()):.3g}")
+                  f"|bias - running_mean| / sqrt(running_var + eps) = {offset:.3g}")
     for b in bns:
         b.reset_running_stats()
         b.momentum = None  # cumulative average
     model.train()
     with torch.no_grad():
         for k, (x, _) in enumerate(train.train_epoch(cfg.run.seed, 10**6, cfg.training.batch_size, True)):
-            with T.autocast(prec, dev):
+            with E.autocast(prec, dev):
                 model(x)
             if k + 1 == args.batches:
                 break
     print(f"eval ({prec}) after recalibrating BatchNorm on {args.batches} training batches: "
-          f"{T.evaluate(model, test, 1000, prec)} %")
+          f"{E.evaluate(model, test, 1000, prec)} %")
     return 0
 
 

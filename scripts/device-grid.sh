@@ -49,7 +49,8 @@ if [ -n "$tarball" ] && [ "$tarball" != none ]; then
   # decode the images once, before the runs start (they all read the cache)
   python -c "
 import sys
-from fggp_repro import config as C, data as D
+from fggp_repro import data as D
+from fggp_repro.spec import config as C
 D.load(C.load(preset='$preset', overrides={'data': {'dataset': 'cifar10-jpeg', 'data_root': sys.argv[1]}}).data)
 " "$PWD/.device/data/cifar10-jpeg"
 fi

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -151,7 +152,7 @@ def test_verify_refuses_a_bad_tolerance_and_malformed_records_at_once(tmp_path, 
                                                   "of percentage points, got -1.0")
     assert cli.main(["verify", str(rec)]) == 2
     assert _one_line(capsys.readouterr().err) == (
-        f"fggp-repro verify: error: {rec} is not a complete run record ('config' missing or not a table); verify "
+        f"fggp-repro verify: error: {rec} is not a complete run record (config missing); verify "
         "needs a record written by `fggp-repro train` (docs/RECORD_SCHEMA.md)")
     rec.write_text("[1, 2")
     assert cli.main(["verify", str(rec)]) == 2
@@ -167,12 +168,10 @@ def test_unwritable_out_fails_before_training(tmp_path, capsys, monkeypatch):
         f"fggp-repro train: error: cannot write the record folder {blocker}/runs/raw/synthetic/vgg19/dense: "
         f"{blocker} is a file, not a folder; choose another --out")
     # a read-only file system (simulated: creating any file there fails with EROFS)
-    from fggp_repro import records
-
     def read_only(*a, **k):
         raise OSError(errno.EROFS, "Read-only file system")
 
-    monkeypatch.setattr(records.tempfile, "TemporaryFile", read_only)
+    monkeypatch.setattr(tempfile, "TemporaryFile", read_only)
     assert cli.main(["train", "--preset", "smoke", "--out", str(tmp_path / "ro"), "--quiet"]) == 2
     assert _one_line(capsys.readouterr().err) == (
         f"fggp-repro train: error: cannot write the record folder {tmp_path}/ro/raw/synthetic/vgg19/dense "

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from fggp_repro import config as C
+from fggp_repro.spec import config as C
 
 REPO = Path(__file__).resolve().parent.parent
 RECORDS = sorted(p for p in (REPO / "results").rglob("*.json") if "raw" in p.relative_to(REPO / "results").parts)

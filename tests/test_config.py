@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from fggp_repro import config as C
+from fggp_repro.spec import config as C
 
 
 def test_defaults_are_the_paper_protocol():

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from fggp_repro import config as C
 from fggp_repro import data as D
+from fggp_repro.spec import config as C
 
 
 def _loader(x):
@@ -200,7 +200,8 @@ def test_setup_of_genuine_cifar10_batches(tmp_path):
     rep = D.setup(tmp_path / "src", tmp_path / "root")
     assert (rep.name, rep.path) == ("cifar10", tmp_path / "root" / "cifar-10-batches-py")
     assert rep.train_counts == [10] * 10 and rep.test_counts == [2] * 10  # 5 x 20 and 20 images, labels i % 10
-    cfg = C.load(overrides={"data": {"dataset": "cifar10", "data_root": str(tmp_path / "root"), "check_copy": False}}).data
+    cfg = C.load(overrides={"data": {"dataset": "cifar10", "data_root": str(tmp_path / "root"),
+                                     "check_copy": False}}).data
     assert D.load(cfg).fingerprint == rep.fingerprint
 
 

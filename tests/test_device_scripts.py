@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -19,6 +20,8 @@ GRID = ["--methods", "dense,fggp", "--sparsities", "0.9", "--inits", "dense", "-
 def _call(tmp_path, name, minutes, runs, *flags, **env_extra):
     out = tmp_path / name
     env = dict(os.environ, OUT=str(out), RUNS=str(runs), DATA_TARBALL="none", FGGP_SOURCE_COMMIT="c0ffee", **env_extra)
+    # the script runs `python`: the interpreter of these tests, whether or not its environment is activated
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     r = subprocess.run(["bash", str(SCRIPT), "smoke", str(minutes), *GRID, *flags], cwd=REPO, env=env,
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr

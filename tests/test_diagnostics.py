@@ -6,7 +6,7 @@ from torch import nn
 
 from fggp_repro import data as D
 from fggp_repro import diagnostics as G
-from fggp_repro import trainer as T
+from fggp_repro import engine as E
 
 
 def test_dead_units_counts_all_zero_output_units_of_prunable_layers():
@@ -47,13 +47,13 @@ def _bright_dark_loader(n: int = 64) -> D.DeviceLoader:
 def test_bn_recalibration_repairs_lagging_running_statistics_on_a_copy():
     loader = _bright_dark_loader()
     model = _sign_net(running_mean=100.0)  # far above both classes: every image is predicted class 0
-    assert T.evaluate(model, loader, 16) == 50.0
+    assert E.evaluate(model, loader, 16) == 50.0
     # 4 batches of 16 cover all 64 images: running mean = the midpoint of +2.06 and -1.99, between the classes
     acc = G.bn_recalibrated_accuracy(model, loader, loader, seed=0, epoch=3, batch_size=16, eval_batch_size=16,
                                      augment=False, precision="fp32", batches=4)
     assert acc == 100.0
     # the model itself keeps its statistics
-    assert float(model[1].running_mean) == 100.0 and T.evaluate(model, loader, 16) == 50.0
+    assert float(model[1].running_mean) == 100.0 and E.evaluate(model, loader, 16) == 50.0
 
 
 def test_bn_recalibrated_accuracy_is_none_without_batchnorm():

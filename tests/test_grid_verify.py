@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from fggp_repro import config as C
 from fggp_repro import grid
-from fggp_repro.records import SCHEMA, record_path
+from fggp_repro import verify as V
+from fggp_repro.records import record_path
+from fggp_repro.spec import config as C
+from fggp_repro.spec.record import assemble, setting, validate
 from fggp_repro.verify import cell_records, compare, prediction_interval, verify
 
 
@@ -87,8 +89,9 @@ def test_dry_run_lists_runs_estimates_cost_and_checks_the_data(tmp_path, capsys)
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == (f"grid (dry run): 4 runs, 0 already recorded in {out}, 4 to run (0 resume from a checkpoint) "
                         "with 2 job(s) of 1 thread(s)")
-    assert [ln.split("  [")[0] for ln in lines[1:5]] == ["  would run: dense seed 0", "  would run: fggp 0.9 dense seed 0",
-                                                         "  would run: dense seed 1", "  would run: fggp 0.9 dense seed 1"]
+    assert [ln.split("  [")[0] for ln in lines[1:5]] == [
+        "  would run: dense seed 0", "  would run: fggp 0.9 dense seed 0",
+        "  would run: dense seed 1", "  would run: fggp 0.9 dense seed 1"]
     # no record of the protocol yet: the preset's nominal 60 s a run; 4 x 60 s, two at a time
     assert lines[5].startswith("estimated cost: 4 runs x 1m00s = 4m00s of run time, about 2m00s of wall time with "
                                "--jobs 2 (per run: the mini preset's nominal figure")
@@ -194,7 +197,8 @@ def test_p_value_of_a_rerun_by_hand():
     assert pi.p_value(44.0) == 1.0
     assert pi.p_value(44.0 + 12 ** 0.5) == pytest.approx(0.37390, abs=1e-5) == pi.p_value(44.0 - 12 ** 0.5)
     assert pi.p_value(pi.high) == pytest.approx(0.01, abs=1e-9)
-    assert prediction_interval([40.0, 42.0, 44.0, 46.0, 48.0], level=0.95).p_value(53.6179) == pytest.approx(0.05, abs=1e-5)
+    pi = prediction_interval([40.0, 42.0, 44.0, 46.0, 48.0], level=0.95)
+    assert pi.p_value(53.6179) == pytest.approx(0.05, abs=1e-5)
     same = prediction_interval([50.0, 50.0, 50.0])  # no spread: only the value itself is plausible
     assert (same.p_value(50.0), same.p_value(50.01)) == (1.0, 0.0)
 
@@ -234,12 +238,29 @@ def test_compare_across_platforms_falls_back_to_the_tolerance_for_a_lone_record(
 
 
 def _full_record(tmp, name, seed, test_acc, *, sparsity=0.9, protocol="mini", status="completed"):
-    """A complete record of a mini fggp run, written to tmp/name."""
+    """A complete record (every field of the schema) of a mini fggp run, written to tmp/name."""
     cfg = C.load(preset="mini", overrides={"pruning": {"method": "fggp", "sparsity": sparsity},
-                                           "run": {"seed": seed}})
-    rec = dict(_record(test_acc=test_acc), schema=SCHEMA, run_id=C.run_id(cfg), config=cfg.to_dict(),
-               setting={"dataset": "cifar10-jpeg", "arch": "vgg19", "method": "fggp", "protocol": protocol},
-               status=status)
+                                           "run": {"seed": seed, "protocol": protocol}})
+    rec = _record(test_acc=test_acc)
+    rec["history"] = [{"epoch": 1, "lr": 0.1, "train_loss": 1.0, "train_acc": 50.0, "test_acc": test_acc,
+                       "sparsity": 0.1, "iteration": 10}]
+    rec["pruning_events"] = [dict(e, target_density=0.9, n_regrown=0, density=0.9) for e in rec["pruning_events"]]
+    rec["provenance"].update(git_commit="unknown", git_dirty=None, source="copy", source_sha256=None,
+                             command="fggp-repro train", python="3.11", torchvision="0", numpy="2",
+                             device_model="cpu (x)", torch_threads=2, cudnn_allow_tf32=True, matmul_allow_tf32=False,
+                             hostname="h", cpu_isa_requested="native", onednn_max_cpu_isa=None,
+                             onednn_isa="AVX2", data_sha256="d" * 64, started="2026-01-01T00:00:00+00:00",
+                             finished="2026-01-01T00:01:00+00:00", wall_seconds=60.0, cpu_seconds=60.0)
+    rec = assemble(run_id=C.run_id(cfg), status=status, config=cfg.to_dict(), setting=setting(cfg),
+                   metrics=rec["metrics"], per_layer_sparsity={}, weight_counts=rec["weight_counts"],
+                   weights_sha256=rec["weights_sha256"], history=rec["history"],
+                   pruning_events=rec["pruning_events"],
+                   divergence={"epoch": 1, "iteration": 10, "reason": "x"} if status == "diverged" else None,
+                   diagnostics=None if status == "diverged" else {
+                       "dead_units": {"total": 0, "per_layer": {}}, "bn_recalibrated_test_acc": test_acc,
+                       "bn_recalibration_batches": 50},
+                   provenance=rec["provenance"])
+    validate(rec, complete=True)
     (tmp / name).write_text(json.dumps(rec))
     return tmp / name, rec
 
@@ -265,8 +286,8 @@ def test_the_cell_is_the_same_config_but_the_seed(tmp_path):
 
 
 def test_verify_reruns_a_record_exactly_and_catches_edits(tmp_path):
-    from runcfg import tiny_overrides
     from fggp_repro.trainer import train
+    from runcfg import tiny_overrides
 
     cfg = C.load(overrides=tiny_overrides(pruning={"method": "fggp"}, run={"seed": 2}))
     res = train(cfg, tmp_path, quiet=True)
@@ -292,8 +313,8 @@ def test_verify_reruns_a_record_exactly_and_catches_edits(tmp_path):
 
 
 def test_verify_uses_the_recorded_thread_count_and_reports_another_platform(tmp_path):
-    from runcfg import tiny_overrides
     from fggp_repro.trainer import train
+    from runcfg import tiny_overrides
 
     cfg = C.load(overrides=tiny_overrides(pruning={"method": "gmp"}, run={"seed": 1, "threads": 1}))
     res = train(cfg, tmp_path, quiet=True)
@@ -328,7 +349,6 @@ def test_verify_reruns_on_the_kind_of_device_that_made_the_record(tmp_path, monk
     import torch
 
     import fggp_repro.data as D
-    import fggp_repro.trainer as T
 
     path, rec = _full_record(tmp_path, "r.json", 0, 40.0)
     assert rec["config"]["run"]["device"] == "auto"
@@ -339,7 +359,7 @@ def test_verify_reruns_on_the_kind_of_device_that_made_the_record(tmp_path, monk
         devices.append(cfg.run.device)
         raise KeyboardInterrupt  # stop before any training; the device was chosen by then
 
-    monkeypatch.setattr(T, "train", fake_train)
+    monkeypatch.setattr(V, "train", fake_train)
     monkeypatch.setattr(D, "load", lambda data_cfg: SimpleNamespace(fingerprint=rec["provenance"]["data_sha256"]))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a machine with a GPU
     rec["provenance"].update(device="cpu (AMD EPYC, 1 threads)", device_model="cpu (AMD EPYC)")
@@ -358,13 +378,11 @@ def test_verify_reruns_on_the_kind_of_device_that_made_the_record(tmp_path, monk
 
 
 def test_verify_checks_the_record_before_training(tmp_path, monkeypatch):
-    import fggp_repro.trainer as T
-
-    monkeypatch.setattr(T, "train", lambda *a, **k: pytest.fail("trained before the record was checked"))
+    monkeypatch.setattr(V, "train", lambda *a, **k: pytest.fail("trained before the record was checked"))
     path, rec = _full_record(tmp_path, "r.json", 0, 40.0)
     del rec["weight_counts"]
     path.write_text(json.dumps(rec))
-    with pytest.raises(C.ConfigError, match=r"r.json is not a complete run record \('weight_counts' missing"):
+    with pytest.raises(C.ConfigError, match=r"r.json is not a complete run record \(weight_counts missing\)"):
         verify(path)
     with pytest.raises(C.ConfigError, match="--tolerance must be a positive number"):
         verify(path, tolerance=-1)

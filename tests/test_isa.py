@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from fggp_repro import config as C
 from fggp_repro import isa
+from fggp_repro.spec import config as C
 
 # /proc/cpuinfo flags, abridged to what decides the level
 ZEN4 = {"avx", "avx2", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "avx512_bf16", "sse4_1"}

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 import fggp_repro
-from fggp_repro import config as C
 from fggp_repro import data as D
-from fggp_repro import trainer as T
-from fggp_repro.records import weights_sha256
+from fggp_repro import engine as E
+from fggp_repro.engine import weights_sha256
+from fggp_repro.spec import config as C
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +31,12 @@ def test_a_saved_model_reloads_to_the_records_hash_sparsity_and_accuracy(saved):
     assert weights_sha256(model) == rec["weights_sha256"] and model.fggp_run_id == rec["run_id"]
     per_layer = {name: int((~m).sum()) / m.numel() for name, m in model.fggp_masks.items()}
     assert per_layer == pytest.approx(rec["per_layer_sparsity"], abs=1e-12)
-    assert T.measure_sparsity(model)["sparsity"] == rec["metrics"]["sparsity"]
+    assert E.measure_sparsity(model)["sparsity"] == rec["metrics"]["sparsity"]
     cfg = C.from_dict(rec["config"])
     ds = D.load(cfg.data)
     loader = D.DeviceLoader(ds.test_x, ds.test_y, torch.device("cpu"), cfg.run.channels_last)
     model = model.to(memory_format=torch.channels_last)
-    assert T.evaluate(model, loader, cfg.training.eval_batch_size, cfg.run.precision) == rec["metrics"]["test_acc"]
+    assert E.evaluate(model, loader, cfg.training.eval_batch_size, cfg.run.precision) == rec["metrics"]["test_acc"]
 
 
 def test_sparsity_survives_further_training(saved):

@@ -5,11 +5,13 @@ import math
 import pytest
 import torch
 
-from runcfg import tiny_overrides
-from fggp_repro import config as C
+from fggp_repro import engine as E
 from fggp_repro import models
-from fggp_repro import trainer as T
-from fggp_repro.pruning.pruner import MaskPruner
+from fggp_repro.pruning import FAMILY
+from fggp_repro.pruning.base import Pruner
+from fggp_repro.pruning.pruner import MaskPruner, PruneRegrowPruner, RandomPruner, make_pruner
+from fggp_repro.spec import config as C
+from runcfg import tiny_overrides
 
 SPARSE_METHODS = ["fggp", "annealed", "gf-annealed", "mf-fixed", "gmp", "gmp-mt", "random", "granet"]
 
@@ -17,9 +19,9 @@ SPARSE_METHODS = ["fggp", "annealed", "gf-annealed", "mf-fixed", "gmp", "gmp-mt"
 def _setup(method, init="dense", seed=0, sparsity=0.9, total_iters=20, interval=2):
     cfg = C.load(overrides=tiny_overrides(pruning={"method": method, "init": init, "sparsity": sparsity,
                                                    "update_interval": interval}, run={"seed": seed}))
-    model = T.build_model(cfg, torch.device("cpu"))
-    opt = T.make_optimizer(model, cfg.training)
-    pruner = MaskPruner(cfg)
+    model = E.build_model(cfg, torch.device("cpu"))
+    opt = E.make_optimizer(model, cfg.training)
+    pruner = make_pruner(cfg)
     pruner.setup(model, opt, total_iters, seed)
     return cfg, model, opt, pruner
 
@@ -169,6 +171,18 @@ def test_granet_event_follows_the_step_and_regrown_weights_stay_zero_until_the_n
 
 def test_unreachable_sparsity_is_a_config_error():
     cfg = C.load(overrides=tiny_overrides(pruning={"method": "gmp", "sparsity": 0.9999}))
-    model = T.build_model(cfg, torch.device("cpu"))
+    model = E.build_model(cfg, torch.device("cpu"))
     with pytest.raises(C.ConfigError, match="unreachable"):
-        MaskPruner(cfg).setup(model, T.make_optimizer(model, cfg.training), 20, 0)
+        make_pruner(cfg).setup(model, E.make_optimizer(model, cfg.training), 20, 0)
+
+
+def test_each_method_gets_the_pruner_of_its_family():
+    assert set(FAMILY) == set(C.METHODS)
+    want = {"dense": Pruner, "fggp": MaskPruner, "annealed": MaskPruner, "gf-annealed": MaskPruner,
+            "mf-fixed": MaskPruner, "gmp": MaskPruner, "gmp-mt": MaskPruner, "random": RandomPruner,
+            "granet": PruneRegrowPruner}
+    for method, cls in want.items():
+        assert type(make_pruner(C.load(overrides={"pruning": {"method": method}}))) is cls, method
+    with pytest.raises(ValueError, match=r"MaskPruner runs the mask family, not granet \(prune-and-regrow\): use "
+                                         r"make_pruner\(cfg\)"):
+        MaskPruner(C.load(overrides={"pruning": {"method": "granet"}}))

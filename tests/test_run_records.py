@@ -1,4 +1,4 @@
-"""Run records: the platform a record names, file modes, and output folders checked before a run."""
+"""Run records: the platform a record names, file modes, output folders checked before a run, the run lock."""
 
 import json
 import os
@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from fggp_repro import records as R
+from fggp_repro.spec import files as F
+from fggp_repro.spec import platform as P
 
 REPO = Path(__file__).resolve().parent.parent
 # a committed `mini` record, made before provenance had device_model: an Intel Xeon, 1 thread, fp32 by default
@@ -17,9 +19,9 @@ def test_platform_of_an_old_record_reads_model_and_threads_from_the_device_strin
     rec = json.loads(MINI.read_text())
     assert "precision" not in rec["config"]["run"] and "device_model" not in rec["provenance"]
     # the clock ("@ 2.50GHz") is not part of the model: it says nothing about the kernels a CPU runs
-    assert R.platform_of(rec) == {"torch": "2.15.0+cu132", "device": "cpu (Intel(R) Xeon(R) Processor)",
+    assert P.platform_of(rec) == {"torch": "2.15.0+cu132", "device": "cpu (Intel(R) Xeon(R) Processor)",
                                   "cpu_isa": "AVX512", "onednn_isa": None, "threads": 1, "precision": "fp32",
-                                  "strict": True}
+                                  "strict": True, "channels_last": True}
 
 
 def test_platform_of_a_new_record_and_what_makes_two_platforms_differ():
@@ -27,16 +29,18 @@ def test_platform_of_a_new_record_and_what_makes_two_platforms_differ():
            "provenance": {"torch": "2.15.0", "device": "NVIDIA H100 80GB HBM3", "device_model": "NVIDIA H100 80GB HBM3",
                           "torch_threads": 2, "cpu_capability": "AVX512", "deterministic": True}}
     rec["provenance"]["onednn_isa"] = "AVX512_CORE_BF16"
-    assert R.platform_of(rec) == {"torch": "2.15.0", "device": "NVIDIA H100 80GB HBM3", "cpu_isa": "AVX512",
-                                  "onednn_isa": "AVX512_CORE_BF16", "threads": 2, "precision": "bf16", "strict": True}
+    assert P.platform_of(rec) == {"torch": "2.15.0", "device": "NVIDIA H100 80GB HBM3", "cpu_isa": "AVX512",
+                                  "onednn_isa": "AVX512_CORE_BF16", "threads": 2, "precision": "bf16", "strict": True,
+                                  "channels_last": None}
     for key, value in (("torch_threads", 1), ("cpu_capability", "AVX2"), ("deterministic", False),
                        ("device_model", "NVIDIA H200"), ("onednn_isa", "AVX10_1_512_AMX")):
         other = json.loads(json.dumps(rec))
         other["provenance"][key] = value
-        assert R.platform_key(other) != R.platform_key(rec), key
-    fp32 = json.loads(json.dumps(rec))
-    fp32["config"]["run"]["precision"] = "fp32"
-    assert R.platform_key(fp32) != R.platform_key(rec)
+        assert P.platform_key(other) != P.platform_key(rec), key
+    for key, value in (("precision", "fp32"), ("channels_last", False)):
+        other = json.loads(json.dumps(rec))
+        other["config"]["run"][key] = value
+        assert P.platform_key(other) != P.platform_key(rec), key
 
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640), (0o002, 0o664)])
@@ -44,7 +48,7 @@ def test_files_are_written_with_the_users_umask(tmp_path, umask, mode):
     old = os.umask(umask)
     try:
         R.write_record(tmp_path / "r.json", {"a": 1})
-        R.atomic_write_bytes(tmp_path / "sub" / "c.pt", b"x")
+        F.atomic_write_bytes(tmp_path / "sub" / "c.pt", b"x")
     finally:
         os.umask(old)
     assert (tmp_path / "r.json").stat().st_mode & 0o777 == mode
@@ -53,11 +57,11 @@ def test_files_are_written_with_the_users_umask(tmp_path, umask, mode):
 
 
 def test_check_writable_creates_nothing(tmp_path):
-    R.check_writable(tmp_path / "a" / "b")
+    F.check_writable(tmp_path / "a" / "b")
     assert list(tmp_path.iterdir()) == []
     (tmp_path / "f").write_text("")
-    with pytest.raises(R.OutputError, match=r"cannot write the output folder .*/f/x: .*/f is a file, not a folder"):
-        R.check_writable(tmp_path / "f" / "x")
+    with pytest.raises(F.OutputError, match=r"cannot write the output folder .*/f/x: .*/f is a file, not a folder"):
+        F.check_writable(tmp_path / "f" / "x")
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
@@ -66,8 +70,8 @@ def test_check_writable_refuses_a_read_only_folder(tmp_path):
     ro.mkdir()
     ro.chmod(0o555)
     try:
-        with pytest.raises(R.OutputError, match="Permission denied"):
-            R.check_writable(ro / "runs")
+        with pytest.raises(F.OutputError, match="Permission denied"):
+            F.check_writable(ro / "runs")
     finally:
         ro.chmod(0o755)
 
@@ -76,7 +80,7 @@ def test_a_second_train_of_the_same_run_into_the_same_folder_stops_in_one_line(t
     import subprocess
     import sys
 
-    from fggp_repro import config as C
+    from fggp_repro.spec import config as C
 
     args = ["train", "--preset", "smoke", "--method", "gmp", "--seed", "5", "--epochs", "1", "--milestones", "",
             "--threads", "1", "--quiet", "--out", str(tmp_path)]

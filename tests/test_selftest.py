@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from fggp_repro import config as C
 from fggp_repro import selftest as S
-from fggp_repro.records import PLATFORM_FIELDS, platform_of
+from fggp_repro.spec import config as C
+from fggp_repro.spec.platform import PLATFORM_FIELDS, platform_of
 
 
 def _probe(name):
@@ -18,6 +18,7 @@ def test_every_probe_is_committed_and_is_the_config_it_names():
     assert sorted(p.stem for p in S.probe_dir().glob("*.json")) == sorted(p.name for p in S.PROBES)
     for p in S.PROBES:
         rec = _probe(p.name)
+        # the record's config, read as today's config (fields added since at their defaults), is the probe's
         assert rec["run_id"] == C.run_id(p.config()) and C.from_dict(rec["config"]) == p.config()
         plat = platform_of(rec)
         assert plat["threads"] == p.threads and plat["strict"] is True

@@ -1,14 +1,22 @@
 """End-to-end behaviour of the trainer on tiny synthetic runs (a few seconds each)."""
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
-from runcfg import tiny_overrides
-from fggp_repro import config as C
+from fggp_repro import engine as E
 from fggp_repro import trainer as T
-from fggp_repro.records import SCHEMA, read_record
+from fggp_repro.checkpoint import CheckpointError
+from fggp_repro.pruning.pruner import make_pruner
+from fggp_repro.records import checkpoint_path, read_record, record_path
+from fggp_repro.spec import config as C
+from fggp_repro.spec.platform import PLATFORM_FIELDS, platform_of
+from fggp_repro.spec.record import SCHEMA, TOP_LEVEL, validate
+from runcfg import tiny_overrides
 
 
 def _cfg(**groups):
@@ -46,13 +54,13 @@ def test_bf16_strict_runs_are_bit_identical_and_differ_from_fp32(tmp_path):
 
 def test_bf16_keeps_weights_gradients_and_optimizer_state_in_fp32():
     cfg = _cfg(pruning={"method": "fggp"}, run={"precision": "bf16"})
-    model = T.build_model(cfg, torch.device("cpu"))
-    opt = T.make_optimizer(model, cfg.training)
-    pruner = T.make_pruner(cfg)
+    model = E.build_model(cfg, torch.device("cpu"))
+    opt = E.make_optimizer(model, cfg.training)
+    pruner = make_pruner(cfg)
     pruner.setup(model, opt, 100, 0)
     x = torch.randn(8, 3, 32, 32).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (8,))
-    loss, logits = T.train_step(model, x, y, torch.nn.CrossEntropyLoss(), opt, pruner, 1, "bf16")
+    loss, logits = E.train_step(model, x, y, torch.nn.CrossEntropyLoss(), opt, pruner, 1, "bf16")
     assert logits.dtype == torch.bfloat16 and loss.dtype == torch.float32
     assert all(p.dtype == torch.float32 and p.grad.dtype == torch.float32 for p in model.parameters())
     assert all(s["momentum_buffer"].dtype == torch.float32 for s in opt.state.values())
@@ -77,7 +85,7 @@ def test_killed_and_resumed_run_matches_uninterrupted(tmp_path):
     full = T.train(cfg, tmp_path / "full", quiet=True)
     part = T.train(cfg, tmp_path / "resumed", quiet=True, stop_after_epochs=2)
     assert part.status == "interrupted" and part.path.is_file()
-    assert not T.record_path(tmp_path / "resumed", "synthetic", "vgg19", "random", C.run_id(cfg)).exists()
+    assert not record_path(tmp_path / "resumed", "synthetic", "vgg19", "random", C.run_id(cfg)).exists()
     done = T.train(cfg, tmp_path / "resumed", quiet=True)
     assert done.record["weights_sha256"] == full.record["weights_sha256"]
     assert done.record["metrics"] == full.record["metrics"]
@@ -114,6 +122,23 @@ def test_record_has_the_schema_fields(tmp_path):
     assert diag["dead_units"]["total"] == sum(diag["dead_units"]["per_layer"].values())
     assert set(diag["dead_units"]["per_layer"]) <= set(rec["per_layer_sparsity"])
     json.dumps(rec, allow_nan=False)  # strict JSON
+    validate(rec, complete=True)  # every field of the schema, in its order, and no other
+    assert list(rec) == list(TOP_LEVEL) and prov["source"] in ("checkout", "copy")
+
+
+def test_a_diverged_run_meets_the_schema_too(tmp_path, monkeypatch):
+    real_build = T.build_model
+
+    def poisoned(cfg, device):
+        model = real_build(cfg, device)
+        model.register_forward_hook(lambda module, inputs, output: output * float("nan") if module.training else output)
+        return model
+
+    monkeypatch.setattr(T, "build_model", poisoned)
+    rec = T.train(_cfg(pruning={"method": "gmp"}), tmp_path, quiet=True).record
+    assert rec["status"] == "diverged" and rec["divergence"] == {
+        "epoch": 1, "iteration": 2, "reason": "non-finite weights or gradients at pruning event t=2"}
+    validate(rec, complete=True)
 
 
 def test_finished_run_is_skipped_unless_forced(tmp_path):
@@ -154,16 +179,16 @@ def test_nan_loss_writes_a_diverged_record(tmp_path, monkeypatch):
 
 def test_corrupt_checkpoint_is_one_clear_error(tmp_path):
     cfg = _cfg()
-    ckpt = T.checkpoint_path(tmp_path, C.run_id(cfg))
+    ckpt = checkpoint_path(tmp_path, C.run_id(cfg))
     ckpt.parent.mkdir(parents=True)
     ckpt.write_bytes(b"definitely not a checkpoint")
-    with pytest.raises(T.CheckpointError, match="unreadable.*--force"):
+    with pytest.raises(CheckpointError, match="unreadable.*--force"):
         T.train(cfg, tmp_path, quiet=True)
 
 
 def test_lr_schedule_is_multistep_per_epoch():
     tc = C.TrainingConfig()
-    assert [T.lr_at(tc, e) for e in (0, 79, 80, 119, 120, 159)] == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
+    assert [E.lr_at(tc, e) for e in (0, 79, 80, 119, 120, 159)] == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
 
 
 def test_measure_sparsity_counts_zeros():
@@ -173,7 +198,7 @@ def test_measure_sparsity_counts_zeros():
             p.fill_(1.0)
         model[1].weight[0, 0] = 0  # 1 of 4 in the first prunable layer
         model[2].weight.zero_()  # 4 of 4
-    sp = T.measure_sparsity(model)
+    sp = E.measure_sparsity(model)
     assert sp["per_layer_sparsity"] == {"1.weight": 0.25, "2.weight": 1.0}
     assert sp["prunable_sparsity"] == 5 / 8
     assert sp["sparsity"] == 5 / (2 + 2 + 4 + 2 + 4 + 2)  # all weights and biases, the first conv included
@@ -186,7 +211,7 @@ def test_the_init_seed_draws_the_network_and_the_order_seed_the_data():
         return C.load(overrides=tiny_overrides(run=run))
 
     dev = torch.device("cpu")
-    a, b, c = (T.build_model(cfg(**run), dev).state_dict() for run in ({"seed": 5}, {"seed": 0, "init_seed": 5},
+    a, b, c = (E.build_model(cfg(**run), dev).state_dict() for run in ({"seed": 5}, {"seed": 0, "init_seed": 5},
                                                                           {"seed": 5, "init_seed": 0}))
     assert all(torch.equal(a[k], b[k]) for k in a) and not all(torch.equal(a[k], c[k]) for k in a)
     ds = D.synthetic(64, 10)
@@ -198,3 +223,25 @@ def test_the_init_seed_draws_the_network_and_the_order_seed_the_data():
     assert torch.equal(first_batch(cfg(seed=5, init_seed=0)), first_batch(cfg(seed=5)))
     assert torch.equal(first_batch(cfg(seed=0, order_seed=5)), first_batch(cfg(seed=5)))
     assert not torch.equal(first_batch(cfg(seed=0)), first_batch(cfg(seed=5)))
+
+
+REFERENCE = Path(__file__).parent / "reference" / "smoke-fggp-seed3-1thread.json"
+
+
+@pytest.mark.slow
+def test_a_short_run_gives_the_weights_of_its_committed_record(tmp_path):
+    # the record of `fggp-repro train --preset smoke --method fggp --seed 3 --threads 1`, as the code of commit
+    # 4d542c2 made it on an AMD EPYC: a strict run on the same platform must give its weights, bit for bit
+    ref = json.loads(REFERENCE.read_text())
+    assert ref["run_id"] == "vgg19-fggp-f492b86496726096"
+    assert ref["weights_sha256"] == "4e45b535131fb6d4e062f02822350cbe796661b2651d02a10b161fbcea23627c"
+    res = subprocess.run([sys.executable, "-m", "fggp_repro", "train", "--preset", "smoke", "--method", "fggp",
+                          "--seed", "3", "--threads", "1", "--quiet", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    new = read_record(record_path(tmp_path, "synthetic", "vgg19", "fggp", ref["run_id"]))
+    differs = [k for k in PLATFORM_FIELDS if platform_of(ref)[k] != platform_of(new)[k]]
+    if differs:
+        pytest.skip(f"this platform differs from the reference's in {', '.join(differs)}: not bit-comparable")
+    assert new["weights_sha256"] == ref["weights_sha256"]
+    assert _strip(new) == _strip(ref)  # every field but the provenance

@@ -6,6 +6,7 @@ Imports only torch and the standard library; the model-facing pruner builds on t
 from .criteria import select_two_step, smallest_k
 from .erk import erk_densities, erk_masks
 from .methods import (
+    FAMILY,
     METHOD_NAMES,
     ORDER_RATE,
     SELECTION_RULES,
@@ -28,4 +29,5 @@ __all__ = [
     "SELECTION_RULES",
     "ORDER_RATE",
     "METHOD_NAMES",
+    "FAMILY",
 ]

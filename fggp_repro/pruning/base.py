@@ -19,6 +19,7 @@ class Pruner:
     """
 
     method = "dense"
+    family = "dense"
     events: list
 
     def __init__(self, cfg=None):
@@ -37,6 +38,10 @@ class Pruner:
 
     def after_step(self, iteration: int) -> None:
         pass
+
+    def masks_by_name(self) -> dict:
+        """The masks by parameter name (``features.3.weight``): none for the dense method."""
+        return {}
 
     def state_dict(self) -> dict:
         return {"events": list(self.events)}

@@ -46,6 +46,7 @@ __all__ = [
     "SELECTION_RULES",
     "ORDER_RATE",
     "METHOD_NAMES",
+    "FAMILY",
     "prune_mask",
     "granet_prune_regrow",
 ]
@@ -219,7 +220,7 @@ def _rule_dense(w_abs, g_abs, active, n, n_active, ctx):
     return torch.zeros_like(active)
 
 
-#: One entry per method: adding a method is one entry here (plus ORDER_RATE for a 2x2 cell).
+#: One entry per method: adding a method is one entry here and one in FAMILY (plus ORDER_RATE for a 2x2 cell).
 SELECTION_RULES: Dict[str, SelectionRule] = {
     "fggp": _rule_fggp,
     "annealed": _rule_annealed,
@@ -244,6 +245,22 @@ ORDER_RATE = {
 
 #: Every method name the package knows.
 METHOD_NAMES = tuple(SELECTION_RULES)
+
+#: method -> the family of pruner that runs it (``pruning/pruner.py``): ``dense`` never prunes; ``mask`` prunes the
+#: prunable weights at each event by the method's selection rule, on the weights before that iteration's step;
+#: ``random`` likewise, drawing from a seeded generator per event; ``prune-and-regrow`` is GraNet's (global
+#: magnitude step, then per layer :func:`granet_prune_regrow`, after the step, the first convolution included).
+FAMILY: Dict[str, str] = {
+    "dense": "dense",
+    "fggp": "mask",
+    "annealed": "mask",
+    "gf-annealed": "mask",
+    "mf-fixed": "mask",
+    "gmp": "mask",
+    "gmp-mt": "mask",
+    "random": "random",
+    "granet": "prune-and-regrow",
+}
 
 
 def prune_mask(

@@ -1,9 +1,16 @@
-"""The model-facing pruner: masks over prunable layers, the cubic schedule, events, ERK start, GraNet.
+"""The model-facing pruners, one per method family (``methods.FAMILY``): masks over layers, the cubic schedule,
+events, the ERK start. :func:`make_pruner` picks the one of a config's method.
 
 Bookkeeping follows PROTOCOL.md. Prunable = every Conv2d/Linear weight but the first convolution
 (GraNet masks that one too). The schedule's density is over the authors' denominator (all
 Conv2d/Linear weights and biases); only prunable weights are ever removed, so at an event
 ``n = round((1 - d(t)) * denominator) - (prunable weights already masked)``.
+
+- :class:`MaskPruner` (fggp, annealed, gf-annealed, mf-fixed, gmp, gmp-mt): at each event up to T_end, the method's
+  selection rule on the weights before that iteration's step and its raw gradients;
+- :class:`RandomPruner` (random): the same, with a generator seeded by (init seed, event index) for the draws;
+- :class:`PruneRegrowPruner` (granet): after the step, up to the end of the run, a global magnitude step to d(t),
+  then per layer magnitude death and gradient regrowth at the cosine rate, the first convolution included.
 """
 
 from __future__ import annotations
@@ -11,26 +18,47 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from .. import config as C
 from .. import models
 from ..seeding import generator
+from ..spec import config as C
 from .base import Divergence, Pruner
 from .erk import erk_masks
-from .methods import EventContext, granet_prune_regrow, prune_mask
+from .methods import FAMILY, EventContext, granet_prune_regrow, prune_mask
 from .schedule import cosine_rate, cubic_density, prune_count
 
 
-class MaskPruner(Pruner):
-    """Gradual pruning by one of the selection rules (``fggp``, ``annealed``, ``gmp``, ..., ``granet``)."""
+class GradualPruner(Pruner):
+    """What every pruning family shares: masks over its layers, the ERK start, the cubic schedule and the count of
+    an event, the masked weights (and their momentum) kept at zero, the state a checkpoint holds. A family says
+    which layers it masks (:meth:`_layers`), until when events happen (:meth:`_last_event`), in which hook, and what
+    an event does to the masks (:meth:`_update`)."""
+
+    family = ""
 
     def __init__(self, cfg: C.Config):
         super().__init__(cfg)
         self.method = cfg.pruning.method
+        if FAMILY[self.method] != self.family:
+            raise ValueError(f"{type(self).__name__} runs the {self.family} family, not {self.method} "
+                             f"({FAMILY[self.method]}): use make_pruner(cfg)")
+
+    def _layers(self, model: nn.Module) -> list[tuple[str, nn.Module]]:
+        return models.prunable_layers(model)
+
+    def _last_event(self) -> int:
+        """The last iteration at which an event may happen."""
+        return self.prune_end
+
+    def _update(self, t: int, n: int, w_abs: torch.Tensor, g_abs: torch.Tensor, active: torch.Tensor,
+                remain: int | None) -> int:
+        """Change the masks at the event of iteration ``t``, which removes ``n`` active weights; returns the number
+        of weights regrown. ``remain``: the authors' count the candidate fractions apply to (None: the exact one)."""
+        raise NotImplementedError
 
     # ---- set-up ----------------------------------------------------------------------------------
     def setup(self, model: nn.Module, optimizer: torch.optim.Optimizer, total_iters: int, seed: int) -> None:
         p = self.cfg.pruning
-        layers = models.conv_linear_weights(model) if self.method == "granet" else models.prunable_layers(model)
+        layers = self._layers(model)
         self.names = [f"{n}.weight" for n, _ in layers]
         self.all_layers = [m for _, m in models.conv_linear_weights(model)]
         self.weights = [m.weight for _, m in layers]
@@ -85,22 +113,12 @@ class MaskPruner(Pruner):
     def is_event(self, t: int) -> bool:
         if t % self.cfg.pruning.update_interval:
             return False
-        return t <= (self.total_iters if self.method == "granet" else self.prune_end)
+        return t <= self._last_event()
 
     @torch.no_grad()
-    def on_backward(self, t: int) -> None:
-        """The gradual-pruning methods' event: the weights before this iteration's step, its raw gradients."""
-        if self.method != "granet" and self.is_event(t):
-            self._event_now(t)
-
-    @torch.no_grad()
-    def after_step(self, t: int) -> None:
-        """GraNet's event, after ``optimizer.step()`` and the mask as in GraNet's ``Masking.step``: |w| after
-        the step, the gradients of this iteration's minibatch; regrown weights stay zero until the next step."""
-        if self.method == "granet" and self.is_event(t):
-            self._event_now(t)
-
     def _event_now(self, t: int) -> None:
+        """The event of iteration ``t``: how many weights the schedule removes now, the scores, the family's
+        update of the masks."""
         p = self.cfg.pruning
         d = cubic_density(min(t, self.prune_end), self.prune_end, self.d_initial, self.d_final)
         remain = None
@@ -118,20 +136,92 @@ class MaskPruner(Pruner):
         active = torch.cat([m.flatten() for m in self.masks])
         if not (bool(torch.isfinite(w_abs).all()) and bool(torch.isfinite(g_abs).all())):
             raise Divergence(f"non-finite weights or gradients at pruning event t={t}")
-        n_event = len(self.events)
-        if self.method == "granet":
-            pruned = prune_mask("gmp", w_abs, None, active, n, EventContext(t=t, t_total=self.total_iters))
-            n_regrown = self._granet_step(t, w_abs, g_abs, active & ~pruned)
-        else:
-            gen = generator(self.seed, "random-prune", n_event, device=w_abs.device) if self.method == "random" else None
-            ctx = EventContext(t=t, t_total=self.total_iters, rho=p.rate, r0=p.r0, r_min=p.r_min, generator=gen,
-                               layer_index=self.layer_index, min_per_layer=self.min_per_layer, remain=remain)
-            pruned = prune_mask(self.method, w_abs, g_abs, active, n, ctx)
-            self._set_flat_mask(active & ~pruned)
-            n_regrown = 0
+        n_regrown = self._update(t, n, w_abs, g_abs, active, remain)
         self.events.append(self._event(t, d, n, n_regrown))
 
-    def _granet_step(self, t: int, w_abs, g_abs, active) -> int:
+    def _set_flat_mask(self, flat: torch.Tensor) -> None:
+        self.masks = [m.view_as(w) for m, w in zip(flat.split(self.sizes), self.weights)]
+        self._refresh()
+        self._zero_masked()
+
+    @torch.no_grad()
+    def apply_masks(self) -> None:
+        torch._foreach_mul_(self.weights, self._fmasks)
+
+    def masks_by_name(self) -> dict[str, torch.Tensor]:
+        return dict(zip(self.names, self.masks))
+
+    # ---- state -----------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"events": list(self.events), "masks": [m.cpu() for m in self.masks]}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.events = list(state["events"])
+        masks = state["masks"]
+        if [tuple(m.shape) for m in masks] != [tuple(w.shape) for w in self.weights]:
+            raise ValueError("checkpoint masks do not match the model's prunable layers")
+        self.masks = [m.to(w.device, torch.bool) for m, w in zip(masks, self.weights)]
+        self._refresh()
+
+
+class MaskPruner(GradualPruner):
+    """Gradual pruning by the method's selection rule (``methods.SELECTION_RULES``), at each event up to T_end,
+    on the weights before that iteration's step and its raw gradients."""
+
+    family = "mask"
+
+    @torch.no_grad()
+    def on_backward(self, t: int) -> None:
+        if self.is_event(t):
+            self._event_now(t)
+
+    def _generator(self, device: torch.device) -> torch.Generator | None:
+        """The generator of the event's random draws (None: the rule draws none)."""
+        return None
+
+    def _update(self, t, n, w_abs, g_abs, active, remain) -> int:
+        p = self.cfg.pruning
+        ctx = EventContext(t=t, t_total=self.total_iters, rho=p.rate, r0=p.r0, r_min=p.r_min,
+                           generator=self._generator(w_abs.device), layer_index=self.layer_index,
+                           min_per_layer=self.min_per_layer, remain=remain)
+        pruned = prune_mask(self.method, w_abs, g_abs, active, n, ctx)
+        self._set_flat_mask(active & ~pruned)
+        return 0
+
+
+class RandomPruner(MaskPruner):
+    """Random pruning: each event draws from a generator of its own, seeded by (init seed, event index)."""
+
+    family = "random"
+
+    def _generator(self, device: torch.device) -> torch.Generator:
+        return generator(self.seed, "random-prune", len(self.events), device=device)
+
+
+class PruneRegrowPruner(GradualPruner):
+    """GraNet, after ``optimizer.step()`` and the mask as in GraNet's ``Masking.step``, at each event up to the end
+    of the run: |w| after the step and the gradients of this iteration's minibatch; a global magnitude step to d(t)
+    (the method's rule), then per layer magnitude death and gradient regrowth at the cosine rate. Regrown weights
+    start at zero, with no momentum, and stay zero until the next step. The first convolution is masked too."""
+
+    family = "prune-and-regrow"
+
+    def _layers(self, model: nn.Module) -> list[tuple[str, nn.Module]]:
+        return models.conv_linear_weights(model)
+
+    def _last_event(self) -> int:
+        return self.total_iters
+
+    @torch.no_grad()
+    def after_step(self, t: int) -> None:
+        if self.is_event(t):
+            self._event_now(t)
+
+    def _update(self, t, n, w_abs, g_abs, active, remain) -> int:
+        pruned = prune_mask(self.method, w_abs, None, active, n, EventContext(t=t, t_total=self.total_iters))
+        return self._regrow(t, w_abs, g_abs, active & ~pruned)
+
+    def _regrow(self, t: int, w_abs, g_abs, active) -> int:
         """Per-layer magnitude death and gradient regrowth at the cosine rate; regrown weights start at zero."""
         rate = cosine_rate(t, self.total_iters, self.cfg.pruning.r0, self.cfg.pruning.r_min)
         new, grown = [], []
@@ -145,11 +235,6 @@ class MaskPruner(Pruner):
         self._reset(grown)
         return int(grown.sum())
 
-    def _set_flat_mask(self, flat: torch.Tensor) -> None:
-        self.masks = [m.view_as(w) for m, w in zip(flat.split(self.sizes), self.weights)]
-        self._refresh()
-        self._zero_masked()
-
     def _reset(self, flat: torch.Tensor) -> None:
         for w, r in zip(self.weights, flat.split(self.sizes)):
             keep = r.view_as(w).logical_not().to(w.dtype)
@@ -158,18 +243,12 @@ class MaskPruner(Pruner):
             if buf is not None:
                 buf.mul_(keep)
 
-    @torch.no_grad()
-    def apply_masks(self) -> None:
-        torch._foreach_mul_(self.weights, self._fmasks)
 
-    # ---- state -----------------------------------------------------------------------------------
-    def state_dict(self) -> dict:
-        return {"events": list(self.events), "masks": [m.cpu() for m in self.masks]}
+#: family -> the pruner that runs it
+PRUNERS: dict[str, type[Pruner]] = {"dense": Pruner, "mask": MaskPruner, "random": RandomPruner,
+                                    "prune-and-regrow": PruneRegrowPruner}
 
-    def load_state_dict(self, state: dict) -> None:
-        self.events = list(state["events"])
-        masks = state["masks"]
-        if [tuple(m.shape) for m in masks] != [tuple(w.shape) for w in self.weights]:
-            raise ValueError("checkpoint masks do not match the model's prunable layers")
-        self.masks = [m.to(w.device, torch.bool) for m, w in zip(masks, self.weights)]
-        self._refresh()
+
+def make_pruner(cfg: C.Config) -> Pruner:
+    """The pruner of ``cfg``'s method (its family's, ``methods.FAMILY``)."""
+    return PRUNERS[FAMILY[cfg.pruning.method]](cfg)
