@@ -18,6 +18,8 @@ import statistics
 import subprocess
 import sys
 
+from fggp_repro.provenance import cpu_model
+
 CHILD = r"""
 import json, sys, time, torch
 from fggp_repro import config as C, isa, trainer as T
@@ -61,8 +63,6 @@ def main():
             res = json.loads(out.strip().splitlines()[-1])
             times[mode].append(res["ms"])
             levels[mode] = res["level"]
-    from fggp_repro.records import cpu_model
-
     print(f"cpu: {cpu_model()}; preset {args.preset}; {args.threads} thread(s); {args.steps} timed steps after "
           f"{args.warmup}; {args.repeat} processes a mode, interleaved; CPU ms a step (median)")
     print("| mode | oneDNN level | CPU ms a step | runs |")
