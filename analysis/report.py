@@ -70,7 +70,10 @@ def _preset_text(runs: pd.DataFrame) -> str:
     out = []
     for preset in presets:
         r = runs[runs["preset"] == preset]
-        name = f"`{preset}`" if preset != "unknown" else "unknown (the commands name none)"
+        if preset == "unknown":
+            out.append(f"not named by the runs' commands ({_plural(len(r), 'run')})")
+            continue
+        name = f"`{preset}`"
         opts = sorted(r["options"].unique()) if "options" in r.columns else [""]
         if opts == [""]:
             out.append(f"{name} as it ships ({_plural(len(r), 'run')})")
@@ -294,11 +297,11 @@ def glance_row(ctx: Context) -> GlanceRow:
     whats = []
     for p in members:
         runs = ctx.runs[ctx.runs["protocol"] == p]
-        presets = sorted(runs["preset"].unique())
+        presets = [x for x in sorted(runs["preset"].unique()) if x != "unknown"]
         opts = sorted(runs["options"].unique())
         preset = "/".join(f"`{x}`" for x in presets) + (f" with `{opts[0]}`" if len(opts) == 1 and opts[0] else "")
         scale = "; ".join(c for _, _, c, _ in scale_parts(runs, ctx.summary()))
-        whats.append((f"{p}: " if ctx.kind == "study" else "") + f"{scale}; preset {preset}")
+        whats.append((f"{p}: " if ctx.kind == "study" else "") + scale + (f"; preset {preset}" if presets else ""))
     done = ctx.completed
     coll = int(ctx.runs["collapsed"].sum())
     div = int((ctx.runs["status"] == "diverged").sum())

@@ -696,8 +696,15 @@ def test_a_study_is_audited_and_drawn_once_all_its_protocols_have_records(tmp_pa
             "cifar10 resnet50 at 90/95/98% from dense-start (3 settings)") in " ".join(out.split())  # wrapped lines
     o = tmp_path / "o"
     assert figures_main(["--results", str(tmp_path), "--out", str(o), "--only", "claims_audit", "--only",
-                         "sensitivity"]) == 0
+                         "sensitivity", "--only", "report"]) == 0
     assert {p.name for p in o.iterdir()} == {"cpu", "cpu-resnet", "cpu-both"}
     t = pd.read_csv(o / "cpu-both" / "claims_audit.csv")
     assert set(t["scope"]) == {"study"} and (t["n_settings"].iloc[:2] == 6).all()
     assert (o / "cpu-both" / "sensitivity.csv").exists()
+    # the study's report: both protocols, each with its settings and a link to its own report
+    report = (o / "cpu-both" / "REPORT.md").read_text()
+    assert report.startswith("# Study `cpu-both`: protocols `cpu`, `cpu-resnet` judged together\n")
+    assert "Each protocol's own report: [cpu](../cpu/REPORT.md), [cpu-resnet](../cpu-resnet/REPORT.md)." in report
+    assert "| settings | cifar10 vgg19 at 90/95/98% from dense-start (3 settings) |" in report
+    assert "| settings | cifar10 resnet50 at 90/95/98% from dense-start (3 settings) |" in report
+    assert "| preset | not named by the runs' commands (39 runs) |" in report  # 4 methods x 3 x 3 seeds + 3 dense
