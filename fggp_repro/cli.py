@@ -363,8 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--force", action="store_true", help="replace a different copy already there")
     d.set_defaults(func=_cmd_data)
 
-    st = sub.add_parser("selftest", help="rerun the reference probes (about a minute) and say, per probe, whether this "
-                                         "machine reproduces them bit for bit", formatter_class=_Fmt,
+    st = sub.add_parser("selftest", help="rerun the reference probes (seconds each) and say, per probe, whether "
+                                         "this machine reproduces them bit for bit", formatter_class=_Fmt,
                         description="Rerun each committed probe (a shipped preset cut to one epoch on 2,560 images,\n"
                                     "pruned by FGGP to 90 %; one combination of precision, threads and oneDNN instruction\n"
                                     "set each) in a process of its own and compare its weights with the committed record:\n"

@@ -1,0 +1,85 @@
+"""Seeds by source: the two-way random-effects decomposition, its intervals, and what it says about pairing."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from analysis.variance import decompose, mls_interval, pairing
+
+
+def test_decomposition_of_a_2x2_design_by_hand():
+    # y[i, o]: grand mean 2.75; init means 1.5, 4 -> MS_init = 2 * (1.5625 + 1.5625) = 6.25; order means 2, 3.5 ->
+    # MS_order = 2 * (0.5625 + 0.5625) = 2.25; residuals +-0.25 -> SS = 0.25 on 1 df
+    d = decompose([[1.0, 2.0], [3.0, 5.0]])
+    assert (d.mean, d.ms_init, d.ms_order, d.ms_resid) == (2.75, 6.25, 2.25, 0.25)
+    assert (d.init.estimate, d.order.estimate, d.resid.estimate) == (3.0, 1.0, 0.25)
+    assert d.total == 4.25 and d.share("init") == pytest.approx(3.0 / 4.25)
+    # the residual's interval is exact: SS / chi2 quantiles on 1 df (scipy, not the code under test)
+    assert d.resid.low == pytest.approx(0.25 / stats.chi2.ppf(0.975, 1))
+    assert d.resid.high == pytest.approx(0.25 / stats.chi2.ppf(0.025, 1))
+
+
+def test_a_component_below_the_noise_is_reported_as_zero_and_flagged():
+    d = decompose([[1.0, 2.0], [2.0, 1.0]])  # init and order means all equal: MS_init = MS_order = 0 < MS_resid
+    assert d.init.estimate == 0.0 and d.init.raw == -0.5 and d.init.truncated
+    # the modified large-sample upper end: -1 + (1 - 1 / chi2(0.975, 1)) = -1 + 0.801 < 0, clipped at 0
+    assert (d.init.low, d.init.high) == (0.0, 0.0)
+
+
+def test_bad_designs_are_refused():
+    with pytest.raises(ValueError, match="at least 2 init seeds x 2 order seeds"):
+        decompose([[1.0, 2.0, 3.0]])
+    with pytest.raises(ValueError, match="finite result for every"):
+        decompose([[1.0, np.nan], [2.0, 3.0]])
+
+
+def _simulate(rng, n_i, n_o, s_init, s_order, s_resid):
+    return (rng.normal(0, s_init, (n_i, 1)) + rng.normal(0, s_order, (1, n_o))
+            + rng.normal(0, s_resid, (n_i, n_o)) + 77.0)
+
+
+def test_planted_components_are_recovered_on_a_large_design():
+    rng = np.random.default_rng(1)
+    est = np.array([[c.estimate for c in (d.init, d.order, d.resid)]
+                    for d in (decompose(_simulate(rng, 30, 30, 0.4, 0.2, 0.3)) for _ in range(200))])
+    # planted variances 0.16, 0.04, 0.09: the mean of the unbiased (before truncation) estimates lands on them
+    assert est.mean(axis=0) == pytest.approx([0.16, 0.04, 0.09], abs=0.01)
+
+
+@pytest.mark.parametrize("n_i, n_o, s_init, s_order", [(6, 6, 0.4, 0.2), (3, 3, 0.3, 0.3), (4, 8, 0.0, 0.3)])
+def test_interval_coverage_by_simulation(n_i, n_o, s_init, s_order):
+    rng = np.random.default_rng(7)
+    reps, s_resid = 2000, 0.3
+    hit = np.zeros(3)
+    for _ in range(reps):
+        d = decompose(_simulate(rng, n_i, n_o, s_init, s_order, s_resid))
+        for k, (c, true) in enumerate(((d.init, s_init ** 2), (d.order, s_order ** 2), (d.resid, s_resid ** 2))):
+            hit[k] += c.low <= true <= c.high
+    cover = hit / reps
+    # 95 % intervals: the residual's is exact (0.95 +- 3 se = 0.015), the modified large-sample ones are close to
+    # their level and never far below it; a zero component is covered whenever the interval reaches 0
+    assert abs(cover[2] - 0.95) < 0.015
+    assert (cover[:2] >= 0.93).all() and (cover[:2] <= 0.995).all(), cover
+
+
+def test_mls_interval_matches_the_exact_interval_when_the_second_mean_square_is_known():
+    # with df2 -> infinity, ms2 is known and theta = c (ms1 - ms2) has the exact chi-square interval of ms1 shifted
+    lo, hi = mls_interval(4.0, 5, 1.0, 10 ** 7, 1.0)
+    assert lo == pytest.approx(4.0 * 5 / stats.chi2.ppf(0.975, 5) - 1.0, abs=1e-3)
+    assert hi == pytest.approx(4.0 * 5 / stats.chi2.ppf(0.025, 5) - 1.0, abs=1e-3)
+
+
+def test_pairing_of_two_methods_sharing_the_seeds():
+    rng = np.random.default_rng(3)
+    shared = _simulate(rng, 10, 10, 0.4, 0.3, 0.0)  # what both methods take from the seed
+    a = shared + rng.normal(0, 0.1, shared.shape)
+    b = shared + 0.5 + rng.normal(0, 0.1, shared.shape)
+    p = pairing(a, b)
+    # var(a - b) = 2 * 0.01 against var(a) + var(b) ~ 2 * (0.25 + 0.01): pairing needs a few per cent of the seeds
+    assert p.n == 100 and p.correlation > 0.9 and p.corr_low < p.correlation < p.corr_high
+    assert p.var_ratio == pytest.approx(np.var(a - b, ddof=1) / (np.var(a, ddof=1) + np.var(b, ddof=1)))
+    assert p.var_ratio < 0.1
+    independent = pairing(rng.normal(size=200), rng.normal(size=200))
+    assert abs(independent.correlation) < 0.2 and independent.var_ratio == pytest.approx(1.0, abs=0.2)
+    with pytest.raises(ValueError, match="same 4 or more"):
+        pairing([1.0, 2.0], [1.0, 2.0])
