@@ -112,16 +112,21 @@ def _safe(name: str) -> str:
 
 
 def figures_main(argv: list[str] | None = None) -> int:
-    """``fggp-repro figures [--results DIR] [--out DIR] [--only NAME ...] [--protocol P ...]``:
-    regenerate every registered figure and table, one protocol at a time into ``<out>/<protocol>/``, and each
-    study of analysis/claims.toml whose protocols all have records into ``<out>/<study>/``."""
+    """``fggp-repro figures [--results DIR] [--out DIR] [--only NAME ...] [--protocol P ...] [--readme FILE]``:
+    regenerate every registered figure and table and the report (``REPORT.md``), one protocol at a time into
+    ``<out>/<protocol>/``, and each study of analysis/claims.toml whose protocols all have records into
+    ``<out>/<study>/``; with every protocol and output, also the results-at-a-glance table (``<out>/README.md``,
+    and with ``--readme FILE`` the block between that file's results-at-a-glance markers)."""
     from .registry import all_outputs
 
     parser = _Parser(
         prog="fggp-repro figures",
         description="Regenerate every figure and table from the run records, one protocol at a time "
                     "into OUT/<protocol>/, and each study of analysis/claims.toml ([studies]) whose protocols all "
-                    "have records into OUT/<study>/ (no network, no GPU; same records give the same table bytes). "
+                    "have records into OUT/<study>/ (no network, no GPU; same records give the same table bytes), "
+                    "each with its report OUT/<protocol>/REPORT.md (the verdicts, the main table, the collapses, "
+                    "every figure, the platforms, the look). A run over every protocol and output also writes the "
+                    "results-at-a-glance table of all of them, OUT/README.md. "
                     "Each protocol's log names the platforms its runs were made on (table: platforms).",
         epilog=RECORDS_RULE)
     _add_results(parser)
@@ -129,6 +134,10 @@ def figures_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", metavar="NAME", help="only this output (repeatable); see --list")
     parser.add_argument("--protocol", action="append", metavar="P", help="only this protocol (repeatable)")
     parser.add_argument("--list", action="store_true", help="list the registered outputs and exit")
+    parser.add_argument("--readme", metavar="FILE",
+                        help="also write the results-at-a-glance table between the lines "
+                             "'<!-- results-at-a-glance:start -->' and '<!-- results-at-a-glance:end -->' of FILE "
+                             "(e.g. README.md), its links relative to FILE; needs every protocol and output")
     args = _parse(parser, argv)
     if isinstance(args, int):
         return args
@@ -148,6 +157,7 @@ def figures_main(argv: list[str] | None = None) -> int:
 
     from .platforms import platform_note
     from .registry import Context, SkipOutput
+    from .report import glance_block_problem
 
     results = _results_path(args)
     if isinstance(results, int):
@@ -156,6 +166,26 @@ def figures_main(argv: list[str] | None = None) -> int:
     if why:
         print(f"error: cannot write the output folder {args.out} ({why}); choose another --out", file=sys.stderr)
         return 2
+    readme_text = None
+    if args.readme is not None:
+        if args.only or args.protocol:
+            print("error: --readme writes the results-at-a-glance table of every protocol and study: drop --only "
+                  "and --protocol", file=sys.stderr)
+            return 2
+        try:
+            readme_text = Path(args.readme).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            print(f"error: cannot read --readme {args.readme} ({getattr(e, 'strerror', None) or e}); give a Markdown "
+                  f"file with the results-at-a-glance markers", file=sys.stderr)
+            return 2
+        problem = glance_block_problem(readme_text)
+        if problem:
+            print(f"error: --readme {args.readme}: {problem} (the table goes between them)", file=sys.stderr)
+            return 2
+        why = unwritable(Path(args.readme).parent)
+        if why:
+            print(f"error: cannot write --readme {args.readme} ({why})", file=sys.stderr)
+            return 2
     rec = _load(results, "draw", histories=True, layers=True)
     if isinstance(rec, int):
         return rec
@@ -172,14 +202,17 @@ def figures_main(argv: list[str] | None = None) -> int:
         protocols = [p for p in protocols if p in args.protocol]
 
     scopes = [(p, "protocol", [p]) for p in protocols]
+    pending = []
     for name, have, missing in studies_status(runs, load_claims()):
         if args.protocol and name not in args.protocol:
             continue
         if missing and have:
             print(f"study {name} ({', '.join(have + missing)}): not drawn yet, no records of {', '.join(missing)} "
                   f"(its verdicts would be those of {', '.join(have)} alone)")
+            pending.append((name, have + missing, missing))
         elif not missing:
             scopes.append((name, "study", have))
+    drawn, dense_only = [], []
     for p, kind, protos in scopes:
         sel = runs["protocol"].isin(protos)
         ctx = Context(
@@ -200,6 +233,7 @@ def figures_main(argv: list[str] | None = None) -> int:
                 paths = o.func(ctx, out_dir)
             except SkipOutput as e:
                 lines.append(f"  skip {name}: {e}")
+                ctx.skipped[name] = str(e)
                 continue
             except OSError as e:  # a disk that fills up, a folder made read-only mid-way: every file is whole
                 if lines:
@@ -209,14 +243,52 @@ def figures_main(argv: list[str] | None = None) -> int:
                       file=sys.stderr)
                 return 2
             written.update(Path(x).resolve() for x in paths)
+            ctx.produced[name] = [Path(x).name for x in paths]
             lines.append(f"  {name}: {', '.join(Path(x).name for x in paths)}")
         if not written and len(lines) > 1 and not set(ctx.runs["method"]) - {"dense"}:
             print("  skip every output: only dense runs, nothing to compare")
+            dense_only.append((p, len(ctx.runs)))
         else:
             print("\n".join(lines))
+            drawn.append(ctx)
         removed = _remove_stale(out_dir, written, None if not args.only else set(outputs))
         if removed:
             print(f"  removed (no longer produced): {', '.join(removed)}")
+    if args.only or args.protocol:
+        return 0
+    return _write_glance(drawn, pending, dense_only, Path(args.out), args.readme, readme_text)
+
+
+def _write_glance(drawn, pending, dense_only, out: Path, readme: str | None, readme_text: str | None) -> int:
+    """The results-at-a-glance table of every protocol and study drawn: ``<out>/README.md``, and the block of
+    ``readme`` (whose text is ``readme_text``) with links relative to it."""
+    from .claims import load_claims
+    from .formatting import atomic_write_text
+    from .report import (GLANCE_FILE, glance_file, glance_markdown, glance_row, relative_link,
+                         replace_glance_block)
+
+    claims = load_claims()["claims"]
+    rows = [glance_row(ctx) for ctx in drawn if "report" in ctx.produced]
+    if not rows:
+        print("results at a glance: no protocol with a report (nothing compared yet); nothing written")
+        return 0
+    try:
+        path = atomic_write_text(out / GLANCE_FILE, glance_file(glance_markdown(rows, claims, "", pending=pending,
+                                                                                   dense_only=dense_only)))
+        print(f"results at a glance: {path}")
+        if readme is not None:
+            body = glance_markdown(rows, claims, relative_link(out, Path(readme).parent), pending=pending,
+                                   dense_only=dense_only)
+            new = replace_glance_block(readme_text, body)
+            if new != readme_text:
+                atomic_write_text(readme, new)
+                print(f"results at a glance: {readme} (its block rewritten)")
+            else:
+                print(f"results at a glance: {readme} (its block unchanged)")
+    except OSError as e:
+        print(f"error: cannot write the results-at-a-glance table ({e.strerror or e}); free the space or choose "
+              f"another --out, and rerun", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -230,7 +302,7 @@ def _remove_stale(out_dir: Path, written: set[Path], only: set[str] | None) -> l
     for f in sorted(out_dir.iterdir()):
         if not f.is_file() or f.suffix not in OUTPUT_SUFFIXES or f.resolve() in written:
             continue
-        if only is not None and f.stem not in only:
+        if only is not None and ("report" if f.name == "REPORT.md" else f.stem) not in only:
             continue
         f.unlink()
         removed.append(f.name)

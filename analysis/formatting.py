@@ -112,21 +112,28 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def save_figure(fig, path: str | Path, dpi: int = 150) -> Path:
-    """Save a matplotlib figure as PNG, byte-stable: fixed dpi, no Software metadata, atomic."""
+def _tight(tight: bool) -> dict:
+    return {"bbox_inches": "tight", "pad_inches": 0.08} if tight else {}
+
+
+def save_figure(fig, path: str | Path, dpi: int = 150, *, tight: bool = False) -> Path:
+    """Save a matplotlib figure as PNG, byte-stable: fixed dpi, no Software metadata, atomic. ``tight``: the canvas
+    cut to (or grown to) everything drawn, so that no legend or label outside the axes is clipped."""
     import io
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None}, **_tight(tight))
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def save_figure_pdf(fig, path: str | Path) -> Path:
-    """Save a matplotlib figure as PDF, byte-stable: no creation date, producer or creator, atomic."""
+def save_figure_pdf(fig, path: str | Path, *, tight: bool = False) -> Path:
+    """Save a matplotlib figure as PDF, byte-stable: no creation date, producer or creator, atomic (``tight`` as in
+    :func:`save_figure`)."""
     import io
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="pdf", metadata={"CreationDate": None, "Producer": None, "Creator": None})
+    fig.savefig(buf, format="pdf", metadata={"CreationDate": None, "Producer": None, "Creator": None},
+                **_tight(tight))
     return atomic_write_bytes(path, buf.getvalue())
 
 
@@ -134,9 +141,10 @@ def _thousands(x: float) -> str:
     return f"{int(round(x)):,}"
 
 
-def scale_line(protocol: str, runs: pd.DataFrame, summary: pd.DataFrame) -> str:
-    """``protocol mini: vgg19 width 1/8, 4 epochs, 10,000 training images (cifar10-jpeg); dense 39.75 ± 2.78 %
-    (n = 5)``: the scale of a protocol, from its records (one clause per dataset/architecture)."""
+def scale_parts(runs: pd.DataFrame, summary: pd.DataFrame) -> list[tuple[str, str, str, str]]:
+    """(dataset, arch, scale, dense) per dataset and architecture of the completed runs, sorted: ``scale`` such as
+    ``vgg19 width 1/8, 4 epochs, 10,000 training images (cifar10-jpeg)`` and ``dense`` such as ``39.75 ± 2.78 %
+    (n = 5)`` ("" without dense runs)."""
     parts = []
     done = runs[runs["status"] == "completed"] if "status" in runs.columns else runs
     for (ds, arch), g in done.groupby(["dataset", "arch"], sort=True):
@@ -154,12 +162,20 @@ def scale_line(protocol: str, runs: pd.DataFrame, summary: pd.DataFrame) -> str:
         if len(t) == 1:
             bits.append("all training images" if not np.isfinite(t[0]) else f"{_thousands(t[0])} training images")
         clause = " ".join(bits[:2]) + (", " + ", ".join(bits[2:]) if len(bits) > 2 else "") + f" ({ds})"
+        dense = ""
         d = summary[(summary["method"] == "dense") & (summary["dataset"] == ds) & (summary["arch"] == arch)]
         if len(d) and int(d["n"].iloc[0]) > 0:
             r = d.iloc[0]
             acc = fmt_num(r["mean"]) + (f" ± {fmt_num(r['ci_high'] - r['mean'])}" if int(r["n"]) > 1 else "")
-            clause += f"; dense {acc} % (n = {int(r['n'])})"
-        parts.append(clause)
+            dense = f"{acc} % (n = {int(r['n'])})"
+        parts.append((ds, arch, clause, dense))
+    return parts
+
+
+def scale_line(protocol: str, runs: pd.DataFrame, summary: pd.DataFrame) -> str:
+    """``protocol mini: vgg19 width 1/8, 4 epochs, 10,000 training images (cifar10-jpeg); dense 39.75 ± 2.78 %
+    (n = 5)``: the scale of a protocol, from its records (one clause per dataset/architecture)."""
+    parts = [clause + (f"; dense {dense}" if dense else "") for _, _, clause, dense in scale_parts(runs, summary)]
     return f"protocol {protocol}: " + "; ".join(parts)
 
 
@@ -222,19 +238,24 @@ def to_csv(df: pd.DataFrame) -> str:
     return df.to_csv(index=False, float_format=CSV_FLOAT, lineterminator="\n")
 
 
-def write_table(out_dir: str | Path, name: str, *, display: pd.DataFrame, data: pd.DataFrame,
-                notes: Sequence[str] = (), bold: pd.DataFrame | None = None) -> list[Path]:
-    """Write ``<name>.md`` and ``<name>.tex`` from the formatted ``display`` frame (``bold`` marks
-    cells, e.g. the best per setting) and ``<name>.csv`` from the numeric ``data`` frame."""
-    out_dir = Path(out_dir)
+def markdown_table(display: pd.DataFrame, notes: Sequence[str] = (), bold: pd.DataFrame | None = None) -> str:
+    """The Markdown of a table as :func:`write_table` writes it: ``bold`` cells in ``**``, then the notes."""
     md_display = display
     if bold is not None:
         b = bold.to_numpy()
         md_display = display.copy()
         for j, c in enumerate(display.columns):
             md_display[c] = [f"**{v}**" if b[i, j] else v for i, v in enumerate(display[c])]
+    return to_markdown(md_display, notes)
+
+
+def write_table(out_dir: str | Path, name: str, *, display: pd.DataFrame, data: pd.DataFrame,
+                notes: Sequence[str] = (), bold: pd.DataFrame | None = None) -> list[Path]:
+    """Write ``<name>.md`` and ``<name>.tex`` from the formatted ``display`` frame (``bold`` marks
+    cells, e.g. the best per setting) and ``<name>.csv`` from the numeric ``data`` frame."""
+    out_dir = Path(out_dir)
     return [
-        atomic_write_text(out_dir / f"{name}.md", to_markdown(md_display, notes)),
+        atomic_write_text(out_dir / f"{name}.md", markdown_table(display, notes, bold)),
         atomic_write_text(out_dir / f"{name}.tex", to_latex(display, notes, bold)),
         atomic_write_text(out_dir / f"{name}.csv", to_csv(data)),
     ]

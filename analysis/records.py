@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,7 +58,7 @@ RUN_COLUMNS: tuple[str, ...] = (
     "dataset", "arch", "method", "target_sparsity", "initial_density", "seed", "protocol",
     "status", "run_id", "test_acc", "best_test_acc_after_pruning", "sparsity", "path",
     "collapsed", "best_test_acc_window", "epochs", "width", "train_images", "iterations", "t_end",
-    "bn_recal_test_acc", "dead_units",
+    "bn_recal_test_acc", "dead_units", "preset", "options",
 ) + PLATFORM_COLUMNS
 HISTORY_FIELDS: tuple[str, ...] = ("iteration", "lr", "train_loss", "train_acc", "test_acc", "sparsity")
 
@@ -261,6 +262,7 @@ def _parse(path: Path, rec: dict, *, history: bool, layers: bool):
     _scale(row, config if isinstance(config, dict) else {})
     row["best_test_acc_window"] = _best_in_window(path, rec.get("history"), row, done)
     row["bn_recal_test_acc"], row["dead_units"] = _diagnostics(path, rec.get("diagnostics"))
+    row["preset"], row["options"] = preset_of(rec), options_of(rec)
 
     hist = None
     if history:
@@ -269,6 +271,57 @@ def _parse(path: Path, rec: dict, *, history: bool, layers: bool):
     if layers:
         lay = _parse_layers(path, rec.get("per_layer_sparsity"))
     return row, hist, lay
+
+
+#: Options of ``fggp-repro train`` that name the run within its protocol (setting, method and its variant fields,
+#: seeds), where it is written, or how it is run: left out of :func:`options_of`.
+PER_RUN_OPTIONS = frozenset({
+    "--preset", "--protocol", "--config", "--method", "--seed", "--init-seed", "--order-seed", "--sparsity", "--init",
+    "--dataset", "--arch", "--r0", "--r-min", "--rate", "--out", "--data-root", "--threads", "--device", "--quiet",
+    "--force", "--save-model", "--stop-after-epochs", "--deadline-at", "--print-config", "--no-check-copy"})
+
+
+def _command_tokens(record: dict) -> list[str]:
+    prov = record.get("provenance")
+    command = prov.get("command") if isinstance(prov, dict) else None
+    if not isinstance(command, str):
+        return []
+    try:
+        return shlex.split(command)
+    except ValueError:
+        return command.split()
+
+
+def _options(tokens: list[str]) -> list[tuple[str, str]]:
+    """(option, value) pairs of a command line (``--name=value`` and ``--name value``; value "" for a flag)."""
+    out, i = [], 0
+    while i < len(tokens):
+        t = tokens[i]
+        if t.startswith("--"):
+            name, eq, value = t.partition("=")
+            if not eq and i + 1 < len(tokens) and not tokens[i + 1].startswith("--"):
+                value = tokens[i + 1]
+                i += 1
+            out.append((name, value))
+        i += 1
+    return out
+
+
+def preset_of(record: dict) -> str:
+    """The preset a record was trained from: the ``--preset NAME`` of its ``provenance.command`` (``unknown``
+    when the command names none). A protocol is usually its preset's name; a run such as ``--preset cpu
+    --protocol cpu-fp32 --precision fp32`` is a protocol of its own made from the preset ``cpu``. Never raises:
+    the preset is reported, it does not enter a statistic."""
+    for name, value in _options(_command_tokens(record)):
+        if name == "--preset" and value:
+            return value
+    return UNKNOWN
+
+
+def options_of(record: dict) -> str:
+    """The options of the record's ``provenance.command`` that change its preset's config, as written there
+    (``--precision fp32``), leaving out those of :data:`PER_RUN_OPTIONS`; "" when there are none."""
+    return " ".join(f"{n} {v}".strip() for n, v in _options(_command_tokens(record)) if n not in PER_RUN_OPTIONS)
 
 
 def _text(v) -> str:
@@ -508,7 +561,8 @@ def _typed(df: pd.DataFrame) -> pd.DataFrame:
         df[c] = df[c].astype(float)
     df["collapsed"] = df["collapsed"].astype(bool)
     df["seed"] = df["seed"].astype(np.int64)
-    for c in ("dataset", "arch", "method", "protocol", "status", "run_id", "path") + PLATFORM_COLUMNS:
+    for c in ("dataset", "arch", "method", "protocol", "status", "run_id", "path", "preset",
+              "options") + PLATFORM_COLUMNS:
         df[c] = df[c].astype(str)
     return df
 
@@ -612,7 +666,9 @@ def load_runs(path: str | Path) -> pd.DataFrame:
     diverged], best_test_acc_after_pruning [%, OPTIMISTIC: selected on the test set; NaN when
     absent], sparsity [fraction of all Conv/Linear weights and biases], path, collapsed (completed at
     chance level), the protocol's scale, and the record's diagnostics: bn_recal_test_acc [%, after
-    BatchNorm recalibration; NaN when the record has none] and dead_units [count; NaN likewise].
+    BatchNorm recalibration; NaN when the record has none] and dead_units [count; NaN likewise], the
+    preset the run was trained from (:func:`preset_of`) and the options its command changed it with
+    (:func:`options_of`).
 
     Diverged runs stay in the frame (statistics use only completed ones and count the others). Then the
     platform of each run (:data:`PLATFORM_COLUMNS`, :func:`platform_of`). JSON files that are not run

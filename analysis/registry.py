@@ -3,7 +3,8 @@
 An output function takes a :class:`Context` (the records of one protocol, with cached
 statistics) and the output folder, writes its files and returns their paths, or raises
 :class:`SkipOutput` with a one-line reason when the protocol has nothing for it to draw.
-Adding a figure or table is one decorated function in ``figures.py`` or ``tables.py``.
+Adding a figure or table is one decorated function in ``figures.py`` or ``tables.py``; the report
+(``report.py``: ``REPORT.md``, the verdicts, the main table and every figure of the protocol) comes last.
 """
 
 from __future__ import annotations
@@ -24,18 +25,19 @@ class SkipOutput(Exception):
 @dataclass(frozen=True)
 class Output:
     name: str
-    kind: str  #: "figure" or "table"
+    kind: str  #: "figure", "table" or "report"
     func: Callable[["Context", Path], list[Path]]
     description: str
 
 
 REGISTRY: dict[str, Output] = {}
+KINDS = ("figure", "table", "report")
 
 
 def register(name: str, kind: str, description: str):
     """Decorator adding an output function to :data:`REGISTRY` under ``name``."""
-    if kind not in ("figure", "table"):
-        raise ValueError(f"kind must be 'figure' or 'table', got {kind!r}")
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(map(repr, KINDS))}, got {kind!r}")
 
     def deco(func):
         if name in REGISTRY:
@@ -47,10 +49,11 @@ def register(name: str, kind: str, description: str):
 
 
 def all_outputs() -> dict[str, Output]:
-    """Every registered output, tables first, in registration order."""
-    from . import figures, tables  # noqa: F401  (importing registers them)
+    """Every registered output in registration order (figures, tables), the report last: it shows what the others
+    made."""
+    from . import figures, report, tables  # noqa: F401  (importing registers them)
 
-    return dict(REGISTRY)
+    return dict(sorted(REGISTRY.items(), key=lambda kv: kv[1].kind == "report"))
 
 
 @dataclass
@@ -67,6 +70,9 @@ class Context:
     confidence: float = 0.95
     n_resamples: int = 10_000
     seed: int = 0
+    #: what this run of ``figures`` made so far: output name -> the files it wrote, or the one-line reason it skipped
+    produced: dict = field(default_factory=dict)
+    skipped: dict = field(default_factory=dict)
     _cache: dict = field(default_factory=dict, repr=False)
 
     def cached(self, key, make):

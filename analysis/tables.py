@@ -5,13 +5,14 @@ audit and its sensitivity to the analysis choices. Each is one registry entry.""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .bootstrap import aggregate_scores, pooled_effects, probability_of_improvement
-from .formatting import fmt_num, fmt_p, fmt_signed, p_is, write_table
+from .formatting import fmt_num, fmt_p, fmt_signed, markdown_table, p_is, write_table
 from . import decisions as D
 from .ranks import nemenyi_cd
 from .records import (COLLAPSED_AT, DENSE, REFERENCE_KEYS, SETTING_KEYS, diverged_runs, method_order, setting_label,
@@ -64,7 +65,32 @@ def _cell(r, collapsed: int = 0) -> str:
     return f"{fmt_num(r['mean'])} ± {fmt_num(r['ci_high'] - r['mean'])} ({tail})"
 
 
+@dataclass(frozen=True)
+class TableParts:
+    """What a table shows: the formatted cells, the numbers behind them, its notes and the cells in bold; written by
+    :func:`analysis.formatting.write_table`, and embedded in each protocol's report as the same Markdown."""
+
+    display: pd.DataFrame
+    data: pd.DataFrame
+    notes: tuple = ()
+    bold: pd.DataFrame | None = None
+
+    def write(self, out_dir: Path, name: str) -> list[Path]:
+        return write_table(out_dir, name, display=self.display, data=self.data, notes=self.notes, bold=self.bold)
+
+    def markdown(self) -> str:
+        return markdown_table(self.display, self.notes, self.bold)
+
+
 def _results_table(ctx: Context, out_dir: Path, name: str, metric: str, what: str, extra_notes=()) -> list[Path]:
+    return results_parts(ctx, metric, what, extra_notes).write(out_dir, name)
+
+
+MAIN_RESULTS_WHAT = "Final-epoch test accuracy (%)"
+
+
+def results_parts(ctx: Context, metric: str = "test_acc", what: str = MAIN_RESULTS_WHAT, extra_notes=()) -> TableParts:
+    """The results table of ``metric``: mean ± t-interval per setting and method, the best marked (or SkipOutput)."""
     s = ctx.summary(metric)
     methods = ctx.methods
     if not methods:
@@ -121,12 +147,12 @@ def _results_table(ctx: Context, out_dir: Path, name: str, metric: str, what: st
     ]
     if metric == "test_acc":
         notes.append(collapsed_note(ctx.runs))
-    return write_table(out_dir, name, display=display, data=data, notes=notes, bold=bold)
+    return TableParts(display, data, tuple(notes), bold)
 
 
 @register("main_results", "table", "mean ± t-CI of final test accuracy per setting and method, best marked")
 def main_results(ctx: Context, out_dir: Path) -> list[Path]:
-    return _results_table(ctx, out_dir, "main_results", "test_acc", "Final-epoch test accuracy (%)")
+    return _results_table(ctx, out_dir, "main_results", "test_acc", MAIN_RESULTS_WHAT)
 
 
 @register("optimistic_results", "table",
@@ -432,6 +458,11 @@ def sensitivity(ctx: Context, out_dir: Path) -> list[Path]:
           "runs at chance level: each method's collapse rate with an exact interval, and fggp against each "
           "method by exact McNemar on seed-paired runs")
 def collapses(ctx: Context, out_dir: Path) -> list[Path]:
+    return collapses_parts(ctx).write(out_dir, "collapses")
+
+
+def collapses_parts(ctx: Context) -> TableParts:
+    """The collapses table (or SkipOutput): each method's rate at chance level and fggp against each by McNemar."""
     j = ctx.judged()
     if j.arrays is None:
         raise SkipOutput(f"no {ctx.method} runs")
@@ -468,7 +499,7 @@ def collapses(ctx: Context, out_dir: Path) -> list[Path]:
              + ("The accuracy comparisons set these pairs aside (analysis/claims.toml, collapsed = separate). "
                 if cfg.collapsed == "separate" else "")
              + ctx.scale() + ".", collapsed_note(ctx.runs)]
-    return write_table(out_dir, "collapses", display=pd.DataFrame(disp), data=pd.DataFrame(rows), notes=notes)
+    return TableParts(pd.DataFrame(disp), pd.DataFrame(rows), tuple(notes))
 
 
 @register("platforms", "table",
@@ -476,6 +507,11 @@ def collapses(ctx: Context, out_dir: Path) -> list[Path]:
           "made on, "
           "with run counts and the settings that mix them")
 def platforms(ctx: Context, out_dir: Path) -> list[Path]:
+    return platforms_parts(ctx).write(out_dir, "platforms")
+
+
+def platforms_parts(ctx: Context) -> TableParts:
+    """The platforms table (or SkipOutput): one row per platform the runs were made on."""
     from .platforms import mixed_settings_note, platform_table
 
     if not set(ctx.runs["method"]) - {DENSE}:
@@ -502,7 +538,7 @@ def platforms(ctx: Context, out_dir: Path) -> list[Path]:
              mixed_settings_note(ctx.runs)]
     data = t.copy()
     data.insert(0, "protocol", ctx.protocol)
-    return write_table(out_dir, "platforms", display=disp, data=data, notes=notes)
+    return TableParts(disp, data, tuple(notes))
 
 
 @register("diagnostics", "table",

@@ -127,3 +127,31 @@ def write_grid(root: Path, *, methods=("fggp", "annealed", "gmp", "random"), arc
     return paths
 
 
+COMMAND = "fggp-repro train --preset paper --precision fp32 --method {m} --seed {s} --out /somewhere/results"
+
+#: Final accuracies by (method, target sparsity): three seeds each; fggp about 2 points above gmp, 10 above random and
+#: 5 to 8 below dense at every seed. gmp's seed 2 at 98 % is at chance level (10.0 %).
+ACC = {
+    ("fggp", 0.9): (80.0, 80.2, 80.4), ("fggp", 0.95): (79.0, 79.3, 79.5), ("fggp", 0.98): (77.0, 77.1, 77.5),
+    ("gmp", 0.9): (78.0, 78.25, 78.35), ("gmp", 0.95): (77.05, 77.3, 77.45), ("gmp", 0.98): (75.0, 75.05, 10.0),
+    ("random", 0.9): (70.0, 70.2, 70.5), ("random", 0.95): (69.0, 69.25, 69.5), ("random", 0.98): (67.1, 67.0, 67.6),
+}
+DENSE = (85.0, 85.3, 85.3)
+
+
+def write_small_grid(root: Path, protocol: str = "paper", *, history: bool = True) -> None:
+    """The records of :data:`ACC` and :data:`DENSE` (cifar10 vgg19, dense start), each command naming the preset
+    paper with --precision fp32; ``history=False``: without training histories and per-layer sparsity."""
+    for (m, t), accs in ACC.items():
+        for s, a in enumerate(accs):
+            rec = make_record(method=m, target_sparsity=t, seed=s, test_acc=a, protocol=protocol)
+            rec["provenance"]["command"] = COMMAND.format(m=m, s=s)
+            if not history:
+                rec["history"], rec["per_layer_sparsity"] = [], {}
+            write_record(root, rec)
+    for s, a in enumerate(DENSE):
+        rec = make_record(method="dense", seed=s, test_acc=a, protocol=protocol)
+        rec["provenance"]["command"] = COMMAND.format(m="dense", s=s)
+        if not history:
+            rec["history"], rec["per_layer_sparsity"] = [], {}
+        write_record(root, rec)

@@ -24,8 +24,9 @@ FIGURES = ["accuracy_vs_sparsity", "cd_diagram", "rank_chart", "forest_fggp", "t
 
 def test_registry_lists_every_output():
     outs = all_outputs()
-    assert set(outs) == set(TABLES) | set(FIGURES)
+    assert set(outs) == set(TABLES) | set(FIGURES) | {"report"}
     assert {outs[n].kind for n in TABLES} == {"table"} and {outs[n].kind for n in FIGURES} == {"figure"}
+    assert outs["report"].kind == "report" and list(outs)[-1] == "report"  # last: it shows what the others made
     assert all(o.description for o in outs.values())
 
 
@@ -62,8 +63,9 @@ def test_figures_twice_byte_identical(two_mixed_protocols, tmp_path, capsys):
     for rel in files1:  # tables and PNGs alike
         assert (out1 / rel).read_bytes() == (out2 / rel).read_bytes(), rel
     assert not [p for p in files1 if p.name.endswith(".tmp")]
-    # one protocol at a time into <out>/<protocol>/, skips are one-line notes
-    assert {p.parts[0] for p in files1} == {"mini", "paper"}
+    # one protocol at a time into <out>/<protocol>/, each with its report; the glance table of all of them beside
+    assert {p.parts[0] for p in files1} == {"mini", "paper", "README.md"}
+    assert (out1 / "paper" / "REPORT.md").is_file() and (out1 / "mini" / "REPORT.md").is_file()
     assert (out1 / "paper" / "training_curves.png").exists()
     assert not (out1 / "mini" / "training_curves.png").exists()
     assert "skip training_curves: no training histories in these records" in log
@@ -694,8 +696,15 @@ def test_a_study_is_audited_and_drawn_once_all_its_protocols_have_records(tmp_pa
             "cifar10 resnet50 at 90/95/98% from dense-start (3 settings)") in " ".join(out.split())  # wrapped lines
     o = tmp_path / "o"
     assert figures_main(["--results", str(tmp_path), "--out", str(o), "--only", "claims_audit", "--only",
-                         "sensitivity"]) == 0
+                         "sensitivity", "--only", "report"]) == 0
     assert {p.name for p in o.iterdir()} == {"cpu", "cpu-resnet", "cpu-both"}
     t = pd.read_csv(o / "cpu-both" / "claims_audit.csv")
     assert set(t["scope"]) == {"study"} and (t["n_settings"].iloc[:2] == 6).all()
     assert (o / "cpu-both" / "sensitivity.csv").exists()
+    # the study's report: both protocols, each with its settings and a link to its own report
+    report = (o / "cpu-both" / "REPORT.md").read_text()
+    assert report.startswith("# Study `cpu-both`: protocols `cpu`, `cpu-resnet` judged together\n")
+    assert "Each protocol's own report: [cpu](../cpu/REPORT.md), [cpu-resnet](../cpu-resnet/REPORT.md)." in report
+    assert "| settings | cifar10 vgg19 at 90/95/98% from dense-start (3 settings) |" in report
+    assert "| settings | cifar10 resnet50 at 90/95/98% from dense-start (3 settings) |" in report
+    assert "| preset | not named by the runs' commands (39 runs) |" in report  # 4 methods x 3 x 3 seeds + 3 dense

@@ -285,3 +285,21 @@ def test_sweep_of_one_protocol_is_split_not_pooled(tmp_path):
     write_record(tmp_path, rec)
     with pytest.raises(RecordError, match="duplicate run"):
         load_runs(tmp_path)
+
+
+def test_preset_and_options_from_the_command():
+    from analysis.records import options_of, preset_of
+
+    def rec(command):
+        return {"provenance": {"command": command}}
+
+    assert preset_of(rec("fggp-repro train --preset cpu --method fggp --seed 3")) == "cpu"
+    assert preset_of(rec("fggp-repro train --preset=mini --quiet")) == "mini"
+    assert preset_of(rec("fggp-repro train ...")) == "unknown" and preset_of({}) == "unknown"
+    # per-run options (setting, method, seed, where and how it runs) leave; what changes the preset stays
+    assert options_of(rec("fggp-repro train --preset cpu --protocol cpu-fp32 --precision fp32 --method gmp "
+                          "--sparsity 0.98 --init dense --seed 6 --threads 1 --data-root /x --out /y")) == \
+        "--precision fp32"
+    assert options_of(rec("fggp-repro train --preset cpu --epochs 10 --milestones 5,7 --quiet")) == \
+        "--epochs 10 --milestones 5,7"
+    assert options_of(rec("fggp-repro train --preset cpu --method fggp")) == ""
