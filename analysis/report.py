@@ -346,8 +346,14 @@ def glance_markdown(rows: list[GlanceRow], claims: list, link_base: str, *, pend
     for name, members, missing in pending:
         L += ["", f"Study `{name}` ({' + '.join(members)}): not judged yet, no records of {', '.join(missing)}."]
     if dense_only:
+        # variants of one protocol (``cpu-frontier[epochs=8,...]``): one entry, with how many configurations
+        grouped: dict[str, list[int]] = {}
+        for p, n in dense_only:
+            grouped.setdefault(p.split("[", 1)[0], []).append(n)
         L += ["", "Protocols with dense runs only (nothing to compare, no report): "
-              + ", ".join(f"`{p}` ({_plural(n, 'run')})" for p, n in dense_only) + "."]
+              + ", ".join(f"`{p}` ({_plural(sum(ns), 'run')}" + (f" in {len(ns)} configurations)" if len(ns) > 1
+                                                                  else ")")
+                          for p, ns in grouped.items()) + "."]
     return "\n".join(L) + "\n"
 
 

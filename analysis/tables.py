@@ -546,6 +546,8 @@ def platforms_parts(ctx: Context) -> TableParts:
           "(from the records' diagnostics; no statistic uses them)")
 def diagnostics(ctx: Context, out_dir: Path) -> list[Path]:
     runs = ctx.completed
+    if not set(runs["method"]) - {DENSE}:
+        raise SkipOutput("only dense runs: no pruned network to diagnose")
     have = runs[runs["bn_recal_test_acc"].notna() | runs["dead_units"].notna()]
     if have.empty:
         raise SkipOutput("no record of this protocol carries diagnostics (records made before they existed)")
