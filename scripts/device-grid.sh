@@ -2,7 +2,13 @@
 # One job on a GPU machine: unpack the dataset, run a grid with a deadline inside the job's time limit, pack
 # every finished record into one archive under $OUT.
 #
-#   FGGP_SOURCE_COMMIT=<commit> bash scripts/device-grid.sh PRESET JOB_MINUTES [fggp-repro grid flags...]
+#   FGGP_SOURCE_COMMIT=<commit> [JOBS=N] bash scripts/device-grid.sh PRESET JOB_MINUTES [fggp-repro grid flags...]
+#
+# JOBS=N (default 6): how many runs train at once on the GPU, passed to the grid as --jobs N (each run gets the
+# machine's cores divided by N as threads). Set it to the concurrency that `benchmarks/train_throughput.py --device
+# cuda` found best on that GPU (its aggregate images/s at 1, 6 and 12 processes); 6 is the concurrency the committed
+# paper-short records were made at on an H100. The concurrency is set here only: --jobs among the grid flags is
+# refused.
 #
 # Runs the project from the checkout (PYTHONPATH=., nothing installed). Data: the tarball at
 # $DATA_TARBALL (default .data/cifar10-jpeg.tar.gz), unpacked once into .device/data; decoded images
@@ -20,12 +26,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 2 ]; then
-  echo "usage: scripts/device-grid.sh PRESET JOB_MINUTES [grid flags...]" >&2
+  echo "usage: [JOBS=N] scripts/device-grid.sh PRESET JOB_MINUTES [grid flags...]" >&2
   exit 2
 fi
 preset=$1
 minutes=$2
 shift 2
+jobs=${JOBS:-6}
+if ! [[ $jobs =~ ^[1-9][0-9]*$ ]]; then
+  echo "device-grid: JOBS must be a whole number of runs at once (at least 1), got '$jobs'" >&2
+  exit 2
+fi
+for flag in "$@"; do
+  case $flag in
+    --jobs|--jobs=*) echo "device-grid: set the runs at once with JOBS=N, not $flag among the grid flags" >&2; exit 2 ;;
+  esac
+done
 t0=$(date +%s)
 tarball=${DATA_TARBALL:-.data/cifar10-jpeg.tar.gz}
 runs=${RUNS:-.device/runs}
@@ -68,9 +84,10 @@ done
 
 spent=$(( $(date +%s) - t0 ))
 deadline=$(python -c "print(round(max(0.05, $minutes - 1 / 3 - $spent / 60.0), 3))")
-echo "device-grid: set-up took ${spent}s; grid deadline ${deadline} min" | tee "$out/grid.log"
+echo "device-grid: set-up took ${spent}s; grid deadline ${deadline} min; ${jobs} runs at once" | tee "$out/grid.log"
 set +e
-python -m fggp_repro grid --preset "$preset" --out "$runs" "${dataset_flags[@]}" --deadline "$deadline" "$@" \
+python -m fggp_repro grid --preset "$preset" --out "$runs" "${dataset_flags[@]}" --deadline "$deadline" \
+  --jobs "$jobs" "$@" \
   2>&1 | tee -a "$out/grid.log"
 rc=${PIPESTATUS[0]}
 set -e

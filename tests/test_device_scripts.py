@@ -1,5 +1,5 @@
 """scripts/device-grid.sh end to end on the CPU: a deadline stops the grid, the next job resumes it, and the
-archive holds every finished record, identical to an uninterrupted grid's."""
+archive holds every finished record, identical to an uninterrupted grid's; JOBS sets the runs at once."""
 
 from __future__ import annotations
 
@@ -14,18 +14,45 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "device-grid.sh"
-GRID = ["--methods", "dense,fggp", "--sparsities", "0.9", "--inits", "dense", "--seeds", "0", "--jobs", "2"]
+GRID = ["--methods", "dense,fggp", "--sparsities", "0.9", "--inits", "dense", "--seeds", "0"]
 
 
-def _job(tmp_path, name, minutes, runs, *flags, **env_extra):
+def _script(tmp_path, name, minutes, runs, *flags, **env_extra):
     out = tmp_path / name
-    env = dict(os.environ, OUT=str(out), RUNS=str(runs), DATA_TARBALL="none", FGGP_SOURCE_COMMIT="c0ffee", **env_extra)
+    env = {k: v for k, v in os.environ.items() if k != "JOBS"}  # the script's default unless a test sets it
+    env.update(OUT=str(out), RUNS=str(runs), DATA_TARBALL="none", FGGP_SOURCE_COMMIT="c0ffee", **env_extra)
     # the script runs `python`: the interpreter of these tests, whether or not its environment is activated
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     r = subprocess.run(["bash", str(SCRIPT), "smoke", str(minutes), *GRID, *flags], cwd=REPO, env=env,
                        capture_output=True, text=True, timeout=600)
+    return out, r
+
+
+def _job(tmp_path, name, minutes, runs, *flags, **env_extra):
+    out, r = _script(tmp_path, name, minutes, runs, *flags, **{"JOBS": "2", **env_extra})
     assert r.returncode == 0, r.stdout + r.stderr
     return out, r.stdout
+
+
+@pytest.mark.parametrize("jobs, expect", [(None, 6), ("3", 3)], ids=["default", "JOBS=3"])
+def test_device_grid_runs_jobs_at_once_default_six(tmp_path, jobs, expect):
+    extra = {} if jobs is None else {"JOBS": jobs}
+    out, r = _script(tmp_path, "dry", 1, tmp_path / "runs", "--dry-run", **extra)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"; {expect} runs at once" in r.stdout.splitlines()[0]
+    assert f"2 to run (0 resume from a checkpoint) with {expect} job(s)" in r.stdout
+
+
+@pytest.mark.parametrize("flags, env, message", [
+    ((), {"JOBS": "0"}, "device-grid: JOBS must be a whole number of runs at once (at least 1), got '0'"),
+    ((), {"JOBS": "six"}, "device-grid: JOBS must be a whole number of runs at once (at least 1), got 'six'"),
+    (("--jobs", "2"), {}, "device-grid: set the runs at once with JOBS=N, not --jobs among the grid flags"),
+    (("--jobs=2",), {}, "device-grid: set the runs at once with JOBS=N, not --jobs=2 among the grid flags"),
+], ids=["JOBS=0", "JOBS=six", "--jobs 2", "--jobs=2"])
+def test_device_grid_refuses_a_bad_concurrency_in_one_line(tmp_path, flags, env, message):
+    out, r = _script(tmp_path, "bad", 1, tmp_path / "runs", *flags, **env)
+    assert (r.returncode, r.stdout, r.stderr) == (2, "", message + "\n")
+    assert not out.exists()
 
 
 def _archive(out: Path) -> dict:
