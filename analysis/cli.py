@@ -19,8 +19,9 @@ import sys
 import textwrap
 from pathlib import Path
 
+from fggp_repro.spec import OutputError, unwritable
+
 from .errors import RecordError
-from .formatting import unwritable
 
 __all__ = ["figures_main", "audit_main", "plan_main", "calibrate_main", "main"]
 
@@ -235,12 +236,11 @@ def figures_main(argv: list[str] | None = None) -> int:
                 lines.append(f"  skip {name}: {e}")
                 ctx.skipped[name] = str(e)
                 continue
-            except OSError as e:  # a disk that fills up, a folder made read-only mid-way: every file is whole
+            except OutputError as e:  # a disk that fills up, a folder made read-only mid-way: every file is whole
                 if lines:
                     print("\n".join(lines), flush=True)
-                print(f"error: cannot write {name} into {out_dir} ({e.strerror or e}); the files written before it "
-                      f"are whole (each is replaced atomically); free the space or choose another --out, and rerun",
-                      file=sys.stderr)
+                print(f"error: {name}: {e}, and rerun; the files written before it are whole (each is replaced "
+                      f"atomically)", file=sys.stderr)
                 return 2
             written.update(Path(x).resolve() for x in paths)
             ctx.produced[name] = [Path(x).name for x in paths]
@@ -285,9 +285,8 @@ def _write_glance(drawn, pending, dense_only, out: Path, readme: str | None, rea
                 print(f"results at a glance: {readme} (its block rewritten)")
             else:
                 print(f"results at a glance: {readme} (its block unchanged)")
-    except OSError as e:
-        print(f"error: cannot write the results-at-a-glance table ({e.strerror or e}); free the space or choose "
-              f"another --out, and rerun", file=sys.stderr)
+    except OutputError as e:
+        print(f"error: the results-at-a-glance table: {e}, and rerun", file=sys.stderr)
         return 2
     return 0
 

@@ -383,14 +383,19 @@ def test_python_dash_m_and_no_torch(tmp_path):
     r = subprocess.run([sys.executable, "-m", "analysis", "audit", str(tmp_path)], cwd=REPO,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and str(bad) in r.stderr
+    # of the training core, the analysis uses its torch-free specification layer alone (fggp_repro/spec/)
     code = ("import sys, analysis, analysis.cli, analysis.registry; analysis.registry.all_outputs(); "
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'fggp_repro', 'torchvision')]; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision') or "
+            "(m.startswith('fggp_repro.') and not m.startswith('fggp_repro.spec'))]; "
             "print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
-    for src in (REPO / "analysis").glob("*.py"):
-        text = src.read_text()
-        assert "import torch" not in text and "fggp_repro" not in text, src
+    for src in (REPO / "analysis").rglob("*.py"):
+        imports = [line.split()[1] for line in src.read_text().splitlines()
+                   if line.lstrip().startswith(("import ", "from "))]
+        assert not [m for m in imports if m.split(".")[0] in ("torch", "torchvision")], src
+        assert all(m == "fggp_repro.spec" or m.startswith("fggp_repro.spec.") for m in imports
+                   if m.split(".")[0] == "fggp_repro"), src
 
 
 def test_collapsed_note_gives_the_bn_recalibrated_accuracy_where_recorded(tmp_path):

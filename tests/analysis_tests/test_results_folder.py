@@ -385,25 +385,30 @@ def test_figures_refuses_an_unwritable_output_folder_before_reading(clean, tmp_p
 
 
 def test_figures_stops_in_one_line_when_a_write_fails(clean, tmp_path, capsys, monkeypatch):
-    import dataclasses
     import errno
 
-    from analysis import registry
+    from fggp_repro.spec import files
 
-    outputs = registry.all_outputs()
+    real_replace = os.replace
 
-    def disk_full(ctx, out_dir):  # what atomic_write_bytes raises when the disk fills up mid-way
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    def replace(src, dst):  # the disk fills up when the diagnostics table is written (drawn after platforms)
+        if Path(dst).name.startswith("diagnostics."):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_replace(src, dst)
 
-    outputs["diagnostics"] = dataclasses.replace(outputs["diagnostics"], func=disk_full)  # drawn after platforms
-    monkeypatch.setattr(registry, "all_outputs", lambda: outputs)
-    out = tmp_path / "o"
-    assert figures_main(["--results", str(clean), "--out", str(out), "--only", "platforms",
-                         "--only", "diagnostics"]) == 2
+    monkeypatch.setattr(files.os, "replace", replace)
+    root, out = tmp_path / "r", tmp_path / "o"
+    shutil.copytree(clean, root)
+    rec = json.loads(next(root.rglob("*fggp*s0.json")).read_text())  # one record with diagnostics: a table to write
+    rec["diagnostics"] = {"dead_units": {"total": 0, "per_layer": {}}, "bn_recalibrated_test_acc": None,
+                          "bn_recalibration_batches": 0}
+    write_record(root, rec)
+    assert figures_main(["--results", str(root), "--out", str(out), "--only", "platforms", "--only",
+                         "diagnostics"]) == 2
     got = capsys.readouterr()
-    assert got.err == (f"error: cannot write diagnostics into {out / 'paper'} (No space left on device); the files "
-                       f"written before it are whole (each is replaced atomically); free the space or choose another "
-                       f"--out, and rerun\n")
+    assert got.err == (f"error: diagnostics: cannot write {out / 'paper' / 'diagnostics.md'} (No space left on "
+                       f"device); free space or choose another --out, and rerun; the files written before it are "
+                       f"whole (each is replaced atomically)\n")
     assert "  platforms: platforms.md, platforms.tex, platforms.csv" in got.out.splitlines()
     # what was written before the failure is whole, and no temp file is left
     assert sorted(f.name for f in (out / "paper").iterdir()) == ["platforms.csv", "platforms.md", "platforms.tex"]
