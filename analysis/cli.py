@@ -7,8 +7,8 @@ one line on stderr naming the file and the field (or the path and the fix).
 All three read the run records from ``--results DIR`` (default ``results``; ``audit`` and ``plan`` also
 take it as a positional argument, as they always did). Which ``*.json`` files under it are run records
 is :data:`RECORDS_RULE` (:func:`analysis.records.classify`): the others are skipped, one line each on
-stderr; a damaged run record stops the command. Each protocol's platforms (torch, device, CPU ISA,
-threads, precision, strict mode) are one line in the output of ``figures`` and ``audit``."""
+stderr; a damaged run record stops the command. Each protocol's platforms (torch, device, CPU ISA, oneDNN ISA,
+threads, precision, strict mode, memory format) are one line in the output of ``figures`` and ``audit``."""
 
 from __future__ import annotations
 

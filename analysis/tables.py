@@ -503,16 +503,15 @@ def collapses_parts(ctx: Context) -> TableParts:
 
 
 @register("platforms", "table",
-          "the platforms (torch, device, CPU ISA, oneDNN ISA, threads, precision, strict) the protocol's runs were "
-          "made on, "
-          "with run counts and the settings that mix them")
+          "the platforms (torch, device, CPU ISA, oneDNN ISA, threads, precision, strict, memory format) the "
+          "protocol's runs were made on, with run counts and the settings that mix them")
 def platforms(ctx: Context, out_dir: Path) -> list[Path]:
     return platforms_parts(ctx).write(out_dir, "platforms")
 
 
 def platforms_parts(ctx: Context) -> TableParts:
     """The platforms table (or SkipOutput): one row per platform the runs were made on."""
-    from .platforms import mixed_settings_note, platform_table
+    from .platforms import memory_format, mixed_settings_note, platform_table
 
     if not set(ctx.runs["method"]) - {DENSE}:
         raise SkipOutput("only dense runs, nothing to compare")
@@ -522,13 +521,15 @@ def platforms_parts(ctx: Context) -> TableParts:
         "oneDNN ISA": t["onednn_isa"],
         "threads": t["threads"], "precision": t["precision"],
         "strict": t["strict"].map({"true": "on", "false": "off"}).fillna(t["strict"]),
+        "memory format": t["channels_last"].map(memory_format),
         "runs": t["runs"].astype(str), "completed": t["completed"].astype(str), "diverged": t["diverged"].astype(str),
         "settings": t["settings"].astype(str),
     })
     n = len(t)
     notes = [("The platform of a run: the torch version, the device model, the CPU instruction set, the oneDNN "
               "instruction-set level in effect (unknown in records made before it was recorded), the torch thread "
-              "count, the precision and strict mode (docs/RECORD_SCHEMA.md). On one platform a strict rerun is "
+              "count, the precision, strict mode and the memory format of the model and batches (channels_last or "
+              "contiguous; docs/RECORD_SCHEMA.md). On one platform a strict rerun is "
               "bit-identical; on another it drifts like a new seed. "
               + ("Every run of this protocol was made on one platform." if n == 1 else
                  f"This protocol's runs span {n} platforms; they are analysed together (runs of one protocol), "
