@@ -24,18 +24,42 @@ Public API (plain arrays or tidy frames in, named fields out):
   :func:`analysis.registry.all_outputs`; matplotlib is imported only then)
 """
 
-from .bootstrap import (BootstrapResult, ImprovementResult, aggregate_scores, bootstrap_ci, pooled_effects,
-                        probability_of_improvement)
+from .bootstrap import (
+    BootstrapResult,
+    ImprovementResult,
+    aggregate_scores,
+    bootstrap_ci,
+    pooled_effects,
+    probability_of_improvement,
+)
 from .claims import audit, decide, explain, load_claims
-from .power import min_detectable_difference, seeds_needed, t_power
 from .errors import RecordError
+from .power import min_detectable_difference, seeds_needed, t_power
 from .ranks import (
-    AverageRanks, FriedmanResult, IDResult, average_ranks, cd_cliques, friedman, friedman_chi2_from_ranks,
-    iman_davenport, nemenyi_cd, setting_means,
+    AverageRanks,
+    FriedmanResult,
+    IDResult,
+    average_ranks,
+    cd_cliques,
+    friedman,
+    friedman_chi2_from_ranks,
+    iman_davenport,
+    nemenyi_cd,
+    setting_means,
 )
 from .records import (
-    PLATFORM_COLUMNS, RUN_COLUMNS, RUN_KEYS, SCHEMA, SETTING_KEYS, Records, classify, load_histories,
-    load_layer_sparsity, load_records, load_runs, platform_columns,
+    PLATFORM_COLUMNS,
+    RUN_COLUMNS,
+    RUN_KEYS,
+    SCHEMA,
+    SETTING_KEYS,
+    Records,
+    classify,
+    load_histories,
+    load_layer_sparsity,
+    load_records,
+    load_runs,
+    platform_columns,
 )
 from .stats import MeanCI, PairedComparison, compare, holm, paired_test, summarize, t_interval, welch_test
 
@@ -46,5 +70,6 @@ __all__ = [
     "AverageRanks", "FriedmanResult", "IDResult", "average_ranks", "setting_means", "friedman", "iman_davenport",
     "friedman_chi2_from_ranks", "nemenyi_cd", "cd_cliques",
     "BootstrapResult", "ImprovementResult", "bootstrap_ci", "probability_of_improvement", "aggregate_scores",
-    "pooled_effects", "audit", "decide", "explain", "load_claims", "t_power", "min_detectable_difference", "seeds_needed",
+    "pooled_effects", "audit", "decide", "explain", "load_claims", "t_power", "min_detectable_difference",
+    "seeds_needed",
 ]

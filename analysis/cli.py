@@ -264,8 +264,7 @@ def _write_glance(drawn, pending, dense_only, out: Path, readme: str | None, rea
     ``readme`` (whose text is ``readme_text``) with links relative to it."""
     from .claims import load_claims
     from .formatting import atomic_write_text
-    from .report import (GLANCE_FILE, glance_file, glance_markdown, glance_row, relative_link,
-                         replace_glance_block)
+    from .report import GLANCE_FILE, glance_file, glance_markdown, glance_row, relative_link, replace_glance_block
 
     claims = load_claims()["claims"]
     rows = [glance_row(ctx) for ctx in drawn if "report" in ctx.produced]
@@ -382,7 +381,8 @@ def audit_main(argv: list[str] | None = None) -> int:
             print(f"  every claim inconclusive: there are no fggp runs (methods here: "
                   f"{', '.join(sorted(set(pr['method'])))})")
             continue
-        look = (design_look(pr, p, claims["plans"]) if members[p] == [p] else study_look(pr, members[p], claims["plans"]))
+        look = (design_look(pr, p, claims["plans"]) if members[p] == [p]
+                else study_look(pr, members[p], claims["plans"]))
         print(textwrap.fill(look.text, width=110, initial_indent="  ", subsequent_indent="  "))
         print(textwrap.fill(f"covers: {t['covers'].iloc[0]}", width=110, initial_indent="  ", subsequent_indent="    "))
         w = max(len("claim"), *(len(c) for c in t["claim"]))
@@ -560,8 +560,15 @@ def calibrate_main(argv: list[str] | None = None) -> int:
     if args.seeds is not None and args.seeds < 2:
         print(f"error: --seeds must be at least 2 (a paired t-test needs 2 seeds), got {args.seeds}", file=sys.stderr)
         return 2
-    from .calibration import (METHODS, MINI_COMPONENTS, SCENARIOS, calibrate, calibrate_looks, design_scenarios,
-                              fit_components)
+    from .calibration import (
+        METHODS,
+        MINI_COMPONENTS,
+        SCENARIOS,
+        calibrate,
+        calibrate_looks,
+        design_scenarios,
+        fit_components,
+    )
 
     if args.fit:
         runs = _load(Path(args.results), "fit")
@@ -663,12 +670,10 @@ def _design_of(runs, comp: dict, seeds: int | None, plan: dict | None = None):
     target sparsity fggp has runs at, with that start's seeds (``seeds_by_setting``; K the most)."""
     import math
 
+    from .calibration import TAIL_DF
     from .claims import load_claims
     from .formatting import fmt_num
-    from .records import DENSE, SETTING_KEYS, setting_label, start_density
-
-    from .calibration import TAIL_DF
-    from .records import method_order
+    from .records import DENSE, SETTING_KEYS, method_order, setting_label, start_density
 
     defaults = load_claims()["defaults"]
     method = defaults["method"]
@@ -697,9 +702,10 @@ def _design_of(runs, comp: dict, seeds: int | None, plan: dict | None = None):
     seeds_text = (f"{K} seeds" if by_seeds is None else "seeds by start: " + ", ".join(
         f"{n} at the {start}" for start, n in plan.items()))
     text = (f"{len(settings)} settings, {method} + {len(alternatives)} other methods ({', '.join(alternatives)}) + "
-            f"dense, {seeds_text}; standard deviations seed {comp['seed']:.2f}, seed x setting {comp['setting_seed']:.2f}, "
-            f"noise {labels} (dense: the pooled {comp['noise']:.2f})"
-            + (f"; {len(pooled)} setting(s) with too few complete runs (or none yet) take the pooled noise" if pooled else "")
+            f"dense, {seeds_text}; standard deviations seed {comp['seed']:.2f}, seed x setting "
+            f"{comp['setting_seed']:.2f}, noise {labels} (dense: the pooled {comp['noise']:.2f})"
+            + (f"; {len(pooled)} setting(s) with too few complete runs (or none yet) take the pooled noise"
+               if pooled else "")
             + f"; run noise Student-t with {TAIL_DF} degrees of freedom (heavy tails); runs at chance level drawn at "
               f"the fitted rate {comp['collapse_rate']:.4f} per sparse run")
     components = {"seed": comp["seed"], "setting_seed": comp["setting_seed"], "noise": comp["noise"],

@@ -592,7 +592,8 @@ def completed(df: pd.DataFrame) -> pd.DataFrame:
 def diverged_runs(df: pd.DataFrame) -> pd.DataFrame:
     """The rows of diverged runs (reported, never used in statistics), sorted by run keys."""
     cols = [c for c in RUN_KEYS if c in df.columns] + [c for c in ("run_id",) if c in df.columns]
-    return df.loc[df["status"] == "diverged", cols].sort_values(list(SORT_KEYS), kind="mergesort").reset_index(drop=True)
+    out = df.loc[df["status"] == "diverged", cols].sort_values(list(SORT_KEYS), kind="mergesort")
+    return out.reset_index(drop=True)
 
 
 def setting_label(dataset: str, arch: str, target_sparsity: float, initial_density: float,

@@ -11,12 +11,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import decisions as D
 from .bootstrap import aggregate_scores, pooled_effects, probability_of_improvement
 from .formatting import fmt_num, fmt_p, fmt_signed, markdown_table, p_is, write_table
-from . import decisions as D
 from .ranks import nemenyi_cd
-from .records import (COLLAPSED_AT, DENSE, REFERENCE_KEYS, SETTING_KEYS, diverged_runs, method_order, setting_label,
-                      start_label)
+from .records import (
+    COLLAPSED_AT,
+    DENSE,
+    REFERENCE_KEYS,
+    SETTING_KEYS,
+    diverged_runs,
+    method_order,
+    setting_label,
+    start_label,
+)
 from .registry import Context, SkipOutput, register
 
 
@@ -399,7 +407,8 @@ def pooled(ctx: Context, out_dir: Path) -> list[Path]:
         "baseline": p["baseline"], "settings": p["n_settings"].astype(str), "seeds": p["n_seeds"].astype(str),
         "mean diff (pp)": [fmt_signed(x) for x in p["mean_diff"]],
         f"{conf}% t-interval": [f"[{fmt_signed(a)}, {fmt_signed(b)}]" for a, b in zip(p["ci_low"], p["ci_high"])],
-        f"{conf}% seed bootstrap": [f"[{fmt_signed(a)}, {fmt_signed(b)}]" for a, b in zip(p["boot_low"], p["boot_high"])],
+        f"{conf}% seed bootstrap": [f"[{fmt_signed(a)}, {fmt_signed(b)}]"
+                                    for a, b in zip(p["boot_low"], p["boot_high"])],
         "p (t)": [fmt_p(x) for x in p["p_ttest"]], "p (Holm)": [fmt_p(x) for x in p["p_holm"]],
         f"MDD{int(round(cfg.power * 100))} (pp)": [fmt_num(x) for x in p["mdd"]],
     })

@@ -43,7 +43,8 @@ def make_record(*, dataset="cifar10", arch="vgg19", method="fggp", target_sparsi
     history = []
     for ep in range(1, n_ep + 1):
         frac = ep / epochs
-        history.append({"epoch": ep, "iteration": 100 * ep, "lr": 0.1 if frac < 0.5 else 0.01, "train_loss": round(2.0 * (1 - frac) + 0.05, 4),
+        history.append({"epoch": ep, "iteration": 100 * ep, "lr": 0.1 if frac < 0.5 else 0.01,
+                        "train_loss": round(2.0 * (1 - frac) + 0.05, 4),
                         "train_acc": round(40 + 55 * frac, 2),
                         "test_acc": round((test_acc if done else 50.0) * (0.6 + 0.4 * frac), 2),
                         "sparsity": round(target_sparsity * min(1.0, frac / 0.8) if method != "dense" else 0.0, 4)})
@@ -78,8 +79,8 @@ def make_record(*, dataset="cifar10", arch="vgg19", method="fggp", target_sparsi
                           "prunable": 990_000, "prunable_zero": round(990_000 * prunable_sparsity)},
         "weights_sha256": "0" * 64,
         "history": history,
-        "pruning_events": ([{"iteration": 2000, "target_density": 0.97, "n_pruned": 600, "n_regrown": 0, "density": 0.97}]
-                           if method != "dense" else []),
+        "pruning_events": ([{"iteration": 2000, "target_density": 0.97, "n_pruned": 600, "n_regrown": 0,
+                             "density": 0.97}] if method != "dense" else []),
         "divergence": None if done else {"epoch": n_ep + 1, "iteration": 100 * n_ep + 45,
                                          "reason": "non-finite training loss (nan)"},
         "provenance": {
@@ -106,7 +107,8 @@ def write_record(root: Path, rec: dict, path: Path | None = None) -> Path:
 
 def accuracy(arch, method, target, start, seed, protocol="paper", effects=None, noise=0.15, dataset="cifar10"):
     eff = (effects or METHOD_EFFECT).get(method, 0.0)
-    base = ARCH_BASE.get(arch, 90.0) - (20.0 * (target - 0.9) + (0.2 if start < 1 else 0.0) if method != "dense" else 0.0)
+    loss = 20.0 * (target - 0.9) + (0.2 if start < 1 else 0.0) if method != "dense" else 0.0
+    base = ARCH_BASE.get(arch, 90.0) - loss
     return round(float(base + eff + _rng(dataset, arch, method, target, start, seed, protocol).normal(0, noise)), 2)
 
 

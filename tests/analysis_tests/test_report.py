@@ -11,7 +11,8 @@ import pytest
 from scipy import stats as st
 
 from analysis.cli import figures_main
-from fake_records import ACC, DENSE, write_small_grid as _write
+from fake_records import ACC, DENSE
+from fake_records import write_small_grid as _write
 
 START, END = "<!-- results-at-a-glance:start -->", "<!-- results-at-a-glance:end -->"
 
