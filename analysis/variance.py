@@ -148,3 +148,150 @@ def pairing(a, b, level: float = 0.95) -> Pairing:
         lo = hi = r
     ratio = float(np.var(a - b, ddof=1) / (va + vb)) if va + vb > 0 else float("nan")
     return Pairing(len(a), r, lo, hi, ratio)
+
+
+# ---- records of a crossed design ---------------------------------------------------------------------------
+
+CELL_KEYS = ("dataset", "arch", "target_sparsity", "initial_density", "method")
+
+
+def crossed_runs(results: str, protocol: str) -> list[dict]:
+    """(cell keys, init seed, order seed, final test accuracy) of every completed record of ``protocol`` under
+    ``results`` (``**/raw/**/*.json``). A record that predates the init and order seeds has both equal to its seed."""
+    import json
+    from pathlib import Path
+
+    from fggp_repro.spec.methods import method_label
+
+    rows = []
+    for f in sorted(Path(results).glob("**/raw/**/*.json")):
+        try:
+            rec = json.loads(f.read_text())
+            s = rec["setting"]
+            if s.get("protocol") != protocol or rec.get("status") != "completed":
+                continue
+            seed = s["seed"]
+            rows.append({"dataset": s["dataset"], "arch": s["arch"], "target_sparsity": s["target_sparsity"],
+                         "initial_density": s["initial_density"],
+                         "method": method_label(s["method"], (rec.get("config") or {}).get("pruning")),
+                         "init_seed": s.get("init_seed", seed), "order_seed": s.get("order_seed", seed),
+                         "test_acc": float(rec["metrics"]["test_acc"])})
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not a run record: not part of the design
+    return rows
+
+
+def cell_grids(rows: list[dict]) -> dict[tuple, tuple[list, list, np.ndarray]]:
+    """{cell: (init seeds, order seeds, y[i, o])} for every cell whose crossed design is complete (every pair of
+    its init and order seeds has a run, at least 2 x 2); incomplete cells are left out."""
+    by_cell: dict[tuple, dict[tuple, float]] = {}
+    for r in rows:
+        by_cell.setdefault(tuple(r[k] for k in CELL_KEYS), {})[(r["init_seed"], r["order_seed"])] = r["test_acc"]
+    out = {}
+    for cell, ys in by_cell.items():
+        inits = sorted({i for i, _ in ys})
+        orders = sorted({o for _, o in ys})
+        if len(inits) >= 2 and len(orders) >= 2 and all((i, o) in ys for i in inits for o in orders):
+            out[cell] = (inits, orders, np.array([[ys[(i, o)] for o in orders] for i in inits]))
+    return out
+
+
+def _cell_label(cell: tuple) -> str:
+    dataset, arch, sp, dens, method = cell
+    start = "dense start" if dens == 1.0 else f"{round(100 * (1 - dens))}%-sparse start"
+    where = "dense" if method == "dense" else f"{100 * sp:g}%, {start}"
+    return f"{arch} {where}: {method}"
+
+
+def report_lines(rows: list[dict], level: float = 0.95, effect: float = 0.5) -> list[str]:
+    """The variance table (one row per complete cell) and the pairing table (every two methods of one setting
+    and start that share their (init, order) pairs), as Markdown."""
+    from .power import seeds_needed
+
+    grids = cell_grids(rows)
+    if not grids:
+        return ["no cell has a complete crossed design (every init seed with every order seed, at least 2 x 2)"]
+    pct = f"{100 * level:g}%"
+    out = [f"| cell | init x order | mean (%) | sd of one run | init: variance [{pct}] | order: variance [{pct}] | "
+           f"residual: variance [{pct}] | share init / order / residual |",
+           "|---|---|---|---|---|---|---|---|"]
+    for cell, (inits, orders, y) in sorted(grids.items(), key=lambda kv: _cell_label(kv[0])):
+        d = decompose(y, level)
+
+        def comp(c):
+            flag = " (estimate < 0: 0)" if c.truncated else ""
+            return f"{c.estimate:.3f} [{c.low:.3f}, {c.high:.3f}]{flag}"
+
+        shares = " / ".join(f"{d.share(n):.2f}" for n in ("init", "order", "resid"))
+        out.append(f"| {_cell_label(cell)} | {len(inits)} x {len(orders)} | {d.mean:.2f} | {math.sqrt(d.total):.2f} | "
+                   f"{comp(d.init)} | {comp(d.order)} | {comp(d.resid)} | {shares} |")
+    out += ["", f"| setting | methods | pairs | correlation [{pct}] | var(a - b) / (var a + var b) | "
+                f"seeds for {effect:g} pp at 80 % power: paired / unpaired |",
+            "|---|---|---|---|---|---|"]
+    by_setting: dict[tuple, dict[str, np.ndarray]] = {}
+    for cell, (inits, orders, y) in grids.items():
+        if cell[4] != "dense":
+            by_setting.setdefault(cell[:4] + (tuple(inits), tuple(orders)), {})[cell[4]] = y
+    for key, methods in by_setting.items():  # dense, the reference of every setting of its network, on the same pairs
+        dense = grids.get((key[0], key[1], 0.0, 1.0, "dense"))
+        if dense is not None and (tuple(dense[0]), tuple(dense[1])) == key[4:]:
+            methods["dense"] = dense[2]
+    for key, methods in sorted(by_setting.items(), key=lambda kv: _cell_label(kv[0][:4] + ("",))):
+        names = sorted(methods)
+        for ai, a in enumerate(names):
+            for b in names[ai + 1:]:
+                p = pairing(methods[a], methods[b], level)
+                sd_paired = float(np.std(methods[a].ravel() - methods[b].ravel(), ddof=1))
+                sd_unpaired = math.sqrt(float(np.var(methods[a], ddof=1) + np.var(methods[b], ddof=1)))
+                n_p, n_u = (seeds_needed(effect, sd) for sd in (sd_paired, sd_unpaired))
+                out.append(f"| {_cell_label(key[:4] + ('',)).rsplit(':', 1)[0]} | {a} vs {b} | {p.n} | "
+                           f"{p.correlation:+.2f} [{p.corr_low:+.2f}, {p.corr_high:+.2f}] | {p.var_ratio:.2f} | "
+                           f"{_count(n_p)} / {_count(n_u)} |")
+    out += ["", "Seeds: the paired t-test's count from the sd of the seed-paired differences (paired) and from "
+                "sqrt(var a + var b) (unpaired: each method on seeds of its own), over the crossed pairs."]
+    return out
+
+
+def _count(n: float) -> str:
+    return f"{int(n)}" if math.isfinite(n) else ("n/a" if math.isnan(n) else "more than 100,000")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``fggp-repro variance``: the seed-source decomposition of a crossed design's records."""
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser(prog="fggp-repro variance", description=(
+        "Seeds by source: for each cell (setting and method) whose records cross init seeds with order seeds\n"
+        "(grid --init-seeds A --order-seeds B --protocol LABEL), the variance of one run's final accuracy split\n"
+        "into init, data order and residual (two-way random effects, ANOVA estimates, modified large-sample\n"
+        "intervals), and for every two methods of a setting how alike seeds make them (correlation) and what\n"
+        "pairing on seeds saves (seeds a paired and an unpaired comparison need for --effect at 80 % power)."),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--results", default="results", help="results folder (default: results)")
+    ap.add_argument("--protocol", required=True, help="the crossed design's protocol label")
+    ap.add_argument("--level", type=float, default=0.95, help="interval coverage (default: 0.95)")
+    ap.add_argument("--effect", type=float, default=0.5, help="effect to plan seeds for, in points (default: 0.5)")
+    ap.add_argument("--out", metavar="FILE", help="also write the tables to FILE (Markdown)")
+    args = ap.parse_args(argv)
+    if not 0 < args.level < 1:
+        print(f"fggp-repro variance: error: --level must be in (0, 1), got {args.level}", file=sys.stderr)
+        return 2
+    if not (math.isfinite(args.effect) and args.effect > 0):
+        print(f"fggp-repro variance: error: --effect must be a positive number of points, got {args.effect}",
+              file=sys.stderr)
+        return 2
+    rows = crossed_runs(args.results, args.protocol)
+    if not rows:
+        print(f"fggp-repro variance: error: no completed record of protocol '{args.protocol}' under {args.results}: "
+              "run a crossed design first (fggp-repro grid ... --init-seeds 0-2 --order-seeds 0-2 --protocol LABEL)",
+              file=sys.stderr)
+        return 2
+    lines = report_lines(rows, args.level, args.effect)
+    text = "\n".join(lines) + "\n"
+    print(text, end="")
+    if args.out:
+        from .formatting import atomic_write_bytes
+
+        atomic_write_bytes(args.out, text.encode())
+    return 0

@@ -1,6 +1,6 @@
 """What a run of a protocol cost: ``provenance.wall_seconds`` of its completed records, per start.
 
-The figures REPRODUCE.md quotes for the cost of a grid's runs (the `cpu` grid runs two one-thread runs at a time
+The figures the docs quote for the cost of a grid's runs (the `cpu` grid runs two one-thread runs at a time
 on two cores, so a run's wall time is its CPU time).
 
     python benchmarks/run_cost.py [protocol] [results]      # default: cpu results

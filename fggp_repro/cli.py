@@ -171,6 +171,13 @@ def _cmd_grid(args: argparse.Namespace) -> int:
     if args.cpu_isa:
         extra_flags += ["--cpu-isa", args.cpu_isa]
         extra.setdefault("run", {})["cpu_isa"] = args.cpu_isa
+    if args.protocol:
+        extra_flags += ["--protocol", args.protocol]
+        extra.setdefault("run", {})["protocol"] = args.protocol
+    if (args.init_seeds or args.order_seeds) and not args.protocol:
+        raise C.ConfigError("a crossed design (--init-seeds, --order-seeds) needs --protocol LABEL, e.g. "
+                            f"--protocol {args.preset}-crossed: its runs share seeds, so the preset's own grid and "
+                            "audit must not pool them")
     if args.jobs < 1:
         raise C.ConfigError(f"--jobs must be >= 1, got {args.jobs}")
     if args.threads is not None and args.threads < 1:
@@ -242,6 +249,8 @@ EXTERNAL = {
     "audit": ("audit the five claims of the paper's abstract against the run records", "analysis.cli:audit_main"),
     "plan": ("seeds each setting needs to detect a given effect, from the observed seed spread",
              "analysis.cli:plan_main"),
+    "variance": ("seeds by source: the variance from init and from data order in a crossed design, and what "
+                 "pairing on seeds saves", "analysis.variance:main"),
 }
 
 
@@ -289,6 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "--order-seeds for every run seed, e.g. --seeds 0 --init-seeds 0-2 --order-seeds 0-2 "
                         "(9 runs a cell)")
     g.add_argument("--order-seeds", metavar="SEEDS", help="a crossed design: seeds of the data order and augmentation")
+    g.add_argument("--protocol", metavar="LABEL",
+                   help="label the records with this protocol instead of the preset's name (a check or a crossed "
+                        "design, analysed apart from the preset's grid)")
     g.add_argument("--jobs", type=int, default=1, help="runs at a time, sharing the CPU cores (default: 1)")
     g.add_argument("--threads", type=int, metavar="N",
                    help="torch threads of each run (default: this machine's cores divided by --jobs); results "

@@ -32,7 +32,7 @@ from .seeding import generator
 from .spec.config import UserError
 from .spec.files import check_writable
 
-# CIFAR-10 normalisation of PROTOCOL.md (torchvision-style std of the authors' code)
+# CIFAR-10 normalisation of docs/protocol.md (torchvision-style std of the authors' code)
 MEAN = (0.4914, 0.4822, 0.4465)
 STD = (0.2470, 0.2435, 0.2616)
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")

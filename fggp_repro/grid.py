@@ -267,7 +267,7 @@ def run_grid(preset: str, runs: list[GridRun], out: str, *, jobs: int = 1, extra
     once (a missing dataset is one DataError, not one failure per run).
     With ``deadline_minutes`` every run stops at the end of its last epoch that fits before the deadline,
     leaving a checkpoint; no run starts in the last minute (a fifth of a deadline under five minutes);
-    ``resume_only`` runs only the runs that have a checkpoint (a device session's last call: finish what is
+    ``resume_only`` runs only the runs that have a checkpoint (the last job before a machine goes away: finish what is
     in flight, start nothing that cannot end before the machine goes back); a summary says what is done, in flight
     (checkpointed, resumed by the same call) and left. Ctrl-C stops the runs in flight (each keeps its last
     checkpoint) and raises :class:`GridInterrupted`.

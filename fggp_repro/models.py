@@ -1,6 +1,6 @@
 """VGG-19-BN and ResNet-50 for 32x32 CIFAR images, with a channel width multiplier.
 
-Both follow PROTOCOL.md (and the GraNet / FGGP code they come from). Global pooling uses
+Both follow docs/protocol.md (networks) (and the GraNet / FGGP code they come from). Global pooling uses
 ``F.avg_pool2d`` with a fixed kernel, not ``AdaptiveAvgPool2d``, whose CUDA backward is
 nondeterministic.
 """
@@ -211,7 +211,7 @@ def conv_linear_weights(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
 
 def prunable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """Every Conv2d/Linear except the first convolution (PROTOCOL.md: classifier and shortcuts included)."""
+    """Every Conv2d/Linear except the first convolution (docs/protocol.md: classifier and shortcuts included)."""
     layers = conv_linear_weights(model)
     first_conv = next(i for i, (_, m) in enumerate(layers) if isinstance(m, nn.Conv2d))
     return [layer for i, layer in enumerate(layers) if i != first_conv]

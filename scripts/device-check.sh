@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# A device call's first minute: one short strict run (VGG-19, full width, fggp at 90 %, 12 pruning events on
+# A first check on a GPU machine: one short strict run (VGG-19, full width, fggp at 90 %, 12 pruning events on
 # a 10,000-image subset, 2 epochs), twice per precision, into $OUT/check; prints each weights_sha256 and
 # wall time, so determinism on the device and the fp32 / bf16 speed are both shown.
 #   FGGP_SOURCE_COMMIT=<commit> OUT=... bash scripts/device-check.sh [DATA_TARBALL]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tarball=${1:-.carry/cifar10-jpeg.tar.gz}
+tarball=${1:-.data/cifar10-jpeg.tar.gz}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export FGGP_CACHE="$PWD/.device/cache"
 if [ ! -d .device/data/cifar10-jpeg ]; then

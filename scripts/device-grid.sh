@@ -1,34 +1,33 @@
 #!/usr/bin/env bash
-# One device call: unpack the carried dataset, run a grid with a deadline inside the call's limit, pack
+# One job on a GPU machine: unpack the dataset, run a grid with a deadline inside the job's time limit, pack
 # every finished record into one archive under $OUT.
 #
-#   FGGP_SOURCE_COMMIT=<commit> bash scripts/device-grid.sh PRESET CALL_MINUTES [fggp-repro grid flags...]
+#   FGGP_SOURCE_COMMIT=<commit> bash scripts/device-grid.sh PRESET JOB_MINUTES [fggp-repro grid flags...]
 #
 # Runs the project from the checkout (PYTHONPATH=., nothing installed). Data: the tarball at
-# $DATA_TARBALL (default .carry/cifar10-jpeg.tar.gz), unpacked once into .device/data; decoded images
+# $DATA_TARBALL (default .data/cifar10-jpeg.tar.gz), unpacked once into .device/data; decoded images
 # are cached in .device/cache, records and checkpoints kept in $RUNS (default .device/runs), so a
-# later call on the same machine resumes the checkpointed runs. The grid's deadline is the call's
+# later job on the same machine resumes the checkpointed runs. The grid's deadline is the job's
 # limit less the set-up already spent and 20 s for packing (runs stop at their last epoch that ends
-# before it). Pass --resume-only on a session's last call: it finishes the runs in flight and starts none. The archive
-# $OUT/records.tar.gz holds every record under $RUNS/raw (finished runs only: a record is written
-# whole at the end of its run); the last grid output is in $OUT/grid.log.
+# before it). Pass --resume-only to the last job before the machine goes away: it finishes the runs in flight
+# and starts none. The archive $OUT/records.tar.gz holds every record under $RUNS/raw (finished runs only: a
+# record is written whole at the end of its run); the last grid output is in $OUT/grid.log.
 #
 # CPU_VERIFY="RECORD [RECORD...]" (committed CPU records) also reruns each with `fggp-repro verify` on this
 # machine's CPU, one thread each, while the grid uses the GPU: the spread of a CPU protocol across CPU models.
-# Each report (verify's lines and its exit status) goes to $OUT/verify-<run id>.txt, one of the 8 files a call
-# returns. The call waits for them after packing the records, so start them in a call with the time to spare
-# (a `cpu` run takes several minutes).
+# Each report (verify's lines and its exit status) goes to $OUT/verify-<run id>.txt. The job waits for them after
+# packing the records, so give it the time (a `cpu` run takes several minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 2 ]; then
-  echo "usage: scripts/device-grid.sh PRESET CALL_MINUTES [grid flags...]" >&2
+  echo "usage: scripts/device-grid.sh PRESET JOB_MINUTES [grid flags...]" >&2
   exit 2
 fi
 preset=$1
 minutes=$2
 shift 2
 t0=$(date +%s)
-tarball=${DATA_TARBALL:-.carry/cifar10-jpeg.tar.gz}
+tarball=${DATA_TARBALL:-.data/cifar10-jpeg.tar.gz}
 runs=${RUNS:-.device/runs}
 out=${OUT:?set OUT to the folder the archive goes to}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
@@ -39,7 +38,7 @@ dataset_flags=()
 verify_flags=()
 if [ -n "$tarball" ] && [ "$tarball" != none ]; then
   if [ ! -d .device/data/cifar10-jpeg ]; then
-    [ -f "$tarball" ] || { echo "device-grid: data tarball $tarball not found (carry it, or set DATA_TARBALL)" >&2; exit 2; }
+    [ -f "$tarball" ] || { echo "device-grid: data tarball $tarball not found (copy it there, or set DATA_TARBALL)" >&2; exit 2; }
     mkdir -p .device/data.tmp
     tar -xzf "$tarball" -C .device/data.tmp
     mv .device/data.tmp .device/data

@@ -13,7 +13,7 @@ def test_defaults_are_the_paper_protocol():
     assert t.milestones == (80, 120) and t.gamma == 0.1 and t.label_smoothing == 0.0
     assert (p.update_interval, p.end_fraction, p.rate, p.r0, p.r_min) == (2000, 0.8, 0.5, 0.5, 0.005)
     # the shipped paper preset restates the defaults and adds the authors' own choices where their code
-    # settles what the paper leaves open (issue 10)
+    # settles what the paper leaves open (docs/protocol.md, open choices)
     assert C.id_fields(C.load(preset="paper")) == {"model": {"weight_init": "authors"},
                                                    "pruning": {"counts": "authors"}}
     short = C.load(preset="paper-short")

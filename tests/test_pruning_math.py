@@ -584,7 +584,7 @@ def test_cuda_matches_brute_force_and_cpu():
     assert out.is_cuda and int(out.sum()) == 3
 
 
-# ---- the two counting conventions (issue 10, item 5), worked by hand -----------------------------
+# ---- the two counting conventions (docs/protocol.md, the counting of an event), worked by hand ----------------
 
 def test_prune_count_rounds_exactly_and_floors_as_the_authors_do():
     from fggp_repro.pruning.schedule import prune_count

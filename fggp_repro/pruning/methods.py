@@ -23,8 +23,9 @@ with ``a = floor((R - n) * cosine_rate(ctx.t, ctx.t_total, ctx.r0, ctx.r_min))``
 capped at ``R`` and raised to ``n`` (see :func:`select_two_step`).
 
 Tie semantics (all rules): whenever entries tie on the score that decides, the one with the lower flat
-index is taken first -- as a candidate and as a pruned weight. For ``annealed``, PROTOCOL's "of the n + a
-candidates, the a with the largest |g| are kept, the other n pruned" is implemented as "prune the n
+index is taken first -- as a candidate and as a pruned weight. For ``annealed``, the protocol's rule
+(docs/protocol.md, selection rules) "of the n + a candidates, the a with the largest |g| are kept, the other n
+pruned" is implemented as "prune the n
 candidates with the smallest |g|"; the two are the same set, and on ties in |g| the lower index is pruned
 (equivalently, the higher index is kept).
 """

@@ -1,8 +1,8 @@
 """The model-facing pruners, one per method family (``methods.FAMILY``): masks over layers, the cubic schedule,
 events, the ERK start. :func:`make_pruner` picks the one of a config's method.
 
-Bookkeeping follows PROTOCOL.md. Prunable = every Conv2d/Linear weight but the first convolution
-(GraNet masks that one too). The schedule's density is over the authors' denominator (all
+Bookkeeping follows docs/protocol.md (sparsity bookkeeping). Prunable = every Conv2d/Linear weight but the first
+convolution (GraNet masks that one too). The schedule's density is over the authors' denominator (all
 Conv2d/Linear weights and biases); only prunable weights are ever removed, so at an event
 ``n = round((1 - d(t)) * denominator) - (prunable weights already masked)``.
 

@@ -1,6 +1,6 @@
 """Frozen, validated run configuration: five groups (data, model, pruning, training, run).
 
-The defaults ARE the paper protocol (../shared/PROTOCOL.md); presets in ``fggp_repro/presets/*.toml`` override
+The defaults ARE the paper protocol (docs/protocol.md); presets in ``fggp_repro/presets/*.toml`` override
 groups of fields. Every field carries help text in its metadata; the command line is generated from
 these dataclasses (see ``fggp_repro/cli.py``), so a new field is one line here.
 
@@ -344,10 +344,10 @@ class PresetInfo:
 # runs on two busy CPU cores; paper is 4 x paper-short.
 PRESET_INFO = {
     "paper": PresetInfo("the paper protocol: full networks and CIFAR-10, 160 epochs, batch 64, 50 pruning events",
-                        "GPU: about 10 device-minutes a VGG-19 run at 6 runs per H100 (4 x paper-short; none made yet)",
+                        "GPU: about 4 x paper-short's wall time a VGG-19 run (none made yet)",
                         4 * 900.0),
     "paper-short": PresetInfo("the paper protocol scaled to 40 epochs (50 pruning events still)",
-                              "GPU: about 2.5 device-minutes a VGG-19 run at 6 runs per H100 (wall 815-906 s each)",
+                              "GPU: 815-906 s of wall time a VGG-19 run, six runs sharing one H100",
                               900.0),
     "cpu": PresetInfo("VGG-19 at width 1/4, all 50,000 images, 8 epochs, bf16: pruning a trained network on CPUs",
                       "2 CPU cores: about 9 minutes a run (436-1047 s, median 517 s over the 369 grid records), "

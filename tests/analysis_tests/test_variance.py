@@ -83,3 +83,63 @@ def test_pairing_of_two_methods_sharing_the_seeds():
     assert abs(independent.correlation) < 0.2 and independent.var_ratio == pytest.approx(1.0, abs=0.2)
     with pytest.raises(ValueError, match="same 4 or more"):
         pairing([1.0, 2.0], [1.0, 2.0])
+
+
+def _write(folder, protocol, method, sparsity, init, order, acc, seed=0):
+    import json
+
+    density = 1.0
+    rec = {"schema": "fggp-repro/run-record/v1", "run_id": f"vgg19-{method}-{protocol}-{sparsity}-{init}-{order}",
+           "status": "completed", "config": {"pruning": {"method": method}},
+           "setting": {"dataset": "cifar10-jpeg", "arch": "vgg19", "method": method,
+                       "target_sparsity": 0.0 if method == "dense" else sparsity, "initial_density": density,
+                       "seed": seed, "init_seed": init, "order_seed": order, "protocol": protocol},
+           "metrics": {"test_acc": acc}}
+    path = folder / "raw" / "cifar10-jpeg" / "vgg19" / method / f"{rec['run_id']}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(rec))
+
+
+def test_the_variance_command_on_planted_records(tmp_path, capsys):
+    from analysis.variance import main
+
+    rng = np.random.default_rng(11)
+    n = 8
+    init_fx, order_fx = rng.normal(0, 0.5, n), rng.normal(0, 0.1, n)  # init matters, order little
+    for i in range(n):
+        for o in range(n):
+            base = 75.0 + init_fx[i] + order_fx[o]
+            _write(tmp_path, "cpu-crossed", "dense", 0.9, i, o, base + 3 + rng.normal(0, 0.05))
+            _write(tmp_path, "cpu-crossed", "fggp", 0.9, i, o, base + rng.normal(0, 0.05))
+            _write(tmp_path, "cpu-crossed", "annealed", 0.9, i, o, 74.0 + rng.normal(0, 0.5))  # seeds do not matter
+    _write(tmp_path, "cpu", "fggp", 0.9, 0, 0, 10.0)  # another protocol: never part of the design
+    out = tmp_path / "variance.md"
+    assert main(["--results", str(tmp_path), "--protocol", "cpu-crossed", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert out.read_text() == text
+    rows = {ln.split(" | ")[0].lstrip("| "): ln for ln in text.splitlines() if ln.startswith("| vgg19")}
+    fggp = rows["vgg19 90%, dense start: fggp"].split(" | ")
+    assert fggp[1] == "8 x 8"
+    init_var = float(fggp[4].split(" [")[0])
+    share_init = float(fggp[7].split(" / ")[0])
+    # planted: the init effects' sample variance (about 0.25), order about 0.01, residual 0.0025
+    assert init_var == pytest.approx(float(np.var(init_fx, ddof=1)), rel=0.1) and share_init > 0.8
+    pairs = [ln for ln in text.splitlines() if "fggp vs" in ln or "vs fggp" in ln]
+    dense_fggp = next(ln for ln in pairs if "dense vs fggp" in ln).split(" | ")
+    assert float(dense_fggp[3].split(" [")[0]) > 0.9  # dense and fggp take the same init and order effects
+    assert float(dense_fggp[4]) < 0.05  # pairing removes nearly all of the seed variance
+    annealed_fggp = next(ln for ln in pairs if "annealed vs fggp" in ln).split(" | ")
+    assert abs(float(annealed_fggp[3].split(" [")[0])) < 0.4 and float(annealed_fggp[4]) > 0.6
+
+
+def test_the_variance_command_refuses_in_one_line(tmp_path, capsys):
+    from analysis.variance import main
+
+    assert main(["--results", str(tmp_path), "--protocol", "none"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("fggp-repro variance: error: no completed record of protocol 'none'")
+    assert main(["--results", str(tmp_path), "--protocol", "x", "--level", "1.5"]) == 2
+    assert "--level must be in (0, 1)" in capsys.readouterr().err
+    _write(tmp_path, "p", "fggp", 0.9, 0, 0, 70.0)
+    assert main(["--results", str(tmp_path), "--protocol", "p"]) == 0
+    assert capsys.readouterr().out.startswith("no cell has a complete crossed design")
