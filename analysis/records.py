@@ -198,8 +198,17 @@ def _json_type(v) -> str:
             type(None): "null"}.get(type(v), type(v).__name__)
 
 
-def _parse(path: Path, rec: dict, *, history: bool, layers: bool):
+def read_record(path: str | Path) -> dict:
+    """The run record in ``path``, checked: :func:`classify` says whether it is one (:class:`NotARecord` when
+    not), then the spec's schema and the analysis's own checks (:class:`RecordError`, file and field named, for a
+    record that fails them). Every command of the analysis reads records through it."""
+    rec = classify(path)
     _check(path, rec)
+    return rec
+
+
+def _parse(path: Path, rec: dict, *, history: bool, layers: bool):
+    """One row of the runs frame (and the history and layer columns) from a record :func:`read_record` checked."""
     setting, metrics, status = rec["setting"], rec["metrics"], rec["status"]
     row: dict = {key: setting[key] for key in ("dataset", "arch", "protocol", "seed")}
     for key in ("target_sparsity", "initial_density"):
@@ -489,7 +498,7 @@ def load_records(path: str | Path, *, histories: bool = True, layers: bool = Tru
     skipped: list[tuple[str, str]] = []
     for f in record_files(path):
         try:
-            rec = classify(f)
+            rec = read_record(f)
         except NotARecord as e:
             skipped.append((str(f), str(e)))
             continue
