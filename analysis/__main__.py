@@ -1,4 +1,5 @@
-"""``python -m analysis figures|audit|plan|calibrate ...`` (the first three are also ``fggp-repro figures|audit|plan``)."""
+"""``python -m analysis figures|audit|plan|calibrate ...`` (the first three are also
+``fggp-repro figures|audit|plan``)."""
 
 import os
 import sys

@@ -22,8 +22,8 @@ import pandas as pd
 from scipy import stats as st
 
 from .decisions import seed_weights, weighted_seed_means
-from .records import DENSE, SETTING_KEYS, SORT_KEYS
 from .ranks import setting_means
+from .records import DENSE, SETTING_KEYS, SORT_KEYS
 from .stats import holm, method_values
 
 __all__ = ["BootstrapResult", "ImprovementResult", "bootstrap_ci", "probability_of_improvement", "aggregate_scores",

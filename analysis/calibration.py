@@ -31,8 +31,8 @@ from . import decisions as D
 from .claims import Arrays, decide, load_claims
 from .records import COLLAPSED_AT, DENSE, SETTING_KEYS
 
-__all__ = ["MINI_COMPONENTS", "METHODS", "TAIL_DF", "Scenario", "SCENARIOS", "design_scenarios", "simulate", "arrays_of",
-           "decide_arrays", "calibrate", "calibrate_looks", "fit_components", "setting_noise", "planted"]
+__all__ = ["MINI_COMPONENTS", "METHODS", "TAIL_DF", "Scenario", "SCENARIOS", "design_scenarios", "simulate",
+           "arrays_of", "decide_arrays", "calibrate", "calibrate_looks", "fit_components", "setting_noise", "planted"]
 
 #: Standard deviations (accuracy points) fitted to the committed mini records by :func:`fit_components`
 #: (seed 2.22, seed x setting 1.68, noise 1.90 over the 5 non-random methods), rounded. No collapses, Gaussian.

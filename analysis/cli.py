@@ -7,8 +7,8 @@ one line on stderr naming the file and the field (or the path and the fix).
 All three read the run records from ``--results DIR`` (default ``results``; ``audit`` and ``plan`` also
 take it as a positional argument, as they always did). Which ``*.json`` files under it are run records
 is :data:`RECORDS_RULE` (:func:`analysis.records.classify`): the others are skipped, one line each on
-stderr; a damaged run record stops the command. Each protocol's platforms (torch, device, CPU ISA,
-threads, precision, strict mode) are one line in the output of ``figures`` and ``audit``."""
+stderr; a damaged run record stops the command. Each protocol's platforms (torch, device, CPU ISA, oneDNN ISA,
+threads, precision, strict mode, memory format) are one line in the output of ``figures`` and ``audit``."""
 
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ import sys
 import textwrap
 from pathlib import Path
 
+from fggp_repro.spec import OutputError, unwritable
+
 from .errors import RecordError
-from .formatting import unwritable
 
 __all__ = ["figures_main", "audit_main", "plan_main", "calibrate_main", "main"]
 
@@ -235,12 +236,11 @@ def figures_main(argv: list[str] | None = None) -> int:
                 lines.append(f"  skip {name}: {e}")
                 ctx.skipped[name] = str(e)
                 continue
-            except OSError as e:  # a disk that fills up, a folder made read-only mid-way: every file is whole
+            except OutputError as e:  # a disk that fills up, a folder made read-only mid-way: every file is whole
                 if lines:
                     print("\n".join(lines), flush=True)
-                print(f"error: cannot write {name} into {out_dir} ({e.strerror or e}); the files written before it "
-                      f"are whole (each is replaced atomically); free the space or choose another --out, and rerun",
-                      file=sys.stderr)
+                print(f"error: {name}: {e}, and rerun; the files written before it are whole (each is replaced "
+                      f"atomically)", file=sys.stderr)
                 return 2
             written.update(Path(x).resolve() for x in paths)
             ctx.produced[name] = [Path(x).name for x in paths]
@@ -264,8 +264,7 @@ def _write_glance(drawn, pending, dense_only, out: Path, readme: str | None, rea
     ``readme`` (whose text is ``readme_text``) with links relative to it."""
     from .claims import load_claims
     from .formatting import atomic_write_text
-    from .report import (GLANCE_FILE, glance_file, glance_markdown, glance_row, relative_link,
-                         replace_glance_block)
+    from .report import GLANCE_FILE, glance_file, glance_markdown, glance_row, relative_link, replace_glance_block
 
     claims = load_claims()["claims"]
     rows = [glance_row(ctx) for ctx in drawn if "report" in ctx.produced]
@@ -285,9 +284,8 @@ def _write_glance(drawn, pending, dense_only, out: Path, readme: str | None, rea
                 print(f"results at a glance: {readme} (its block rewritten)")
             else:
                 print(f"results at a glance: {readme} (its block unchanged)")
-    except OSError as e:
-        print(f"error: cannot write the results-at-a-glance table ({e.strerror or e}); free the space or choose "
-              f"another --out, and rerun", file=sys.stderr)
+    except OutputError as e:
+        print(f"error: the results-at-a-glance table: {e}, and rerun", file=sys.stderr)
         return 2
     return 0
 
@@ -383,7 +381,8 @@ def audit_main(argv: list[str] | None = None) -> int:
             print(f"  every claim inconclusive: there are no fggp runs (methods here: "
                   f"{', '.join(sorted(set(pr['method'])))})")
             continue
-        look = (design_look(pr, p, claims["plans"]) if members[p] == [p] else study_look(pr, members[p], claims["plans"]))
+        look = (design_look(pr, p, claims["plans"]) if members[p] == [p]
+                else study_look(pr, members[p], claims["plans"]))
         print(textwrap.fill(look.text, width=110, initial_indent="  ", subsequent_indent="  "))
         print(textwrap.fill(f"covers: {t['covers'].iloc[0]}", width=110, initial_indent="  ", subsequent_indent="    "))
         w = max(len("claim"), *(len(c) for c in t["claim"]))
@@ -561,8 +560,15 @@ def calibrate_main(argv: list[str] | None = None) -> int:
     if args.seeds is not None and args.seeds < 2:
         print(f"error: --seeds must be at least 2 (a paired t-test needs 2 seeds), got {args.seeds}", file=sys.stderr)
         return 2
-    from .calibration import (METHODS, MINI_COMPONENTS, SCENARIOS, calibrate, calibrate_looks, design_scenarios,
-                              fit_components)
+    from .calibration import (
+        METHODS,
+        MINI_COMPONENTS,
+        SCENARIOS,
+        calibrate,
+        calibrate_looks,
+        design_scenarios,
+        fit_components,
+    )
 
     if args.fit:
         runs = _load(Path(args.results), "fit")
@@ -664,12 +670,10 @@ def _design_of(runs, comp: dict, seeds: int | None, plan: dict | None = None):
     target sparsity fggp has runs at, with that start's seeds (``seeds_by_setting``; K the most)."""
     import math
 
+    from .calibration import TAIL_DF
     from .claims import load_claims
     from .formatting import fmt_num
-    from .records import DENSE, SETTING_KEYS, setting_label, start_density
-
-    from .calibration import TAIL_DF
-    from .records import method_order
+    from .records import DENSE, SETTING_KEYS, method_order, setting_label, start_density
 
     defaults = load_claims()["defaults"]
     method = defaults["method"]
@@ -698,9 +702,10 @@ def _design_of(runs, comp: dict, seeds: int | None, plan: dict | None = None):
     seeds_text = (f"{K} seeds" if by_seeds is None else "seeds by start: " + ", ".join(
         f"{n} at the {start}" for start, n in plan.items()))
     text = (f"{len(settings)} settings, {method} + {len(alternatives)} other methods ({', '.join(alternatives)}) + "
-            f"dense, {seeds_text}; standard deviations seed {comp['seed']:.2f}, seed x setting {comp['setting_seed']:.2f}, "
-            f"noise {labels} (dense: the pooled {comp['noise']:.2f})"
-            + (f"; {len(pooled)} setting(s) with too few complete runs (or none yet) take the pooled noise" if pooled else "")
+            f"dense, {seeds_text}; standard deviations seed {comp['seed']:.2f}, seed x setting "
+            f"{comp['setting_seed']:.2f}, noise {labels} (dense: the pooled {comp['noise']:.2f})"
+            + (f"; {len(pooled)} setting(s) with too few complete runs (or none yet) take the pooled noise"
+               if pooled else "")
             + f"; run noise Student-t with {TAIL_DF} degrees of freedom (heavy tails); runs at chance level drawn at "
               f"the fitted rate {comp['collapse_rate']:.4f} per sparse run")
     components = {"seed": comp["seed"], "setting_seed": comp["setting_seed"], "noise": comp["noise"],

@@ -399,8 +399,8 @@ def refutation_spread(n_seeds: int, level: float) -> float:
     The whole-seed percentile bootstrap treats K seeds as if their spread were known, so its tail shares
     are too small for few seeds: refuting at ``1 - level`` of plain resamples erred in 0.070 of simulated
     grids with 5 seeds and every method equal, against alpha = 0.05, and at ``1 - level`` of widened ones in
-    0.005 (scripts/claim3_refutation_study.py, REPRODUCE.md 3.2). Widening the resampled seed-means by the
-    ratio of Student's to the normal quantile is the "expanded percentile" correction (Hesterberg 2015, The
+    0.005 (scripts/claim3_refutation_study.py; docs/analysis.md, One ranking). Widening the resampled seed-means by
+    the ratio of Student's to the normal quantile is the "expanded percentile" correction (Hesterberg 2015, The
     American Statistician 69(4), 371-386; arXiv:1411.5279) in spread form; it tends to 1 as K grows. K = 5,
     level 0.05 / 6: 3.961 / 2.394 = 1.655."""
     if n_seeds < 2:

@@ -529,8 +529,8 @@ def forest_fggp(ctx: Context, out_dir: Path) -> list[Path]:
     baselines = method_order(c["baseline"].unique())
     sty = _styles(baselines)
     settings = c[list(SETTING_KEYS)].drop_duplicates().sort_values(
-        ["protocol", "dataset", "arch", "initial_density", "target_sparsity"], ascending=[True, True, True, False, True],
-        kind="mergesort")
+        ["protocol", "dataset", "arch", "initial_density", "target_sparsity"],
+        ascending=[True, True, True, False, True], kind="mergesort")
     keys = [tuple(r) for r in settings.itertuples(index=False, name=None)]
     ypos = {k: i for i, k in enumerate(keys)}
     ncol = min(4, len(baselines))

@@ -1,20 +1,21 @@
 """Fixed number formatting and byte-stable writers for tables (Markdown, LaTeX, CSV) and figures.
 
 Everything written here is a function of the data alone: fixed float formats, sorted rows, no
-timestamps, ``\\n`` line endings, and every file replaced atomically (temp file + ``os.replace``)
-so a reader never sees half a table, with the user's umask (0644 by default).
+timestamps, ``\\n`` line endings, and every file replaced atomically (temp file + ``os.replace``, by the spec's
+:func:`fggp_repro.spec.atomic_write_bytes`) so a reader never sees half a table, with the user's umask (0644 by
+default).
 """
 
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
+
+from fggp_repro.spec import atomic_write_bytes
 
 #: Decimal places of accuracies (percent) and rank-like numbers in tables.
 ACC_DECIMALS = 2
@@ -56,59 +57,12 @@ def p_is(p) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# atomic writes
-
-
-def _umask() -> int:
-    """The process's umask (read by setting it and putting it back at once)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def file_mode() -> int:
-    """The mode a new file gets from ``open()``: ``0o666`` less the umask (0644 under the usual umask 022)."""
-    return 0o666 & ~_umask()
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace``, with the mode
-    ``open()`` would give (:func:`file_mode`: 0644 under umask 022), not mkstemp's 0600.
-
-    The training core's records module has the same lines: the two packages may not use each other
-    (analysis never imports torch, the training core never imports analysis)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, file_mode())
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def unwritable(folder: str | Path) -> str | None:
-    """Why no file can be created in ``folder`` (or in the folders that would be made to hold it), or None.
-    Creates nothing that stays: a probe file is made and removed in the deepest folder that exists. (The training
-    core's ``records.check_writable`` is the same check; the two packages may not use each other.)"""
-    base = Path(os.path.abspath(folder))
-    while not base.exists() and base != base.parent:
-        base = base.parent
-    if not base.is_dir():
-        return f"{base} is a file, not a folder"
-    try:
-        with tempfile.TemporaryFile(dir=base, prefix=".fggp-write-probe-"):
-            pass
-    except OSError as e:
-        return e.strerror or str(e)
-    return None
+# atomic writes: the spec's atomic_write_bytes (fggp_repro/spec/files.py), which both packages write through
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
+    """``text`` as UTF-8 through :func:`fggp_repro.spec.atomic_write_bytes`: written whole or not at all, with the
+    mode ``open()`` would give; :class:`fggp_repro.spec.OutputError` (one line naming the file) when it cannot."""
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 

@@ -136,9 +136,9 @@ def plan_text(table: pd.DataFrame, protocol: str, claim: dict, *, effect: float,
         lines.append(f"every setting: {_n(max(known))} [{_n(max(known_up))}] seeds (the most any setting needs)")
     n_coll = int(table["collapsed"].sum())
     if claim.collapsed == "separate":
-        lines.append("a run at chance level (final accuracy <= 11 %) leaves its comparisons, as in the audit's accuracy "
-                     "tests (collapses are compared on their own; --collapsed keep plans with them)")
+        lines.append("a run at chance level (final accuracy <= 11 %) leaves its comparisons, as in the audit's "
+                     "accuracy tests (collapses are compared on their own; --collapsed keep plans with them)")
     elif n_coll:
-        lines.append(f"† runs at chance level (final accuracy <= 11 %) among the comparison's pairs, kept "
-                     f"(--collapsed keep): one such run can dominate an sd; --collapsed separate plans without them")
+        lines.append("† runs at chance level (final accuracy <= 11 %) among the comparison's pairs, kept "
+                     "(--collapsed keep): one such run can dominate an sd; --collapsed separate plans without them")
     return "\n".join(lines)

@@ -1,8 +1,9 @@
 """The platforms the runs of a protocol were made on.
 
-A platform is the seven fields that decide whether two strict runs of one config agree bit for bit
-(:data:`analysis.records.PLATFORM_COLUMNS`: torch version, device model, CPU instruction set, oneDNN
-instruction-set level, torch thread count, precision, strict mode; docs/RECORD_SCHEMA.md). Records made on many machines merge into one results
+A platform is the eight fields that decide whether two strict runs of one config agree bit for bit
+(:data:`analysis.records.PLATFORM_COLUMNS`, the spec's ``PLATFORM_FIELDS``: torch version, device model, CPU
+instruction set, oneDNN instruction-set level, torch thread count, precision, strict mode, memory format;
+docs/RECORD_SCHEMA.md). Records made on many machines merge into one results
 folder, so the runs of one setting may come from several platforms. They are still analysed together -- they
 are runs of the same protocol, and on another platform a run drifts like a new seed -- but ``figures`` and
 ``audit`` say so: :func:`platform_note` is the one line they print per protocol, :func:`platform_table` the
@@ -15,14 +16,15 @@ import pandas as pd
 
 from .records import PLATFORM_COLUMNS, SETTING_KEYS, UNKNOWN, setting_label
 
-__all__ = ["platform_table", "platform_label", "platform_note", "mixed_settings", "PLATFORM_TABLE_COLUMNS"]
+__all__ = ["platform_table", "platform_label", "platform_note", "mixed_settings", "memory_format",
+           "PLATFORM_TABLE_COLUMNS"]
 
 PLATFORM_TABLE_COLUMNS = ["platform", *PLATFORM_COLUMNS, "runs", "completed", "diverged", "settings"]
 
 
 def platform_table(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per platform among ``runs`` (one protocol's rows of ``load_runs``): ``platform`` (P1, P2, ...
-    by decreasing run count, ties in the order of the fields), the seven platform fields, and the runs,
+    by decreasing run count, ties in the order of the fields), the eight platform fields, and the runs,
     completed runs, diverged runs and settings (dataset, arch, target sparsity, start) made on it."""
     if runs.empty:
         return pd.DataFrame(columns=PLATFORM_TABLE_COLUMNS)
@@ -41,10 +43,16 @@ def platform_table(runs: pd.DataFrame) -> pd.DataFrame:
     return t[PLATFORM_TABLE_COLUMNS]
 
 
+def memory_format(channels_last) -> str:
+    """``channels_last``, ``contiguous`` or ``unknown``: the memory format of a platform's ``channels_last`` column
+    (``true``, ``false`` or ``unknown`` for records made before the field existed)."""
+    return {"true": "channels_last", "false": "contiguous"}.get(str(channels_last), UNKNOWN)
+
+
 def platform_label(row) -> str:
     """``torch 2.15.0+cu132, device cpu (AMD EPYC), CPU ISA AVX512, oneDNN ISA AVX512_CORE_BF16, 1 thread, bf16,
-    strict on``: one platform (a row of :func:`platform_table` or a dict of the seven fields); ``oneDNN ISA
-    unknown`` for records made before the level was recorded."""
+    strict on, channels_last``: one platform (a row of :func:`platform_table` or a dict of the eight fields);
+    ``oneDNN ISA unknown`` and ``memory format unknown`` for records made before those were recorded."""
     threads = str(row["threads"])
     if threads == UNKNOWN:
         th = "threads unknown"
@@ -52,8 +60,10 @@ def platform_label(row) -> str:
         th = f"{threads} thread" + ("" if threads == "1" else "s")
     strict = {"true": "strict on", "false": "strict off"}.get(str(row["strict"]), "strict unknown")
     precision = str(row["precision"]) if str(row["precision"]) != UNKNOWN else "precision unknown"
+    memory = memory_format(row.get("channels_last", UNKNOWN))
+    memory = "memory format unknown" if memory == UNKNOWN else memory
     return (f"torch {row['torch']}, device {row['device']}, CPU ISA {row['cpu_isa']}, oneDNN ISA "
-            f"{row.get('onednn_isa', UNKNOWN)}, {th}, {precision}, {strict}")
+            f"{row.get('onednn_isa', UNKNOWN)}, {th}, {precision}, {strict}, {memory}")
 
 
 def mixed_settings(runs: pd.DataFrame) -> list[tuple[tuple, dict[str, int]]]:

@@ -14,13 +14,19 @@ file under a results folder (a ``notes.json``, another tool's output, a JSON lis
 
 Units are those of the records: accuracies in percent (0-100), sparsities and densities as
 fractions (0-1).
+
+The schema itself is not defined here: the fields of a record, its version, its statuses, what identifies a setting
+and a run, the platform of a record and the labels of method variants are those of the training core's
+specification layer (:mod:`fggp_repro.spec`, standard library only: the analysis still never imports torch), the one
+definition the trainer writes to, ``fggp-repro verify`` checks, and docs/RECORD_SCHEMA.md is generated from. Every
+record is checked with :func:`fggp_repro.spec.validate` (records made before a field existed may lack it); this
+module adds what the statistics need on top (a dense run's setting, distinct runs).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,28 +34,38 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fggp_repro.spec import (
+    PER_RUN_FIELDS,
+    PLATFORM_FIELDS,
+    RUN_KEY,
+    SCHEMA,
+    SCHEMA_PREFIX,
+    SETTING_KEY,
+    VARIANT_FIELDS,
+    RecordInvalid,
+    method_label,
+    platform_of,
+    validate,
+)
+from fggp_repro.spec.methods import DENSE
+
 from .errors import RecordError
 
-SCHEMA = "fggp-repro/run-record/v1"
-#: A JSON file is a run record exactly when its ``schema`` starts with this (see :func:`classify`).
-SCHEMA_PREFIX = "fggp-repro/run-record/"
-STATUSES = ("completed", "diverged")
-
-#: A setting: the grid cell a run belongs to, independent of method and seed.
-SETTING_KEYS: tuple[str, ...] = ("dataset", "arch", "target_sparsity", "initial_density", "protocol")
-#: What identifies one run for statistics.
-RUN_KEYS: tuple[str, ...] = SETTING_KEYS + ("method", "seed")
+#: A setting: the grid cell a run belongs to, independent of method and seed (the spec's ``SETTING_KEY``).
+SETTING_KEYS: tuple[str, ...] = SETTING_KEY
+#: What identifies one run for statistics (the spec's ``RUN_KEY``).
+RUN_KEYS: tuple[str, ...] = RUN_KEY
 #: The per-(dataset, arch, protocol) reference a dense run belongs to.
 REFERENCE_KEYS: tuple[str, ...] = ("dataset", "arch", "protocol")
 #: Row order of every frame: keys only, so the order of files on disk never matters.
 SORT_KEYS: tuple[str, ...] = ("protocol", "dataset", "arch", "initial_density", "target_sparsity", "method", "seed")
 
-#: The platform a run was made on (docs/RECORD_SCHEMA.md, "The platform of a record"): the torch version,
-#: the device model, the CPU instruction set, the oneDNN instruction-set level in effect, the torch thread count,
-#: the precision and strict mode. Two strict runs of one config agree bit for bit only on one platform; across
-#: platforms they drift like a new seed. Strings in the runs frame, ``unknown`` where a record does not say (see
-#: :func:`platform_of`).
-PLATFORM_COLUMNS: tuple[str, ...] = ("torch", "device", "cpu_isa", "onednn_isa", "threads", "precision", "strict")
+#: The platform a run was made on (docs/RECORD_SCHEMA.md, "The platform of a record"; the spec's
+#: ``PLATFORM_FIELDS``): the torch version, the device model, the CPU instruction set, the oneDNN instruction-set
+#: level in effect, the torch thread count, the precision, strict mode and the memory format (channels_last). Two
+#: strict runs of one config agree bit for bit only on one platform; across platforms they drift like a new seed.
+#: Strings in the runs frame, ``unknown`` where a record does not say (see :func:`platform_columns`).
+PLATFORM_COLUMNS: tuple[str, ...] = PLATFORM_FIELDS
 #: What a platform column holds when the record does not say.
 UNKNOWN = "unknown"
 
@@ -68,36 +84,11 @@ HISTORY_FIELDS: tuple[str, ...] = ("iteration", "lr", "train_loss", "train_acc",
 #: comparisons set its seed pairs aside and compare collapse rates on their own (analysis/claims.toml).
 COLLAPSED_AT = 11.0
 
-DENSE = "dense"
-#: Display order of methods (others follow alphabetically, dense last).
+#: Display order of methods (others follow alphabetically, dense last). A method whose variant fields differ from
+#: the protocol's values is labelled ``method:field=value`` (:func:`fggp_repro.spec.method_label`, e.g.
+#: ``annealed:r0=0.01``) and never pooled with the protocol's method.
 METHOD_ORDER: tuple[str, ...] = ("fggp", "annealed", "annealed:r0=0.01", "gf-annealed", "gf-annealed:r0=0.01",
                                   "mf-fixed", "gmp", "gmp-mt", "granet", "random")
-
-#: The pruning hyperparameters that make a method a distinct alternative, with the protocol's values
-#: (the training config's defaults: GraNet's r0 = 0.5, r_min = 0.005; FGGP's rho = 0.5). A run whose value
-#: differs is labelled ``method:field=value``, e.g. ``annealed:r0=0.01`` (the FGGP authors' script
-#: default), and is never pooled with the protocol's method -- the same syntax as ``grid --methods``.
-METHOD_VARIANT_FIELDS: dict[str, tuple[tuple[str, float], ...]] = {
-    "annealed": (("r0", 0.5), ("r_min", 0.005)),
-    "gf-annealed": (("r0", 0.5), ("r_min", 0.005)),
-    "granet": (("r0", 0.5), ("r_min", 0.005)),
-    "fggp": (("rate", 0.5),),
-    "mf-fixed": (("rate", 0.5),),
-}
-
-
-def method_label(method: str, pruning: dict | None) -> str:
-    """``method`` plus ``:field=value`` for each of its :data:`METHOD_VARIANT_FIELDS` that ``pruning``
-    (a record's ``config.pruning``) sets to another value than the protocol's; ``method`` itself when
-    the record has no config (older tools) or keeps every protocol value."""
-    if not pruning:
-        return method
-    label = method
-    for field, default in METHOD_VARIANT_FIELDS.get(method, ()):
-        v = pruning.get(field, default)
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and float(v) != default:
-            label += f":{field}={float(v):g}"
-    return label
 
 
 def method_order(methods) -> list[str]:
@@ -124,26 +115,7 @@ class Records:
 
 
 # --------------------------------------------------------------------------------------------
-# field access with named errors
-
-
-def _field(path, obj, key: str, dotted: str):
-    if not isinstance(obj, dict) or key not in obj:
-        raise RecordError(path, dotted, "missing")
-    return obj[key]
-
-
-def _dict(path, obj, key: str) -> dict:
-    v = _field(path, obj, key, key)
-    if not isinstance(v, dict):
-        raise RecordError(path, key, f"expected an object, got {type(v).__name__}")
-    return v
-
-
-def _str(path, v, dotted: str) -> str:
-    if not isinstance(v, str) or not v:
-        raise RecordError(path, dotted, f"expected a non-empty string, got {_show(v)}")
-    return v
+# checks on top of the schema
 
 
 def _show(v) -> str:
@@ -151,22 +123,34 @@ def _show(v) -> str:
     return s if len(s) <= 40 else s[:37] + "..."
 
 
-def _number(path, v, dotted: str, *, null_ok: bool, lo: float | None = None, hi: float | None = None) -> float:
-    """A finite float in [lo, hi]; None (JSON null) or non-finite gives NaN when ``null_ok``."""
-    if v is None:
-        if null_ok:
-            return math.nan
-        raise RecordError(path, dotted, "is null; expected a number")
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise RecordError(path, dotted, f"expected a number, got {type(v).__name__} {_show(v)}")
-    x = float(v)
-    if not math.isfinite(x):
-        if null_ok:
-            return math.nan
-        raise RecordError(path, dotted, f"is {x}; expected a finite number")
-    if (lo is not None and x < lo) or (hi is not None and x > hi):
-        raise RecordError(path, dotted, f"= {x} is outside [{lo}, {hi}]")
-    return x
+#: What to do about a record the analysis cannot read: the end of each such error.
+FIX = "remake the run, or move the file out of the results folder"
+
+
+def _check(path, rec: dict) -> None:
+    """Raise :class:`RecordError` (file and field named) unless ``rec`` meets the run-record schema of the spec
+    (:func:`fggp_repro.spec.validate`; a field a record predates may be absent) and what the statistics need
+    besides: the setting's names non-empty (they name output folders and rows), a dense run's setting dense."""
+    schema = rec["schema"]
+    if schema != SCHEMA:
+        raise RecordError(path, "schema", f"is {_show(schema)}; expected {SCHEMA!r} (another version of the "
+                                          f"run-record schema than this analysis reads): move the file out of the "
+                                          f"results folder")
+    try:
+        validate(rec)
+    except RecordInvalid as e:
+        raise RecordError(path, e.field, f"{e.problem} (docs/RECORD_SCHEMA.md): {FIX}") from None
+    setting = rec["setting"]
+    for key in ("dataset", "arch", "method", "protocol"):
+        if not setting[key].strip():
+            raise RecordError(path, f"setting.{key}", f"is an empty string: {FIX}")
+    if setting["method"] == DENSE and (setting["target_sparsity"] != 0.0 or setting["initial_density"] != 1.0):
+        raise RecordError(path, "setting.target_sparsity",
+                          f"a dense run must have target_sparsity 0.0 and initial_density 1.0: {FIX}")
+
+
+def _nan_if_null(v) -> float:
+    return math.nan if v is None else float(v)
 
 
 # --------------------------------------------------------------------------------------------
@@ -197,7 +181,7 @@ def classify(path: str | Path) -> dict:
         if SCHEMA_PREFIX.encode() in raw:
             what = "valid JSON" if isinstance(e, json.JSONDecodeError) else "valid UTF-8 JSON"
             raise RecordError(path, None, f"not {what} ({e}), yet it names the run-record schema "
-                                          f"{SCHEMA_PREFIX}...: a damaged run record") from None
+                                          f"{SCHEMA_PREFIX}...: a damaged run record; {FIX}") from None
         raise NotARecord(f"not valid JSON, and it does not name the run-record schema {SCHEMA_PREFIX}...") from None
     if not isinstance(rec, dict):
         raise NotARecord(f"a JSON {_json_type(rec)}, not an object with \"schema\": \"{SCHEMA}\"")
@@ -214,62 +198,42 @@ def _json_type(v) -> str:
             type(None): "null"}.get(type(v), type(v).__name__)
 
 
-def _parse(path: Path, rec: dict, *, history: bool, layers: bool):
-    schema = rec["schema"]
-    if schema != SCHEMA:
-        raise RecordError(path, "schema", f"is {_show(schema)}; expected {SCHEMA!r} (another version of the "
-                                          f"run-record schema than this analysis reads)")
-    run_id = _str(path, _field(path, rec, "run_id", "run_id"), "run_id")
-    status = _field(path, rec, "status", "status")
-    if status not in STATUSES:
-        raise RecordError(path, "status", f"is {_show(status)}; expected one of {', '.join(STATUSES)}")
+def read_record(path: str | Path) -> dict:
+    """The run record in ``path``, checked: :func:`classify` says whether it is one (:class:`NotARecord` when
+    not), then the spec's schema and the analysis's own checks (:class:`RecordError`, file and field named, for a
+    record that fails them). Every command of the analysis reads records through it."""
+    rec = classify(path)
+    _check(path, rec)
+    return rec
 
-    setting = _dict(path, rec, "setting")
-    row: dict = {}
-    for key in ("dataset", "arch", "method", "protocol"):
-        row[key] = _str(path, _field(path, setting, key, f"setting.{key}"), f"setting.{key}")
+
+def _parse(path: Path, rec: dict, *, history: bool, layers: bool):
+    """One row of the runs frame (and the history and layer columns) from a record :func:`read_record` checked."""
+    setting, metrics, status = rec["setting"], rec["metrics"], rec["status"]
+    row: dict = {key: setting[key] for key in ("dataset", "arch", "protocol", "seed")}
     for key in ("target_sparsity", "initial_density"):
         # Rounded so that 0.9 written as 0.9000000001 by another tool lands in the same setting.
-        row[key] = round(_number(path, _field(path, setting, key, f"setting.{key}"), f"setting.{key}",
-                                 null_ok=False, lo=0.0, hi=1.0), 9)
-    seed = _field(path, setting, "seed", "setting.seed")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise RecordError(path, "setting.seed", f"expected an integer, got {_show(seed)}")
-    row["seed"] = seed
-    config = rec.get("config")
-    pruning = config.get("pruning") if isinstance(config, dict) else None
-    row["method"] = method_label(row["method"], pruning if isinstance(pruning, dict) else None)
-    if row["method"] == DENSE and (row["target_sparsity"] != 0.0 or row["initial_density"] != 1.0):
-        raise RecordError(path, "setting.target_sparsity",
-                          "a dense run must have target_sparsity 0.0 and initial_density 1.0")
-
-    metrics = _dict(path, rec, "metrics")
+        row[key] = round(float(setting[key]), 9)
+    config = rec["config"]
+    pruning = config.get("pruning")
+    row["method"] = method_label(setting["method"], pruning if isinstance(pruning, dict) else None)
     done = status == "completed"
-    # A completed run must carry its accuracy; a diverged one has null metrics by the schema.
-    row["test_acc"] = _number(path, _field(path, metrics, "test_acc", "metrics.test_acc"),
-                              "metrics.test_acc", null_ok=not done, lo=0.0, hi=100.0)
-    row["best_test_acc_after_pruning"] = _number(
-        path, _field(path, metrics, "best_test_acc_after_pruning", "metrics.best_test_acc_after_pruning"),
-        "metrics.best_test_acc_after_pruning", null_ok=True, lo=0.0, hi=100.0)
-    row["sparsity"] = _number(path, _field(path, metrics, "sparsity", "metrics.sparsity"),
-                              "metrics.sparsity", null_ok=not done, lo=0.0, hi=1.0)
+    # A completed run carries its accuracy (the schema says so); a diverged one may hold null.
+    row["test_acc"] = _nan_if_null(metrics["test_acc"])
+    row["best_test_acc_after_pruning"] = _nan_if_null(metrics["best_test_acc_after_pruning"])
+    row["sparsity"] = float(metrics["sparsity"])
     row["status"] = status
-    row["run_id"] = run_id
+    row["run_id"] = rec["run_id"]
     row["path"] = str(path)
     row["collapsed"] = bool(done and row["test_acc"] <= COLLAPSED_AT)
-    row["_config"] = _run_config(config if isinstance(config, dict) else {}, row["method"] == DENSE)
-    row.update(platform_of(rec))
-    _scale(row, config if isinstance(config, dict) else {})
-    row["best_test_acc_window"] = _best_in_window(path, rec.get("history"), row, done)
-    row["bn_recal_test_acc"], row["dead_units"] = _diagnostics(path, rec.get("diagnostics"))
+    row["_config"] = _run_config(config, row["method"] == DENSE)
+    row.update(platform_columns(rec))
+    _scale(row, config)
+    row["best_test_acc_window"] = _best_in_window(rec["history"], row, done)
+    row["bn_recal_test_acc"], row["dead_units"] = _diagnostics(rec.get("diagnostics"))
     row["preset"], row["options"] = preset_of(rec), options_of(rec)
-
-    hist = None
-    if history:
-        hist = _parse_history(path, rec.get("history"))
-    lay = None
-    if layers:
-        lay = _parse_layers(path, rec.get("per_layer_sparsity"))
+    hist = _parse_history(rec["history"]) if history else None
+    lay = _parse_layers(rec["per_layer_sparsity"]) if layers else None
     return row, hist, lay
 
 
@@ -334,47 +298,19 @@ def _text(v) -> str:
     return " ".join(str(v).split())
 
 
-def platform_of(record: dict) -> dict:
-    """The platform a record was made on, :data:`PLATFORM_COLUMNS` as strings (``unknown`` where the record
-    does not say): the same definition as the training core's ``records.platform_of`` (this package may not
-    import it). ``device`` is ``provenance.device_model``, or for older records ``provenance.device`` without
-    its thread count (``cpu (<model>, <n> threads)`` -> ``cpu (<model>)``), in either case without a CPU model's
-    clock (``Intel(R) Xeon(R) Processor @ 2.50GHz`` -> ``Intel(R) Xeon(R) Processor``: the clock says nothing about
-    the kernels); ``cpu_isa`` is ``provenance.cpu_capability``; ``onednn_isa`` is ``provenance.onednn_isa``, the
-    oneDNN instruction-set level in effect (e.g. ``AVX512_CORE_BF16``; older records lack it); ``threads`` is ``provenance.torch_threads`` (else ``config.run.threads``);
-    ``precision`` is ``config.run.precision`` (``fp32`` when the record has no such field, as records made
-    before it existed); ``strict`` is ``provenance.deterministic`` (``true``/``false``). Never raises: the
-    platform is reported, it does not enter a statistic."""
-    prov = record.get("provenance")
-    prov = prov if isinstance(prov, dict) else {}
-    config = record.get("config")
-    run = config.get("run") if isinstance(config, dict) else None
-    run = run if isinstance(run, dict) else {}
-    device = prov.get("device_model")
-    if device is None:
-        device = prov.get("device")
-        if isinstance(device, str) and device.startswith("cpu (") and device.endswith(" threads)") and ", " in device:
-            device = device[: device.rindex(", ")] + ")"
-    threads = prov.get("torch_threads")
-    if threads is None:
-        threads = run.get("threads") or None
-    precision = run.get("precision", "fp32")
-    if isinstance(device, str):
-        device = _CLOCK.sub("", device)
-    return {"torch": _text(prov.get("torch")), "device": _text(device), "cpu_isa": _text(prov.get("cpu_capability")),
-            "onednn_isa": _text(prov.get("onednn_isa")), "threads": _text(threads), "precision": _text(precision),
-            "strict": _text(prov.get("deterministic"))}
+def platform_columns(record: dict) -> dict[str, str]:
+    """The platform a record was made on (:func:`fggp_repro.spec.platform_of`, the training core's own
+    definition), each of :data:`PLATFORM_COLUMNS` as a string: ``unknown`` where the record does not say (a field
+    it predates), ``true``/``false`` for strict mode and channels_last, a whole number without its ``.0``. Never
+    raises: the platform is reported, it does not enter a statistic."""
+    return {k: _text(v) for k, v in platform_of(record).items()}
 
 
-#: A CPU model's clock suffix, e.g. " @ 2.50GHz" (the training core drops it from the device model too).
-_CLOCK = re.compile(r"\s*@\s*[0-9.]+\s*[GM]Hz")
-
-
-#: Config fields that legitimately differ between the runs of one protocol (they are the setting, the
-#: method, the seed, or do not change the result), ignored when telling protocol variants apart.
-_PER_RUN_FIELDS = {"run.seed", "run.protocol", "run.device", "run.threads", "run.strict", "run.channels_last",
-                   "data.data_root", "data.download", "data.dataset", "model.arch", "pruning.method",
-                   "pruning.sparsity", "pruning.init", "training.eval_batch_size", "training.checkpoint_every"}
+#: Config fields in which the runs of one protocol differ from each other (the spec's ``PER_RUN_FIELDS``: where a
+#: run sits in the grid and how it executed) are ignored when telling protocol variants apart -- all but the seeds
+#: of a crossed design: the analysis tells runs apart by their run seed (:data:`RUN_KEYS`), so two runs of one seed
+#: with other init or order seeds are kept apart as variants of their protocol rather than taken for duplicates.
+_PER_RUN_FIELDS = frozenset(PER_RUN_FIELDS) - {"run.init_seed", "run.order_seed"}
 
 
 def _run_config(config: dict, dense: bool) -> dict:
@@ -386,7 +322,7 @@ def _run_config(config: dict, dense: bool) -> dict:
             continue
         for k, v in fields.items():
             key = f"{group}.{k}"
-            if key in _PER_RUN_FIELDS or (group == "pruning" and k in ("r0", "r_min", "rate")):
+            if key in _PER_RUN_FIELDS or (group == "pruning" and k in VARIANT_FIELDS):
                 continue
             out[key] = tuple(v) if isinstance(v, list) else v
     return out
@@ -416,8 +352,8 @@ def _split_protocol_variants(rows: list[dict], configs: list[dict]) -> None:
                 ca, cb = configs[idx[a]], configs[idx[b]]
                 diff = {k for k in set(ca) | set(cb) if ca.get(k) != cb.get(k)}
                 if not diff:
-                    raise RecordError(rows[idx[a]]["path"], "setting",
-                                      f"duplicate run: same (setting, method, seed) and config as {rows[idx[b]]['path']}")
+                    raise RecordError(rows[idx[a]]["path"], "setting", f"duplicate run: same (setting, method, "
+                                      f"seed) and config as {rows[idx[b]]['path']}; keep one of the two")
                 fields_by_protocol.setdefault(rows[idx[a]]["protocol"], set()).update(diff)
     for protocol, fields in fields_by_protocol.items():
         names = sorted(fields)
@@ -433,7 +369,8 @@ def _split_protocol_variants(rows: list[dict], configs: list[dict]) -> None:
         for r in rows:
             key = tuple(r[k] for k in RUN_KEYS)
             if key in seen:
-                raise RecordError(r["path"], "setting", f"duplicate run: same (setting, method, seed) as {seen[key]}")
+                raise RecordError(r["path"], "setting", f"duplicate run: same (setting, method, seed) as "
+                                                        f"{seen[key]}; keep one of the two")
             seen[key] = r["path"]
 
 
@@ -443,21 +380,13 @@ def _config_number(config: dict, group: str, key: str) -> float:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else math.nan
 
 
-def _diagnostics(path, diag) -> tuple[float, float]:
+def _diagnostics(diag) -> tuple[float, float]:
     """``(bn_recal_test_acc, dead_units)`` from a record's ``diagnostics`` (docs/RECORD_SCHEMA.md): the test
     accuracy after BatchNorm recalibration [%] and the number of dead output units; NaN where the record has
     no diagnostics (older records, diverged runs). Diagnostics only: no statistic of the audit uses them."""
     if diag is None:
         return math.nan, math.nan
-    if not isinstance(diag, dict):
-        raise RecordError(path, "diagnostics", f"expected an object or null, got {_show(diag)}")
-    acc = _number(path, diag.get("bn_recalibrated_test_acc"), "diagnostics.bn_recalibrated_test_acc",
-                  null_ok=True, lo=0.0, hi=100.0)
-    dead = diag.get("dead_units")
-    total = dead.get("total") if isinstance(dead, dict) else None
-    if total is not None and (isinstance(total, bool) or not isinstance(total, int) or total < 0):
-        raise RecordError(path, "diagnostics.dead_units.total", f"expected a count, got {_show(total)}")
-    return acc, (math.nan if total is None else float(total))
+    return _nan_if_null(diag["bn_recalibrated_test_acc"]), float(diag["dead_units"]["total"])
 
 
 def _scale(row: dict, config: dict) -> None:
@@ -470,65 +399,39 @@ def _scale(row: dict, config: dict) -> None:
     row["end_fraction"] = _config_number(config, "pruning", "end_fraction")
 
 
-def _best_in_window(path, hist, row: dict, done: bool) -> float:
+def _best_in_window(hist: list, row: dict, done: bool) -> float:
     """OPTIMISTIC best test accuracy [%] over the epochs that end at or after T_end =
     floor(end_fraction * total iterations) -- the same window for every method, dense included
     (the record's own ``best_test_acc_after_pruning`` uses every epoch for dense runs, which never
     prune). Also sets ``row["iterations"]`` and ``row["t_end"]``.
 
-    Needs a history whose entries carry ``iteration``; without one, a pruned run falls back to the
-    record's ``best_test_acc_after_pruning`` (the same window) and a dense run gets NaN."""
+    Without a history (an empty one), a pruned run falls back to the record's ``best_test_acc_after_pruning``
+    (the same window) and a dense run gets NaN."""
     row["iterations"] = row["t_end"] = math.nan
-    fallback = row["best_test_acc_after_pruning"] if row["method"] != DENSE else math.nan
     end_fraction = row.pop("end_fraction")
-    if not done or not isinstance(hist, list) or not hist:
-        return fallback if done else math.nan
-    its, accs = [], []
-    for i, e in enumerate(hist):
-        it = e.get("iteration") if isinstance(e, dict) else None
-        acc = e.get("test_acc") if isinstance(e, dict) else None
-        if isinstance(it, bool) or not isinstance(it, int) or isinstance(acc, bool) or not isinstance(acc, (int, float)):
-            return fallback
-        its.append(it)
-        accs.append(float(acc))
-    total = max(its)
+    if not done:
+        return math.nan
+    if not hist:
+        return row["best_test_acc_after_pruning"] if row["method"] != DENSE else math.nan
+    total = max(e["iteration"] for e in hist)
     frac = end_fraction if math.isfinite(end_fraction) else 0.8
     t_end = int(frac * total)
     row["iterations"], row["t_end"] = float(total), float(t_end)
-    window = [a for it, a in zip(its, accs) if it >= t_end and math.isfinite(a)]
+    window = [float(e["test_acc"]) for e in hist if e["iteration"] >= t_end]
     return max(window) if window else math.nan
 
 
-def _parse_history(path, hist):
-    """Columns (epoch, lr, train_loss, train_acc, test_acc, sparsity) as arrays; a missing or null
-    history is an empty one (figures skip it), a malformed one is an error."""
-    if hist is None:
-        hist = []
-    if not isinstance(hist, list):
-        raise RecordError(path, "history", f"expected a list, got {type(hist).__name__}")
-    epochs = np.empty(len(hist), dtype=np.int64)
-    cols = {f: np.empty(len(hist)) for f in HISTORY_FIELDS}
-    for i, entry in enumerate(hist):
-        if not isinstance(entry, dict):
-            raise RecordError(path, f"history[{i}]", f"expected an object, got {type(entry).__name__}")
-        ep = entry.get("epoch")
-        if isinstance(ep, bool) or not isinstance(ep, int) or ep < 0:
-            raise RecordError(path, f"history[{i}].epoch", f"expected a non-negative integer, got {_show(ep)}")
-        epochs[i] = ep
-        for f in HISTORY_FIELDS:
-            cols[f][i] = _number(path, entry.get(f), f"history[{i}].{f}", null_ok=True)
+def _parse_history(hist: list):
+    """Columns (epoch, lr, train_loss, train_acc, test_acc, sparsity, iteration) as arrays, from a history the
+    schema has checked (an empty one for a record without epochs: figures skip it)."""
+    epochs = np.array([e["epoch"] for e in hist], dtype=np.int64)
+    cols = {f: np.array([e[f] for e in hist], dtype=float) for f in HISTORY_FIELDS}
     return epochs, cols
 
 
-def _parse_layers(path, layers):
-    if layers is None:
-        layers = {}
-    if not isinstance(layers, dict):
-        raise RecordError(path, "per_layer_sparsity", f"expected an object, got {type(layers).__name__}")
+def _parse_layers(layers: dict):
     names = list(layers)
-    vals = np.array([_number(path, layers[n], f"per_layer_sparsity.{n}", null_ok=True, lo=0.0, hi=1.0)
-                     for n in names], dtype=float)
-    return names, vals
+    return names, np.array([layers[n] for n in names], dtype=float)
 
 
 # --------------------------------------------------------------------------------------------
@@ -595,7 +498,7 @@ def load_records(path: str | Path, *, histories: bool = True, layers: bool = Tru
     skipped: list[tuple[str, str]] = []
     for f in record_files(path):
         try:
-            rec = classify(f)
+            rec = read_record(f)
         except NotARecord as e:
             skipped.append((str(f), str(e)))
             continue
@@ -671,7 +574,7 @@ def load_runs(path: str | Path) -> pd.DataFrame:
     (:func:`options_of`).
 
     Diverged runs stay in the frame (statistics use only completed ones and count the others). Then the
-    platform of each run (:data:`PLATFORM_COLUMNS`, :func:`platform_of`). JSON files that are not run
+    platform of each run (:data:`PLATFORM_COLUMNS`, :func:`platform_columns`). JSON files that are not run
     records are skipped silently here (:func:`load_records` lists them).
     Raises :class:`RecordError` (file and field named) for a malformed or duplicate record.
     """
@@ -698,7 +601,8 @@ def completed(df: pd.DataFrame) -> pd.DataFrame:
 def diverged_runs(df: pd.DataFrame) -> pd.DataFrame:
     """The rows of diverged runs (reported, never used in statistics), sorted by run keys."""
     cols = [c for c in RUN_KEYS if c in df.columns] + [c for c in ("run_id",) if c in df.columns]
-    return df.loc[df["status"] == "diverged", cols].sort_values(list(SORT_KEYS), kind="mergesort").reset_index(drop=True)
+    out = df.loc[df["status"] == "diverged", cols].sort_values(list(SORT_KEYS), kind="mergesort")
+    return out.reset_index(drop=True)
 
 
 def setting_label(dataset: str, arch: str, target_sparsity: float, initial_density: float,

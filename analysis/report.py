@@ -158,8 +158,7 @@ def _produced(ctx: Context, out_dir: Path, name: str, suffix: str) -> bool:
 def report_markdown(ctx: Context, out_dir: Path) -> str:
     """The Markdown of ``REPORT.md`` for one protocol or study (see the module's docstring)."""
     from .registry import all_outputs
-    from .tables import (MAIN_RESULTS_WHAT, TableParts, collapsed_note, collapses_parts, platforms_parts,
-                         results_parts)
+    from .tables import MAIN_RESULTS_WHAT, TableParts, collapsed_note, collapses_parts, platforms_parts, results_parts
 
     out_dir = Path(out_dir)
     members = _members(ctx)

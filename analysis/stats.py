@@ -210,8 +210,8 @@ def paired_test(x, y, confidence: float = 0.95) -> PairedComparison:
       It is exact where possible: SciPy's exact null distribution when there are no ties or zeros
       (n <= 50), an exhaustive (hence exact) sign-flip permutation test when there are ties or
       zeros and n <= 13 (:func:`signed_rank_permutation_p`, SciPy's permutation result computed
-      as one matrix product), SciPy's normal approximation (tie- and continuity-corrected) beyond. NaN when it is undefined:
-      n < 2 or every difference zero. With n pairs the smallest two-sided exact p is 2 / 2^n
+      as one matrix product), SciPy's normal approximation (tie- and continuity-corrected) beyond. NaN when it is
+      undefined: n < 2 or every difference zero. With n pairs the smallest two-sided exact p is 2 / 2^n
       (0.25 for 3 seeds, 0.0625 for 5): few seeds cannot reach p < 0.05.
     * effect size: Cohen's d_z, the mean difference over the standard deviation of the
       differences (ddof 1) — the standardized effect of a paired design, not Cohen's d of two

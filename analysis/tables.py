@@ -11,12 +11,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import decisions as D
 from .bootstrap import aggregate_scores, pooled_effects, probability_of_improvement
 from .formatting import fmt_num, fmt_p, fmt_signed, markdown_table, p_is, write_table
-from . import decisions as D
 from .ranks import nemenyi_cd
-from .records import (COLLAPSED_AT, DENSE, REFERENCE_KEYS, SETTING_KEYS, diverged_runs, method_order, setting_label,
-                      start_label)
+from .records import (
+    COLLAPSED_AT,
+    DENSE,
+    REFERENCE_KEYS,
+    SETTING_KEYS,
+    diverged_runs,
+    method_order,
+    setting_label,
+    start_label,
+)
 from .registry import Context, SkipOutput, register
 
 
@@ -399,7 +407,8 @@ def pooled(ctx: Context, out_dir: Path) -> list[Path]:
         "baseline": p["baseline"], "settings": p["n_settings"].astype(str), "seeds": p["n_seeds"].astype(str),
         "mean diff (pp)": [fmt_signed(x) for x in p["mean_diff"]],
         f"{conf}% t-interval": [f"[{fmt_signed(a)}, {fmt_signed(b)}]" for a, b in zip(p["ci_low"], p["ci_high"])],
-        f"{conf}% seed bootstrap": [f"[{fmt_signed(a)}, {fmt_signed(b)}]" for a, b in zip(p["boot_low"], p["boot_high"])],
+        f"{conf}% seed bootstrap": [f"[{fmt_signed(a)}, {fmt_signed(b)}]"
+                                    for a, b in zip(p["boot_low"], p["boot_high"])],
         "p (t)": [fmt_p(x) for x in p["p_ttest"]], "p (Holm)": [fmt_p(x) for x in p["p_holm"]],
         f"MDD{int(round(cfg.power * 100))} (pp)": [fmt_num(x) for x in p["mdd"]],
     })
@@ -503,16 +512,15 @@ def collapses_parts(ctx: Context) -> TableParts:
 
 
 @register("platforms", "table",
-          "the platforms (torch, device, CPU ISA, oneDNN ISA, threads, precision, strict) the protocol's runs were "
-          "made on, "
-          "with run counts and the settings that mix them")
+          "the platforms (torch, device, CPU ISA, oneDNN ISA, threads, precision, strict, memory format) the "
+          "protocol's runs were made on, with run counts and the settings that mix them")
 def platforms(ctx: Context, out_dir: Path) -> list[Path]:
     return platforms_parts(ctx).write(out_dir, "platforms")
 
 
 def platforms_parts(ctx: Context) -> TableParts:
     """The platforms table (or SkipOutput): one row per platform the runs were made on."""
-    from .platforms import mixed_settings_note, platform_table
+    from .platforms import memory_format, mixed_settings_note, platform_table
 
     if not set(ctx.runs["method"]) - {DENSE}:
         raise SkipOutput("only dense runs, nothing to compare")
@@ -522,13 +530,15 @@ def platforms_parts(ctx: Context) -> TableParts:
         "oneDNN ISA": t["onednn_isa"],
         "threads": t["threads"], "precision": t["precision"],
         "strict": t["strict"].map({"true": "on", "false": "off"}).fillna(t["strict"]),
+        "memory format": t["channels_last"].map(memory_format),
         "runs": t["runs"].astype(str), "completed": t["completed"].astype(str), "diverged": t["diverged"].astype(str),
         "settings": t["settings"].astype(str),
     })
     n = len(t)
     notes = [("The platform of a run: the torch version, the device model, the CPU instruction set, the oneDNN "
               "instruction-set level in effect (unknown in records made before it was recorded), the torch thread "
-              "count, the precision and strict mode (docs/RECORD_SCHEMA.md). On one platform a strict rerun is "
+              "count, the precision, strict mode and the memory format of the model and batches (channels_last or "
+              "contiguous; docs/RECORD_SCHEMA.md). On one platform a strict rerun is "
               "bit-identical; on another it drifts like a new seed. "
               + ("Every run of this protocol was made on one platform." if n == 1 else
                  f"This protocol's runs span {n} platforms; they are analysed together (runs of one protocol), "

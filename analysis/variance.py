@@ -157,27 +157,30 @@ CELL_KEYS = ("dataset", "arch", "target_sparsity", "initial_density", "method")
 
 def crossed_runs(results: str, protocol: str) -> list[dict]:
     """(cell keys, init seed, order seed, final test accuracy) of every completed record of ``protocol`` under
-    ``results`` (``**/raw/**/*.json``). A record that predates the init and order seeds has both equal to its seed."""
-    import json
+    ``results`` (``**/raw/**/*.json``). A record that predates the init and order seeds has both equal to its seed.
+    Records are read as every command of the analysis reads them (:func:`analysis.records.read_record`): a JSON
+    file that is not a run record is no part of the design, a damaged one raises :class:`analysis.RecordError`."""
     from pathlib import Path
 
-    from fggp_repro.spec.methods import method_label
+    from fggp_repro.spec import method_label
+
+    from .records import NotARecord, read_record
 
     rows = []
     for f in sorted(Path(results).glob("**/raw/**/*.json")):
         try:
-            rec = json.loads(f.read_text())
-            s = rec["setting"]
-            if s.get("protocol") != protocol or rec.get("status") != "completed":
-                continue
-            seed = s["seed"]
-            rows.append({"dataset": s["dataset"], "arch": s["arch"], "target_sparsity": s["target_sparsity"],
-                         "initial_density": s["initial_density"],
-                         "method": method_label(s["method"], (rec.get("config") or {}).get("pruning")),
-                         "init_seed": s.get("init_seed", seed), "order_seed": s.get("order_seed", seed),
-                         "test_acc": float(rec["metrics"]["test_acc"])})
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # not a run record: not part of the design
+            rec = read_record(f)
+        except NotARecord:
+            continue
+        s = rec["setting"]
+        if s["protocol"] != protocol or rec["status"] != "completed":
+            continue
+        seed = s["seed"]
+        rows.append({"dataset": s["dataset"], "arch": s["arch"], "target_sparsity": s["target_sparsity"],
+                     "initial_density": s["initial_density"],
+                     "method": method_label(s["method"], rec["config"].get("pruning")),
+                     "init_seed": s.get("init_seed", seed), "order_seed": s.get("order_seed", seed),
+                     "test_acc": float(rec["metrics"]["test_acc"])})
     return rows
 
 
@@ -261,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import sys
 
+    from .errors import RecordError
+
     ap = argparse.ArgumentParser(prog="fggp-repro variance", description=(
         "Seeds by source: for each cell (setting and method) whose records cross init seeds with order seeds\n"
         "(grid --init-seeds A --order-seeds B --protocol LABEL), the variance of one run's final accuracy split\n"
@@ -281,7 +286,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fggp-repro variance: error: --effect must be a positive number of points, got {args.effect}",
               file=sys.stderr)
         return 2
-    rows = crossed_runs(args.results, args.protocol)
+    try:
+        rows = crossed_runs(args.results, args.protocol)
+    except RecordError as e:
+        print(f"fggp-repro variance: error: {e}", file=sys.stderr)
+        return 2
     if not rows:
         print(f"fggp-repro variance: error: no completed record of protocol '{args.protocol}' under {args.results}: "
               "run a crossed design first (fggp-repro grid ... --init-seeds 0-2 --order-seeds 0-2 --protocol LABEL)",
@@ -291,7 +300,11 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(lines) + "\n"
     print(text, end="")
     if args.out:
-        from .formatting import atomic_write_bytes
+        from fggp_repro.spec import OutputError, atomic_write_bytes
 
-        atomic_write_bytes(args.out, text.encode())
+        try:
+            atomic_write_bytes(args.out, text.encode())
+        except OutputError as e:
+            print(f"fggp-repro variance: error: --out: {e}", file=sys.stderr)
+            return 2
     return 0

@@ -301,7 +301,8 @@ def _ranking(r: ClaimResult, dec: Decider) -> Explained:
                   f"(>= {refute_at:.1%}): {m} does not have the highest ranking")
     else:
         reason = (f"{m} has the best average rank in {rk.p_best[0]:.1%} of the resamples (< {sup:.0%}), and no method "
-                  f"ranks ahead of it in {refute_at:.1%} or more of the widened resamples: the ranking is too uncertain")
+                  f"ranks ahead of it in {refute_at:.1%} or more of the widened resamples: the ranking is too "
+                  f"uncertain")
     return Explained(verdict, verdict_text(v, False, c.delta), reason, ev, covers_text(dec.a, r.settings), N, numbers)
 
 

@@ -1,6 +1,9 @@
-"""Fake run records, generated as JSON files following docs/RECORD_SCHEMA.md exactly (no real runs
-exist yet). Written independently of analysis.records, so the loader is tested against the schema
-document rather than against itself."""
+"""Fake run records, generated as JSON files following the field table of docs/RECORD_SCHEMA.md. Written
+independently of analysis.records, so the loader is tested against the schema document rather than against itself.
+
+A fake holds every field a record of any version must hold, and none of those marked "absent in older records": it
+is a record as the trainer wrote them before ``diagnostics``, ``setting.init_seed`` and the like existed, the kind
+the committed results are. Tests add those fields where they need them."""
 
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ def _rng(*parts) -> np.random.Generator:
 def make_record(*, dataset="cifar10", arch="vgg19", method="fggp", target_sparsity=0.9, initial_density=1.0,
                 seed=0, protocol="paper", status="completed", test_acc=93.0, best_after=None, epochs=3,
                 run_id=None) -> dict:
-    """One run record, every field of the schema present."""
+    """One run record: every field of the schema but those marked "absent in older records"."""
     if method == "dense":
         target_sparsity, initial_density = 0.0, 1.0
     rid = run_id or f"{arch}-{method}-{protocol}-{dataset}-{target_sparsity}-{initial_density}-s{seed}"
@@ -40,13 +43,15 @@ def make_record(*, dataset="cifar10", arch="vgg19", method="fggp", target_sparsi
     history = []
     for ep in range(1, n_ep + 1):
         frac = ep / epochs
-        history.append({"epoch": ep, "iteration": 100 * ep, "lr": 0.1 if frac < 0.5 else 0.01, "train_loss": round(2.0 * (1 - frac) + 0.05, 4),
+        history.append({"epoch": ep, "iteration": 100 * ep, "lr": 0.1 if frac < 0.5 else 0.01,
+                        "train_loss": round(2.0 * (1 - frac) + 0.05, 4),
                         "train_acc": round(40 + 55 * frac, 2),
                         "test_acc": round((test_acc if done else 50.0) * (0.6 + 0.4 * frac), 2),
                         "sparsity": round(target_sparsity * min(1.0, frac / 0.8) if method != "dense" else 0.0, 4)})
-    if not done:
-        history[-1]["train_loss"] = None  # nan loss is recorded as null
+    # a diverged run's history ends with the last epoch it finished; the epoch it diverged in is its divergence
     best = best_after if best_after is not None else (round(test_acc + 0.2, 2) if done else None)
+    # 1,000,000 Conv/Linear weights and biases, 990,000 of them prunable
+    prunable_sparsity = min(1.0, target_sparsity * 1.001)
     return {
         "schema": SCHEMA,
         "run_id": rid,
@@ -67,19 +72,23 @@ def make_record(*, dataset="cifar10", arch="vgg19", method="fggp", target_sparsi
             "best_test_acc_after_pruning": best,
             "final_train_loss": 0.012 if done else None,
             "sparsity": target_sparsity,
-            "prunable_sparsity": min(1.0, target_sparsity * 1.001),
+            "prunable_sparsity": prunable_sparsity,
         },
         "per_layer_sparsity": layers,
+        "weight_counts": {"denominator": 1_000_000, "zero": round(1_000_000 * target_sparsity),
+                          "prunable": 990_000, "prunable_zero": round(990_000 * prunable_sparsity)},
         "weights_sha256": "0" * 64,
         "history": history,
-        "pruning_events": ([{"iteration": 2000, "target_density": 0.97, "n_pruned": 600, "n_regrown": 0, "density": 0.97}]
-                           if method != "dense" else []),
-        "divergence": None if done else {"epoch": n_ep, "iteration": 12345, "loss": "nan"},
+        "pruning_events": ([{"iteration": 2000, "target_density": 0.97, "n_pruned": 600, "n_regrown": 0,
+                             "density": 0.97}] if method != "dense" else []),
+        "divergence": None if done else {"epoch": n_ep + 1, "iteration": 100 * n_ep + 45,
+                                         "reason": "non-finite training loss (nan)"},
         "provenance": {
             "git_commit": "deadbeef", "git_dirty": False, "command": "fggp-repro train ...",
             "python": "3.11.7", "torch": "2.4.0", "torchvision": "0.19.0", "numpy": "2.0.0",
-            "device": "cpu", "deterministic": True, "started": "2026-11-21T16:30:00+00:00",
-            "finished": "2026-11-21T16:31:00+00:00", "wall_seconds": 60.0, "hostname": "test",
+            "device": "cpu", "torch_threads": 1, "deterministic": True, "cpu_capability": "AVX512",
+            "hostname": "test", "started": "2026-11-21T16:30:00+00:00", "finished": "2026-11-21T16:31:00+00:00",
+            "wall_seconds": 60.0,
         },
     }
 
@@ -98,7 +107,8 @@ def write_record(root: Path, rec: dict, path: Path | None = None) -> Path:
 
 def accuracy(arch, method, target, start, seed, protocol="paper", effects=None, noise=0.15, dataset="cifar10"):
     eff = (effects or METHOD_EFFECT).get(method, 0.0)
-    base = ARCH_BASE.get(arch, 90.0) - (20.0 * (target - 0.9) + (0.2 if start < 1 else 0.0) if method != "dense" else 0.0)
+    loss = 20.0 * (target - 0.9) + (0.2 if start < 1 else 0.0) if method != "dense" else 0.0
+    base = ARCH_BASE.get(arch, 90.0) - loss
     return round(float(base + eff + _rng(dataset, arch, method, target, start, seed, protocol).normal(0, noise)), 2)
 
 

@@ -12,7 +12,7 @@ from scipy import stats as st
 from analysis import audit, load_claims, load_runs
 from analysis.claims import RULES
 from analysis.formatting import fmt_p
-from fake_records import make_record, write_grid, write_record
+from fake_records import write_grid
 
 STRONG = {"fggp": 2.0, "annealed": 0.3, "gmp": 0.0, "random": -2.0, "dense": 0.5}
 WEAK = {"fggp": -0.2, "annealed": 0.3, "gmp": 0.0, "random": -2.0, "dense": 0.5}
@@ -50,7 +50,8 @@ def test_claims_file_is_packaged_and_complete():
         assert c.floor == ("random",)
     order, rate = cfg["claims"][3], cfg["claims"][4]
     assert "order" in order.id and "rate" in rate.id
-    assert order.pairs == (("fggp", "mf-fixed"), ("gf-annealed", "annealed"), ("gf-annealed:r0=0.01", "annealed:r0=0.01"))
+    assert order.pairs == (("fggp", "mf-fixed"), ("gf-annealed", "annealed"),
+                           ("gf-annealed:r0=0.01", "annealed:r0=0.01"))
     assert rate.pairs == (("fggp", "gf-annealed"), ("fggp", "gf-annealed:r0=0.01"), ("mf-fixed", "annealed"),
                           ("mf-fixed", "annealed:r0=0.01"))
     assert order.interactions == rate.interactions == (("fggp", "mf-fixed", "gf-annealed", "annealed"),
@@ -72,14 +73,15 @@ def test_bad_claims_files(tmp_path):
     with pytest.raises(ValueError, match="not valid TOML"):
         load_claims(bad)
     good = _packaged_text()
-    for old, new, message in (("delta = 0.5 ", "delta = -0.5 ", "delta must be > 0"),
-                              ('comparison_test = "paired-t"', 'comparison_test = "z-test"', "comparison_test must be"),
-                              ('rule = "surpasses_reference"', 'rule = "vibes"', "unknown rule 'vibes'"),
-                              ('collapsed = "separate"     #', 'collapsed = "drop"     #', "collapsed must be one of"),
-                              ('aggregation = "seed-ranks" #', 'aggregation = "median" #', "aggregation must be one of"),
-                              ('schema = "fggp-repro/claims/v3"', 'schema = "fggp-repro/claims/v2"', "schema must be"),
-                              ('protocols = ["cpu", "cpu-resnet"]', 'protocols = ["cpu"]', r"\[studies.cpu-both\] needs"),
-                              ('pairs = [["fggp", "mf-fixed"],', 'pairs = [["fggp"],', "each of pairs is")):
+    cases = (("delta = 0.5 ", "delta = -0.5 ", "delta must be > 0"),
+             ('comparison_test = "paired-t"', 'comparison_test = "z-test"', "comparison_test must be"),
+             ('rule = "surpasses_reference"', 'rule = "vibes"', "unknown rule 'vibes'"),
+             ('collapsed = "separate"     #', 'collapsed = "drop"     #', "collapsed must be one of"),
+             ('aggregation = "seed-ranks" #', 'aggregation = "median" #', "aggregation must be one of"),
+             ('schema = "fggp-repro/claims/v3"', 'schema = "fggp-repro/claims/v2"', "schema must be"),
+             ('protocols = ["cpu", "cpu-resnet"]', 'protocols = ["cpu"]', r"\[studies.cpu-both\] needs"),
+             ('pairs = [["fggp", "mf-fixed"],', 'pairs = [["fggp"],', "each of pairs is"))
+    for old, new, message in cases:
         assert old in good, old
         bad.write_text(good.replace(old, new, 1))
         with pytest.raises(ValueError, match=message):
@@ -384,7 +386,8 @@ def test_a_planted_order_effect_supports_the_order_claim():
     assert t.loc["order-gradient-first", "verdict_text"] == "supported"
     assert t.loc["rate-fixed-beats-annealed", "verdict"] == "refuted"
     n = t.loc["order-gradient-first", "numbers"]
-    assert n["comparisons"]["fggp vs mf-fixed"]["ahead"] == 3 and n["comparisons"]["gf-annealed vs annealed"]["ahead"] == 3
+    assert n["comparisons"]["fggp vs mf-fixed"]["ahead"] == 3
+    assert n["comparisons"]["gf-annealed vs annealed"]["ahead"] == 3
     inter = n["interactions"]["(fggp - mf-fixed) - (gf-annealed - annealed)"]
     assert all(abs(x) < 0.1 for x in inter["estimates"]) and inter["significant"] == 0
     assert "without runs here: gf-annealed:r0=0.01 vs annealed:r0=0.01" in t.loc["order-gradient-first", "evidence"]

@@ -12,7 +12,6 @@ from scipy import stats as st
 
 from analysis import decisions as D
 
-
 # ---------------------------------------------------------------------------------------------- Holm
 
 
@@ -132,14 +131,14 @@ def test_occasionally_all_of_and_rank_verdict_hand_cases():
     assert list(small) == [False, False, False, True]
     v, *_ = D.occasionally(np.array([[B, E]]), min_settings=3)  # too few settings to refute
     assert list(v) == [D.INCONCLUSIVE]
-    S, R, I = D.SUPPORTED, D.REFUTED, D.INCONCLUSIVE
-    v, small = D.all_of(np.array([[S, S], [S, I], [S, R], [I, I]]),
+    S, R, N = D.SUPPORTED, D.REFUTED, D.INCONCLUSIVE  # N: neither
+    v, small = D.all_of(np.array([[S, S], [S, N], [S, R], [N, N]]),
                         np.array([[True, True], [True, False], [False, False], [False, False]]))
-    assert list(v) == [S, I, R, I] and list(small) == [True, False, False, False]
-    assert D.all_of(np.zeros((2, 0), dtype=np.int8), np.zeros((2, 0), bool))[0].tolist() == [I, I]
+    assert list(v) == [S, N, R, N] and list(small) == [True, False, False, False]
+    assert D.all_of(np.zeros((2, 0), dtype=np.int8), np.zeros((2, 0), bool))[0].tolist() == [N, N]
     # 5 methods: refuted when another ranks ahead in >= 1 - 0.05/4 = 0.9875 of resamples
     v = D.rank_verdict([0.96, 0.0, 0.0, 0.3], [0.0, 0.99, 0.98, 0.5], 5, supported_at=0.95, alpha=0.05)
-    assert list(v) == [S, R, I, I]
+    assert list(v) == [S, R, N, N]
 
 
 def test_collapse_test_is_the_exact_mcnemar_test():

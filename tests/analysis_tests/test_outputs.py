@@ -85,7 +85,8 @@ def test_table_contents(two_mixed_protocols, tmp_path):
                          "--only", "main_results", "--only", "comparisons", "--only", "ranks"]) == 0
     md = (out / "paper" / "main_results.md").read_text()
     lines = md.splitlines()
-    assert lines[0].startswith("| dataset | arch | start | target sparsity | fggp | annealed | gmp | dense (reference) |")
+    assert lines[0].startswith("| dataset | arch | start | target sparsity | fggp | annealed | gmp "
+                               "| dense (reference) |")
     assert md.count("**") == 2 * 12  # one best per setting (no exact ties in the fake data)
     assert "(n=2, 1 div.)" in md
     assert "Diverged runs (excluded from every statistic, counted here): 1 — fggp 1." in md
@@ -183,8 +184,8 @@ def test_bad_claims_file_cli(grid_dir, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "lacks 'method'" in err
     gone = tmp_path / "nope.toml"
-    for main in (audit_main, plan_main):  # a claims file that is not there: one line, not an OSError's repr
-        assert main([str(grid_dir), "--claims", str(gone)]) == 2
+    for command in (audit_main, plan_main):  # a claims file that is not there: one line, not an OSError's repr
+        assert command([str(grid_dir), "--claims", str(gone)]) == 2
         assert capsys.readouterr() == ("", f"error: cannot read the claims file {gone} (No such file or directory); "
                                            f"give --claims a TOML file shaped like analysis/claims.toml\n")
 
@@ -337,9 +338,9 @@ def test_collapsed_runs_are_marked(tmp_path):
     assert figures_main(["--results", str(tmp_path), "--out", str(out), "--only", "main_results"]) == 0
     md = (out / "paper" / "main_results.md").read_text()
     assert "(n=4, 1 collapsed†)" in md
-    assert ("Collapsed runs (final accuracy ≤ 11 %, chance level; marked †, in the means of the results tables and last "
-            "at their seed in the ranks, set aside from the paired accuracy tests and compared on their own in the "
-            "collapses table): 1 — random 1.") in md
+    assert ("Collapsed runs (final accuracy ≤ 11 %, chance level; marked †, in the means of the results tables and "
+            "last at their seed in the ranks, set aside from the paired accuracy tests and compared on their own in "
+            "the collapses table): 1 — random 1.") in md
     csv = pd.read_csv(out / "paper" / "main_results.csv").set_index("method")
     assert csv.loc["random", "collapsed"] == 1 and csv.loc["fggp", "collapsed"] == 0
     assert figures_main(["--results", str(tmp_path), "--out", str(out), "--only", "sensitivity"]) == 0
@@ -383,14 +384,19 @@ def test_python_dash_m_and_no_torch(tmp_path):
     r = subprocess.run([sys.executable, "-m", "analysis", "audit", str(tmp_path)], cwd=REPO,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and str(bad) in r.stderr
+    # of the training core, the analysis uses its torch-free specification layer alone (fggp_repro/spec/)
     code = ("import sys, analysis, analysis.cli, analysis.registry; analysis.registry.all_outputs(); "
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'fggp_repro', 'torchvision')]; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision') or "
+            "(m.startswith('fggp_repro.') and not m.startswith('fggp_repro.spec'))]; "
             "print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
-    for src in (REPO / "analysis").glob("*.py"):
-        text = src.read_text()
-        assert "import torch" not in text and "fggp_repro" not in text, src
+    for src in (REPO / "analysis").rglob("*.py"):
+        imports = [line.split()[1] for line in src.read_text().splitlines()
+                   if line.lstrip().startswith(("import ", "from "))]
+        assert not [m for m in imports if m.split(".")[0] in ("torch", "torchvision")], src
+        assert all(m == "fggp_repro.spec" or m.startswith("fggp_repro.spec.") for m in imports
+                   if m.split(".")[0] == "fggp_repro"), src
 
 
 def test_collapsed_note_gives_the_bn_recalibrated_accuracy_where_recorded(tmp_path):

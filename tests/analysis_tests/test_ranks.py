@@ -11,8 +11,7 @@ import pandas as pd
 import pytest
 from scipy import stats as st
 
-from analysis import (average_ranks, cd_cliques, friedman, friedman_chi2_from_ranks, iman_davenport,
-                      nemenyi_cd)
+from analysis import average_ranks, cd_cliques, friedman, friedman_chi2_from_ranks, iman_davenport, nemenyi_cd
 
 # Demšar 2006, Table 6: AUC of four C4.5 variants on 14 data sets. The table prints three decimals;
 # in the "voting" row C4.5+cf and C4.5+m+cf both read 0.975 but are ranked 2 and 3 (the unrounded

@@ -178,7 +178,8 @@ def test_histories_and_layers(tmp_path):
     assert list(h["method"]) == ["fggp"] * 4 + ["gmp"] * 2
     assert list(h["epoch"]) == [1, 2, 3, 4, 1, 2]
     assert h["test_acc"].iloc[3] == 90.0
-    assert np.isnan(h["train_loss"].iloc[5])  # null in the record
+    # the last epoch the diverged run finished, its second of 4: loss 2.0 * (1 - 2/4) + 0.05
+    assert h["train_loss"].iloc[5] == 1.05
     ls = load_layer_sparsity(tmp_path)
     assert list(ls.loc[ls["method"] == "fggp", "layer"])[:2] == ["features.3.weight", "features.7.weight"]
     assert list(ls.loc[ls["method"] == "fggp", "layer_index"]) == list(range(6))
@@ -189,34 +190,22 @@ def test_histories_and_layers(tmp_path):
 def test_malformed_history_is_named(tmp_path):
     rec = make_record()
     rec["history"][1]["test_acc"] = "high"
-    write_record(tmp_path, rec)
-    with pytest.raises(RecordError) as e:
-        load_histories(tmp_path)
-    assert e.value.field == "history[1].test_acc"
-    load_runs(tmp_path)  # the run itself is fine: load_runs does not read histories
+    p = write_record(tmp_path, rec)
+    # the record is checked whole (fggp_repro.spec.validate), whichever of its parts a loader reads
+    for load in (load_histories, load_runs):
+        with pytest.raises(RecordError) as e:
+            load(tmp_path)
+        assert str(e.value) == (f"{p}: field 'history[1].test_acc': is a string ('high'), expected a number "
+                                f"(docs/RECORD_SCHEMA.md): remake the run, or move the file out of the results "
+                                f"folder")
 
 
-def test_method_label_keeps_annealed_rates_apart():
-    from analysis.records import METHOD_VARIANT_FIELDS, method_label, method_order
+def test_method_order_puts_a_variant_after_its_method():
+    from analysis.records import method_order
 
-    assert method_label("annealed", {"r0": 0.5, "r_min": 0.005, "rate": 0.5}) == "annealed"
-    assert method_label("annealed", {"r0": 0.01, "r_min": 0.005}) == "annealed:r0=0.01"
-    assert method_label("gf-annealed", {"r0": 0.01}) == "gf-annealed:r0=0.01"
-    # r0 means nothing to fggp or gmp: never part of their label
-    assert method_label("fggp", {"r0": 0.01, "rate": 0.5}) == "fggp"
-    assert method_label("gmp", {"r0": 0.01}) == "gmp"
-    assert method_label("fggp", {"rate": 0.3}) == "fggp:rate=0.3"
-    assert method_label("annealed", None) == "annealed"
     assert method_order(["dense", "random", "annealed:r0=0.01", "fggp", "annealed", "mf-fixed:rate=0.3",
                          "mf-fixed"]) == ["fggp", "annealed", "annealed:r0=0.01", "mf-fixed", "mf-fixed:rate=0.3",
                                           "random", "dense"]
-    # the protocol values the labels compare with are the training config's defaults
-    from fggp_repro import config as C
-
-    p = C.PruningConfig()
-    for fields in METHOD_VARIANT_FIELDS.values():
-        for field, default in fields:
-            assert getattr(p, field) == default
 
 
 def test_two_annealed_rates_are_two_methods_not_a_duplicate(tmp_path):
@@ -260,12 +249,21 @@ def test_best_epoch_window_is_the_same_for_dense(tmp_path):
     assert df.loc["dense", "best_test_acc_after_pruning"] == 95.0
     assert df.loc["dense", "best_test_acc_window"] == 90.0 and df.loc["fggp", "best_test_acc_window"] == 90.0
     assert df.loc["dense", "t_end"] == 320 and df.loc["dense", "iterations"] == 400
-    # without iterations in the history: a pruned run keeps its recorded number, a dense run has none
-    rec = make_record(method="dense", seed=1, test_acc=90.0)
+    # without a history: a pruned run keeps its recorded number, a dense run has none
+    for method in ("dense", "fggp"):
+        rec = make_record(method=method, seed=1, test_acc=90.0, best_after=92.5)
+        rec["history"] = []
+        write_record(tmp_path, rec)
+    df = load_runs(tmp_path).query("seed == 1").set_index("method")
+    assert np.isnan(df.loc["dense", "best_test_acc_window"]) and df.loc["fggp", "best_test_acc_window"] == 92.5
+    # a history whose epochs do not say their iteration does not meet the schema
+    rec = make_record(method="dense", seed=2, test_acc=90.0)
     for e in rec["history"]:
         del e["iteration"]
     write_record(tmp_path, rec)
-    assert np.isnan(load_runs(tmp_path).query("seed == 1")["best_test_acc_window"].iloc[0])
+    with pytest.raises(RecordError) as e:
+        load_runs(tmp_path)
+    assert e.value.field == "history[0].iteration" and e.value.message.startswith("missing (docs/RECORD_SCHEMA.md)")
 
 
 def test_sweep_of_one_protocol_is_split_not_pooled(tmp_path):
@@ -303,3 +301,57 @@ def test_preset_and_options_from_the_command():
     assert options_of(rec("fggp-repro train --preset cpu --epochs 10 --milestones 5,7 --quiet")) == \
         "--epochs 10 --milestones 5,7"
     assert options_of(rec("fggp-repro train --preset cpu --method fggp")) == ""
+
+
+def test_the_schema_is_the_spec_s_and_the_analysis_adds_its_own_checks(tmp_path):
+    def error(rec) -> str:
+        p = write_record(tmp_path / str(len(list(tmp_path.iterdir()))), rec)
+        with pytest.raises(RecordError) as e:
+            load_runs(p.parent)
+        assert e.value.path == str(p)
+        return f"field '{e.value.field}': {e.value.message}"
+
+    fix = "remake the run, or move the file out of the results folder"
+    # a field every record holds, whatever its version (docs/RECORD_SCHEMA.md): stricter than reading only the
+    # fields the statistics use
+    rec = make_record()
+    del rec["weight_counts"]
+    assert error(rec) == f"field 'weight_counts': missing (docs/RECORD_SCHEMA.md): {fix}"
+    rec = make_record(status="diverged")
+    rec["divergence"] = None
+    assert error(rec) == ("field 'divergence': is null, which only the record of a completed run may hold "
+                          f"(docs/RECORD_SCHEMA.md): {fix}")
+    # on top of the schema: names that become folders and rows, a dense run's setting
+    rec = make_record()
+    rec["setting"]["protocol"] = " "
+    assert error(rec) == f"field 'setting.protocol': is an empty string: {fix}"
+    rec = make_record(method="dense")
+    rec["setting"]["target_sparsity"] = 0.9
+    assert error(rec) == ("field 'setting.target_sparsity': a dense run must have target_sparsity 0.0 and "
+                          f"initial_density 1.0: {fix}")
+    # the fields a record made today has and older ones lack are not required
+    rec = make_record()
+    assert "diagnostics" not in rec and "init_seed" not in rec["setting"]
+    rec["setting"].update(init_seed=0, order_seed=0)
+    write_record(tmp_path / "ok", rec)
+    assert len(load_runs(tmp_path / "ok")) == 1
+
+
+@pytest.mark.parametrize("field,a,b,protocols", [
+    # seeds of a crossed design: one run seed, two order seeds -- two variants, not a duplicate
+    ("order_seed", -1, 1, ["paper[order_seed=-1]", "paper[order_seed=1]"]),
+    # strict mode is part of the run id (another computation): two variants
+    ("strict", True, False, ["paper[strict=False]", "paper[strict=True]"]),
+    # the oneDNN cap is how a run executed, not what it computes (the spec's PER_RUN_FIELDS): the same run twice
+    ("cpu_isa", "native", "portable", None),
+])
+def test_which_config_fields_tell_two_runs_of_one_seed_apart(tmp_path, field, a, b, protocols):
+    for run_id, value in (("x", a), ("y", b)):
+        rec = make_record(seed=3, run_id=run_id)
+        rec["config"]["run"][field] = value
+        write_record(tmp_path, rec)
+    if protocols is None:
+        with pytest.raises(RecordError, match="duplicate run: same .* and config as .*; keep one of the two"):
+            load_runs(tmp_path)
+    else:
+        assert sorted(load_runs(tmp_path)["protocol"]) == protocols

@@ -13,10 +13,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis import RecordError, classify, load_records, platform_of
+from analysis import RecordError, classify, load_records, platform_columns
 from analysis.cli import audit_main, figures_main, plan_main
 from analysis.formatting import atomic_write_text
-from analysis.platforms import platform_note, platform_table
+from analysis.platforms import platform_label, platform_note, platform_table
 from analysis.records import NotARecord
 from fake_records import make_record, write_grid, write_record
 
@@ -39,8 +39,9 @@ STRAYS = {
 
 def _grid(root: Path) -> Path:
     """vgg19, targets 90 % and 95 %, dense start, fggp and gmp, seeds 0-2, dense seeds 0-2: 15 runs. Seed 2 of
-    the 90 % setting (fggp and gmp: 2 runs) was made on an AMD CPU with 2 threads, the other 13 on an Intel one
-    with 1 thread (as older records say it: the thread count inside provenance.device)."""
+    the 90 % setting (fggp and gmp: 2 runs) was made on an AMD CPU with 2 threads in channels_last, the other 13 on
+    an Intel one with 1 thread (as older records say it: the thread count inside provenance.device; no memory
+    format)."""
     paths = write_grid(root, methods=("fggp", "gmp"), archs=("vgg19",), targets=(0.9, 0.95), starts=(1.0,),
                        seeds=(0, 1, 2))
     for p in paths:
@@ -48,7 +49,7 @@ def _grid(root: Path) -> Path:
         amd = rec["setting"]["seed"] == 2 and rec["setting"]["target_sparsity"] == 0.9
         rec["provenance"].update(AMD if amd else INTEL)
         if amd:
-            rec["config"]["run"]["precision"] = "fp32"  # the same as a record without the field
+            rec["config"]["run"].update(precision="fp32", channels_last=True)  # fp32: as a record without the field
         p.write_text(json.dumps(rec))
     return root
 
@@ -107,7 +108,7 @@ def test_classify_damaged_and_good_records(tmp_path):
         classify(p)
     assert str(e.value) == (f"{p}: not valid JSON (Expecting property name enclosed in double quotes: line 1 column 40 "
                             f"(char 39)), yet it names the run-record schema fggp-repro/run-record/...: a damaged run "
-                            f"record")
+                            f"record; remake the run, or move the file out of the results folder")
     rec = make_record()
     p.write_text(json.dumps(rec))
     assert classify(p) == rec
@@ -175,16 +176,19 @@ def test_damaged_run_record_still_fails(clean, tmp_path, capsys, case):
     if case == "truncated":
         bad.write_text('{"schema": "fggp-repro/run-record/v1", ')
         line = (f"error: {bad}: not valid JSON (Expecting property name enclosed in double quotes: line 1 column 40 "
-                f"(char 39)), yet it names the run-record schema fggp-repro/run-record/...: a damaged run record\n")
+                f"(char 39)), yet it names the run-record schema fggp-repro/run-record/...: a damaged run record; "
+                f"remake the run, or move the file out of the results folder\n")
     elif case == "v2":
         rec = make_record(seed=9)
         rec["schema"] = "fggp-repro/run-record/v2"
         bad.write_text(json.dumps(rec))
         line = (f"error: {bad}: field 'schema': is 'fggp-repro/run-record/v2'; expected 'fggp-repro/run-record/v1' "
-                f"(another version of the run-record schema than this analysis reads)\n")
+                f"(another version of the run-record schema than this analysis reads): move the file out of the "
+                f"results folder\n")
     else:
         bad.write_text(json.dumps({"schema": V1, "status": "completed"}))
-        line = f"error: {bad}: field 'run_id': missing\n"
+        line = (f"error: {bad}: field 'run_id': missing (docs/RECORD_SCHEMA.md): remake the run, or move the file "
+                f"out of the results folder\n")
     for main, extra in ((figures_main, ["--out", str(tmp_path / "out")]), (audit_main, []),
                         (audit_main, ["--json"]), (plan_main, [])):
         assert main(["--results", str(root), *extra]) == 2
@@ -255,35 +259,37 @@ def test_results_option_on_all_three(clean, tmp_path, capsys):
 # platforms
 
 TWO = ("platforms: 2, analysed together (one protocol; across platforms a run drifts like a new seed) — "
-       "P1 torch 2.4.0, device cpu (Intel Xeon), CPU ISA AVX512, oneDNN ISA unknown, 1 thread, fp32, strict on "
-       "(13 runs); P2 torch 2.4.0, device cpu (AMD EPYC), CPU ISA AVX2, oneDNN ISA AVX2, 2 threads, fp32, strict on "
-       "(2 runs); "
+       "P1 torch 2.4.0, device cpu (Intel Xeon), CPU ISA AVX512, oneDNN ISA unknown, 1 thread, fp32, strict on, "
+       "memory format unknown (13 runs); P2 torch 2.4.0, device cpu (AMD EPYC), CPU ISA AVX2, oneDNN ISA AVX2, "
+       "2 threads, fp32, strict on, channels_last (2 runs); "
        "settings with runs from more than one platform: 1 of 3")
 
 
-def test_platform_of_reads_every_record_version():
+def test_platform_columns_read_every_record_version():
+    # the spec's platform (fggp_repro.spec.platform_of) as the runs frame holds it: strings, unknown where silent
     rec = make_record()
-    assert platform_of(rec) == dict(torch="2.4.0", device="cpu", cpu_isa="unknown", onednn_isa="unknown",
-                                    threads="unknown", precision="fp32", strict="true")
+    assert platform_columns(rec) == dict(torch="2.4.0", device="cpu", cpu_isa="AVX512", onednn_isa="unknown",
+                                         threads="1", precision="fp32", strict="true", channels_last="unknown")
     rec["provenance"].update(AMD)
-    rec["config"]["run"].update(precision="bf16")
-    assert platform_of(rec) == dict(torch="2.4.0", device="cpu (AMD EPYC)", cpu_isa="AVX2", onednn_isa="AVX2",
-                                    threads="2", precision="bf16", strict="true")
+    rec["config"]["run"].update(precision="bf16", channels_last=True)
+    assert platform_columns(rec) == dict(torch="2.4.0", device="cpu (AMD EPYC)", cpu_isa="AVX2", onednn_isa="AVX2",
+                                         threads="2", precision="bf16", strict="true", channels_last="true")
     clock = {**rec, "provenance": {**rec["provenance"], "device_model": "cpu (Intel(R) Xeon(R) Processor @ 2.50GHz)",
                                    "onednn_isa": "AVX512_CORE_BF16"}}
-    assert (platform_of(clock)["device"], platform_of(clock)["onednn_isa"]) == ("cpu (Intel(R) Xeon(R) Processor)",
-                                                                               "AVX512_CORE_BF16")
+    assert (platform_columns(clock)["device"], platform_columns(clock)["onednn_isa"]) == (
+        "cpu (Intel(R) Xeon(R) Processor)", "AVX512_CORE_BF16")
     del rec["provenance"]["device_model"]  # an older record: the model inside device, without its threads
-    assert platform_of(rec)["device"] == "cpu (AMD EPYC)"
+    assert platform_columns(rec)["device"] == "cpu (AMD EPYC)"
     del rec["provenance"]["torch_threads"]
-    rec["config"]["run"]["threads"] = 4  # the config's thread count when provenance lacks it
+    rec["config"]["run"].update(threads=4.0, channels_last=False)  # the config's thread count when provenance lacks it
     rec["provenance"]["deterministic"] = False
-    assert (platform_of(rec)["threads"], platform_of(rec)["strict"]) == ("4", "false")
-    assert platform_of({}) == dict(torch="unknown", device="unknown", cpu_isa="unknown", onednn_isa="unknown",
-                                   threads="unknown", precision="fp32", strict="unknown")
+    assert [platform_columns(rec)[k] for k in ("threads", "strict", "channels_last")] == ["4", "false", "false"]
+    assert platform_columns({}) == dict(torch="unknown", device="unknown", cpu_isa="unknown", onednn_isa="unknown",
+                                        threads="unknown", precision="fp32", strict="unknown",
+                                        channels_last="unknown")
     gpu = make_record()
     gpu["provenance"].update(device="NVIDIA H100 80GB HBM3", torch_threads=2)
-    assert platform_of(gpu)["device"] == "NVIDIA H100 80GB HBM3"
+    assert platform_columns(gpu)["device"] == "NVIDIA H100 80GB HBM3"
 
 
 def test_platform_table_and_note(clean):
@@ -291,14 +297,18 @@ def test_platform_table_and_note(clean):
     t = platform_table(runs)
     assert t.to_dict("records") == [
         dict(platform="P1", torch="2.4.0", device="cpu (Intel Xeon)", cpu_isa="AVX512", onednn_isa="unknown",
-             threads="1", precision="fp32", strict="true", runs=13, completed=13, diverged=0, settings=3),
+             threads="1", precision="fp32", strict="true", channels_last="unknown", runs=13, completed=13, diverged=0,
+             settings=3),
         dict(platform="P2", torch="2.4.0", device="cpu (AMD EPYC)", cpu_isa="AVX2", onednn_isa="AVX2", threads="2",
-             precision="fp32", strict="true", runs=2, completed=2, diverged=0, settings=1),
+             precision="fp32", strict="true", channels_last="true", runs=2, completed=2, diverged=0, settings=1),
     ]
     assert platform_note(runs) == TWO
     one = runs[runs["device"] == "cpu (Intel Xeon)"]
     assert platform_note(one) == ("platforms: 1 — torch 2.4.0, device cpu (Intel Xeon), CPU ISA AVX512, oneDNN ISA "
-                                  "unknown, 1 thread, fp32, strict on (13 runs)")
+                                  "unknown, 1 thread, fp32, strict on, memory format unknown (13 runs)")
+    contiguous = {**t.to_dict("records")[1], "channels_last": "false"}
+    assert platform_label(contiguous) == ("torch 2.4.0, device cpu (AMD EPYC), CPU ISA AVX2, oneDNN ISA AVX2, "
+                                          "2 threads, fp32, strict on, contiguous")
 
 
 def test_figures_and_audit_report_platforms(clean, tmp_path, capsys):
@@ -308,16 +318,17 @@ def test_figures_and_audit_report_platforms(clean, tmp_path, capsys):
     assert log == (f"protocol paper: 15 runs (15 completed, 0 diverged) -> {out / 'paper'}\n  {TWO}\n"
                    f"  platforms: platforms.md, platforms.tex, platforms.csv\n")
     assert (out / "paper" / "platforms.csv").read_text() == (
-        "protocol,platform,torch,device,cpu_isa,onednn_isa,threads,precision,strict,runs,completed,diverged,settings\n"
-        "paper,P1,2.4.0,cpu (Intel Xeon),AVX512,unknown,1,fp32,true,13,13,0,3\n"
-        "paper,P2,2.4.0,cpu (AMD EPYC),AVX2,AVX2,2,fp32,true,2,2,0,1\n")
+        "protocol,platform,torch,device,cpu_isa,onednn_isa,threads,precision,strict,channels_last,runs,completed,"
+        "diverged,settings\n"
+        "paper,P1,2.4.0,cpu (Intel Xeon),AVX512,unknown,1,fp32,true,unknown,13,13,0,3\n"
+        "paper,P2,2.4.0,cpu (AMD EPYC),AVX2,AVX2,2,fp32,true,true,2,2,0,1\n")
     md = (out / "paper" / "platforms.md").read_text().splitlines()
     assert md[:4] == [
-        "| platform | torch | device | CPU ISA | oneDNN ISA | threads | precision | strict | runs | completed | diverged "
-        "| settings |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-        "| P1 | 2.4.0 | cpu (Intel Xeon) | AVX512 | unknown | 1 | fp32 | on | 13 | 13 | 0 | 3 |",
-        "| P2 | 2.4.0 | cpu (AMD EPYC) | AVX2 | AVX2 | 2 | fp32 | on | 2 | 2 | 0 | 1 |",
+        "| platform | torch | device | CPU ISA | oneDNN ISA | threads | precision | strict | memory format | runs "
+        "| completed | diverged | settings |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| P1 | 2.4.0 | cpu (Intel Xeon) | AVX512 | unknown | 1 | fp32 | on | unknown | 13 | 13 | 0 | 3 |",
+        "| P2 | 2.4.0 | cpu (AMD EPYC) | AVX2 | AVX2 | 2 | fp32 | on | channels_last | 2 | 2 | 0 | 1 |",
     ]
     assert "This protocol's runs span 2 platforms; they are analysed together" in md[5]
     assert md[-1] == ("Settings with runs from more than one platform: 1 of 3 — cifar10 vgg19 90% dense-start "
@@ -328,15 +339,16 @@ def test_figures_and_audit_report_platforms(clean, tmp_path, capsys):
     data = json.loads(capsys.readouterr().out)
     assert [d["platforms"] for d in data] == [platform_table(load_records(clean).runs).to_dict("records")] * 5
     assert data[0]["platforms"][1] == dict(platform="P2", torch="2.4.0", device="cpu (AMD EPYC)", cpu_isa="AVX2",
-                                           onednn_isa="AVX2", threads="2", precision="fp32", strict="true", runs=2,
-                                           completed=2, diverged=0, settings=1)
+                                           onednn_isa="AVX2", threads="2", precision="fp32", strict="true",
+                                           channels_last="true", runs=2, completed=2, diverged=0, settings=1)
 
 
 def test_platforms_table_one_platform_and_dense_only(tmp_path, capsys):
     write_grid(tmp_path / "a", methods=("fggp",), archs=("vgg19",), targets=(0.9,), starts=(1.0,), seeds=(0, 1))
     assert figures_main(["--results", str(tmp_path / "a"), "--out", str(tmp_path / "o"), "--only", "platforms"]) == 0
-    assert capsys.readouterr().out.splitlines()[1] == ("  platforms: 1 — torch 2.4.0, device cpu, CPU ISA unknown, "
-                                                       "oneDNN ISA unknown, threads unknown, fp32, strict on (4 runs)")
+    assert capsys.readouterr().out.splitlines()[1] == ("  platforms: 1 — torch 2.4.0, device cpu, CPU ISA AVX512, "
+                                                       "oneDNN ISA unknown, 1 thread, fp32, strict on, memory format "
+                                                       "unknown (4 runs)")
     md = (tmp_path / "o" / "paper" / "platforms.md").read_text()
     assert "Every run of this protocol was made on one platform." in md
     assert md.endswith("\nSettings with runs from more than one platform: none of 2.\n")
@@ -344,8 +356,8 @@ def test_platforms_table_one_platform_and_dense_only(tmp_path, capsys):
         write_record(tmp_path / "d", make_record(method="dense", seed=s))
     assert figures_main(["--results", str(tmp_path / "d"), "--out", str(tmp_path / "p"), "--only", "platforms"]) == 0
     assert capsys.readouterr().out.splitlines()[1:] == [
-        "  platforms: 1 — torch 2.4.0, device cpu, CPU ISA unknown, oneDNN ISA unknown, threads unknown, fp32, strict on "
-        "(2 runs)",
+        "  platforms: 1 — torch 2.4.0, device cpu, CPU ISA AVX512, oneDNN ISA unknown, 1 thread, fp32, strict on, "
+        "memory format unknown (2 runs)",
         "  skip platforms: only dense runs, nothing to compare"]
 
 
@@ -385,25 +397,30 @@ def test_figures_refuses_an_unwritable_output_folder_before_reading(clean, tmp_p
 
 
 def test_figures_stops_in_one_line_when_a_write_fails(clean, tmp_path, capsys, monkeypatch):
-    import dataclasses
     import errno
 
-    from analysis import registry
+    from fggp_repro.spec import files
 
-    outputs = registry.all_outputs()
+    real_replace = os.replace
 
-    def disk_full(ctx, out_dir):  # what atomic_write_bytes raises when the disk fills up mid-way
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    def replace(src, dst):  # the disk fills up when the diagnostics table is written (drawn after platforms)
+        if Path(dst).name.startswith("diagnostics."):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_replace(src, dst)
 
-    outputs["diagnostics"] = dataclasses.replace(outputs["diagnostics"], func=disk_full)  # drawn after platforms
-    monkeypatch.setattr(registry, "all_outputs", lambda: outputs)
-    out = tmp_path / "o"
-    assert figures_main(["--results", str(clean), "--out", str(out), "--only", "platforms",
-                         "--only", "diagnostics"]) == 2
+    monkeypatch.setattr(files.os, "replace", replace)
+    root, out = tmp_path / "r", tmp_path / "o"
+    shutil.copytree(clean, root)
+    rec = json.loads(next(root.rglob("*fggp*s0.json")).read_text())  # one record with diagnostics: a table to write
+    rec["diagnostics"] = {"dead_units": {"total": 0, "per_layer": {}}, "bn_recalibrated_test_acc": None,
+                          "bn_recalibration_batches": 0}
+    write_record(root, rec)
+    assert figures_main(["--results", str(root), "--out", str(out), "--only", "platforms", "--only",
+                         "diagnostics"]) == 2
     got = capsys.readouterr()
-    assert got.err == (f"error: cannot write diagnostics into {out / 'paper'} (No space left on device); the files "
-                       f"written before it are whole (each is replaced atomically); free the space or choose another "
-                       f"--out, and rerun\n")
+    assert got.err == (f"error: diagnostics: cannot write {out / 'paper' / 'diagnostics.md'} (No space left on "
+                       f"device); free space or choose another --out, and rerun; the files written before it are "
+                       f"whole (each is replaced atomically)\n")
     assert "  platforms: platforms.md, platforms.tex, platforms.csv" in got.out.splitlines()
     # what was written before the failure is whole, and no temp file is left
     assert sorted(f.name for f in (out / "paper").iterdir()) == ["platforms.csv", "platforms.md", "platforms.tex"]

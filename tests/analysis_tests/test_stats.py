@@ -10,8 +10,8 @@ import pytest
 from scipy import stats as st
 
 from analysis import compare, holm, paired_test, summarize, t_interval, welch_test
-from analysis.stats import signed_rank_permutation_p
 from analysis.records import SETTING_KEYS
+from analysis.stats import signed_rank_permutation_p
 
 
 def frame(rows):

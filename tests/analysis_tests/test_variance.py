@@ -1,10 +1,13 @@
 """Seeds by source: the two-way random-effects decomposition, its intervals, and what it says about pairing."""
 
+import json
+
 import numpy as np
 import pytest
 from scipy import stats
 
 from analysis.variance import decompose, mls_interval, pairing
+from fake_records import make_record, write_record
 
 
 def test_decomposition_of_a_2x2_design_by_hand():
@@ -86,18 +89,10 @@ def test_pairing_of_two_methods_sharing_the_seeds():
 
 
 def _write(folder, protocol, method, sparsity, init, order, acc, seed=0):
-    import json
-
-    density = 1.0
-    rec = {"schema": "fggp-repro/run-record/v1", "run_id": f"vgg19-{method}-{protocol}-{sparsity}-{init}-{order}",
-           "status": "completed", "config": {"pruning": {"method": method}},
-           "setting": {"dataset": "cifar10-jpeg", "arch": "vgg19", "method": method,
-                       "target_sparsity": 0.0 if method == "dense" else sparsity, "initial_density": density,
-                       "seed": seed, "init_seed": init, "order_seed": order, "protocol": protocol},
-           "metrics": {"test_acc": acc}}
-    path = folder / "raw" / "cifar10-jpeg" / "vgg19" / method / f"{rec['run_id']}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(rec))
+    rec = make_record(dataset="cifar10-jpeg", method=method, target_sparsity=sparsity, seed=seed, protocol=protocol,
+                      test_acc=acc, run_id=f"vgg19-{method}-{protocol}-{sparsity}-{init}-{order}")
+    rec["setting"].update(init_seed=init, order_seed=order)
+    return write_record(folder, rec)
 
 
 def test_the_variance_command_on_planted_records(tmp_path, capsys):
@@ -143,3 +138,28 @@ def test_the_variance_command_refuses_in_one_line(tmp_path, capsys):
     _write(tmp_path, "p", "fggp", 0.9, 0, 0, 70.0)
     assert main(["--results", str(tmp_path), "--protocol", "p"]) == 0
     assert capsys.readouterr().out.startswith("no cell has a complete crossed design")
+
+
+def test_the_variance_command_reads_records_as_the_analysis_does(tmp_path, capsys):
+    from analysis.variance import main
+
+    for i in range(2):
+        for o in range(2):
+            _write(tmp_path, "p", "fggp", 0.9, i, o, 70.0 + i + 0.5 * o)
+    (tmp_path / "raw" / "notes.json").write_text('{"note": "crossed design started"}')  # not a record: no part
+    assert main(["--results", str(tmp_path), "--protocol", "p"]) == 0
+    assert "| vgg19 90%, dense start: fggp | 2 x 2 | 70.75 |" in capsys.readouterr().out
+    bad = _write(tmp_path, "p", "fggp", 0.9, 2, 2, 70.0)
+    rec = json.loads(bad.read_text())
+    del rec["weight_counts"]
+    bad.write_text(json.dumps(rec))
+    assert main(["--results", str(tmp_path), "--protocol", "p"]) == 2
+    assert capsys.readouterr().err == (f"fggp-repro variance: error: {bad}: field 'weight_counts': missing "
+                                       f"(docs/RECORD_SCHEMA.md): remake the run, or move the file out of the "
+                                       f"results folder\n")
+    bad.unlink()
+    (tmp_path / "afile").write_text("x")
+    assert main(["--results", str(tmp_path), "--protocol", "p", "--out", str(tmp_path / "afile" / "v.md")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"fggp-repro variance: error: --out: cannot write {tmp_path / 'afile' / 'v.md'} (")
+    assert err.count("\n") == 1
