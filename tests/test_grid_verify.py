@@ -28,7 +28,7 @@ def test_parse_seeds():
 
 def test_expand_counts_dense_once_per_seed():
     runs = grid.expand(["dense", "fggp", "gmp"], [0.9, 0.95], ["dense", "sparse50"], [0, 1, 2])
-    assert len(runs) == 3 + 2 * 2 * 2 * 3  # the grid: 6 methods x 3 x 2 x 5 + 5 dense = 185 likewise
+    assert len(runs) == 3 + 2 * 2 * 2 * 3  # the mini grid: 6 methods x 3 x 2 x 5 + 5 dense = 185 likewise
     assert [r.label() for r in runs[:4]] == ["dense seed 0", "fggp 0.9 dense seed 0", "gmp 0.9 dense seed 0",
                                              "fggp 0.9 sparse50 seed 0"]
     assert runs[9].label() == "dense seed 1"  # seed by seed: 1 dense + 8 pruned runs per seed
