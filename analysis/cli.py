@@ -100,7 +100,11 @@ def _load(results: Path, verb: str, *, histories: bool = False, layers: bool = F
         return 2
     for path, why in rec.skipped:
         print(f"note: skipped {path}, not a run record: {why}", file=sys.stderr)
-    if rec.runs.empty:
+    for p in rec.crossed:
+        print(f"protocol {p}: a crossed design of init and order seeds, not pooled or audited with anything: "
+              f"`fggp-repro variance --protocol {p}` reads it" + (" (figures writes its variance.md)"
+                                                                  if verb == "draw" else ""))
+    if rec.runs.empty and not (rec.crossed and verb == "draw"):
         n = len(rec.skipped)
         extra = f" ({n} other JSON file{'s' if n != 1 else ''} skipped)" if n else ""
         print(f"No run records under {results}{extra}: nothing to {verb} yet.")
@@ -190,6 +194,9 @@ def figures_main(argv: list[str] | None = None) -> int:
     rec = _load(results, "draw", histories=True, layers=True)
     if isinstance(rec, int):
         return rec
+    status = _write_variance(rec.crossed, results, Path(args.out), args.protocol)
+    if status or rec.runs.empty:
+        return status
     runs = rec.runs
     protocols = sorted(runs["protocol"].unique())
     from .claims import load_claims, studies_status
@@ -257,6 +264,28 @@ def figures_main(argv: list[str] | None = None) -> int:
     if args.only or args.protocol:
         return 0
     return _write_glance(drawn, pending, dense_only, Path(args.out), args.readme, readme_text)
+
+
+def _write_variance(crossed, results: Path, out: Path, only_protocols) -> int:
+    """``<out>/<protocol>/variance.md`` for each crossed design (analysis/variance.py); 2 when a file cannot be
+    written."""
+    from .formatting import atomic_write_text
+    from .variance import crossed_runs, report_lines
+
+    for p in crossed:
+        if only_protocols and p not in only_protocols:
+            continue
+        out_dir = out / _safe(p)
+        try:
+            path = atomic_write_text(out_dir / "variance.md", "\n".join(report_lines(crossed_runs(results, p))) + "\n")
+        except OutputError as e:
+            print(f"error: variance: {e}, and rerun", file=sys.stderr)
+            return 2
+        print(f"crossed design {p} -> {out_dir}\n  variance: {path.name}")
+        removed = _remove_stale(out_dir, {Path(path).resolve()}, None)
+        if removed:
+            print(f"  removed (no longer produced): {', '.join(removed)}")
+    return 0
 
 
 def _write_glance(drawn, pending, dense_only, out: Path, readme: str | None, readme_text: str | None) -> int:

@@ -112,6 +112,9 @@ class Records:
     layer_sparsity: pd.DataFrame  #: one row per (run, prunable tensor)
     #: the JSON files that are not run records, as (path, reason), sorted by path (:func:`classify`)
     skipped: tuple[tuple[str, str], ...] = ()
+    #: protocols whose records cross init seeds with order seeds (``grid --init-seeds ... --order-seeds``): left out
+    #: of the frames (their runs share seeds, so nothing here may pair or pool them); ``analysis.variance`` reads them
+    crossed: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------------------------
@@ -496,6 +499,7 @@ def load_records(path: str | Path, *, histories: bool = True, layers: bool = Tru
     lays: list = []
     configs: list[dict] = []
     skipped: list[tuple[str, str]] = []
+    crossed: set[str] = set()
     for f in record_files(path):
         try:
             rec = read_record(f)
@@ -503,10 +507,17 @@ def load_records(path: str | Path, *, histories: bool = True, layers: bool = Tru
             skipped.append((str(f), str(e)))
             continue
         row, hist, lay = _parse(f, rec, history=histories, layers=layers)
+        s = rec["setting"]
+        if s.get("init_seed", row["seed"]) != row["seed"] or s.get("order_seed", row["seed"]) != row["seed"]:
+            crossed.add(row["protocol"])
         configs.append(row.pop("_config"))
         rows.append(row)
         hists.append(hist)
         lays.append(lay)
+    if crossed:
+        keep = [i for i, r in enumerate(rows) if r["protocol"] not in crossed]
+        rows, configs = [rows[i] for i in keep], [configs[i] for i in keep]
+        hists, lays = [hists[i] for i in keep], [lays[i] for i in keep]
     _split_protocol_variants(rows, configs)
 
     if not rows:
@@ -519,7 +530,8 @@ def load_records(path: str | Path, *, histories: bool = True, layers: bool = Tru
     id_cols = list(RUN_KEYS) + ["status", "run_id"]
     hist_df = _stack(runs, order, hists if histories else [None] * len(rows), id_cols, kind="history")
     lay_df = _stack(runs, order, lays if layers else [None] * len(rows), id_cols, kind="layers")
-    return Records(runs=runs_sorted, histories=hist_df, layer_sparsity=lay_df, skipped=tuple(skipped))
+    return Records(runs=runs_sorted, histories=hist_df, layer_sparsity=lay_df, skipped=tuple(skipped),
+                   crossed=tuple(sorted(crossed)))
 
 
 def _stack(runs: pd.DataFrame, order, parts, id_cols, *, kind: str) -> pd.DataFrame:

@@ -163,3 +163,23 @@ def test_the_variance_command_reads_records_as_the_analysis_does(tmp_path, capsy
     err = capsys.readouterr().err
     assert err.startswith(f"fggp-repro variance: error: --out: cannot write {tmp_path / 'afile' / 'v.md'} (")
     assert err.count("\n") == 1
+
+
+def test_figures_and_audit_keep_a_crossed_design_apart(tmp_path, capsys):
+    from analysis.cli import audit_main, figures_main
+    from fake_records import write_small_grid
+
+    write_small_grid(tmp_path, "paper", history=False)
+    for i in range(2):
+        for o in range(2):
+            _write(tmp_path, "paper-crossed", "fggp", 0.9, i, o, 90.0 + i + 0.1 * o)
+    out = tmp_path / "figs"
+    assert figures_main(["--results", str(tmp_path), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "protocol paper-crossed: a crossed design of init and order seeds, not pooled or audited" in printed
+    assert sorted(p.name for p in (out / "paper-crossed").iterdir()) == ["variance.md"]
+    table = (out / "paper-crossed" / "variance.md").read_text()
+    assert "| vgg19 90%, dense start: fggp | 2 x 2 | 90.55 |" in table  # mean of 90, 90.1, 91, 91.1
+    assert (out / "paper" / "REPORT.md").is_file() and not any(p.name.startswith("paper-crossed[") for p in out.iterdir())
+    assert audit_main(["--results", str(tmp_path)]) == 0
+    assert "paper-crossed" not in capsys.readouterr().out.split("\n", 1)[1]  # only the note line names it
