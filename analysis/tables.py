@@ -225,7 +225,8 @@ def rank_note(ctx: Context, rk) -> str:
     seeds = "/".join(str(int(x)) for x in sorted(set(rk.seeds.tolist()), reverse=True))
     left = (f"; {rk.dropped_settings} setting(s) with fewer than {c.min_seeds} complete seeds left out"
             if rk.dropped_settings else "")
-    return (f"The audit's ranking (claim 3): {', '.join(rk.methods)}; {AGGREGATION_WORDS[rk.aggregation]} "
+    return (f"The audit's ranking (claim 3) of {', '.join(rk.methods)} (not in rank order): "
+            f"{AGGREGATION_WORDS[rk.aggregation]} "
             f"(1 = best, ties share the average rank), averaged over {len(rk.settings)} settings, each on all its "
             f"complete seeds ({seeds}){left}. Intervals and P(best): {rk.distribution.shape[0]} resamples of seeds "
             f"within each of {rk.groups} group(s) of settings sharing their seeds, spread by sqrt(K/(K−1)) and "

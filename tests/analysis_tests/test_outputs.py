@@ -461,9 +461,10 @@ def test_rank_chart_draws_the_ranks_its_intervals_are_about(tmp_path):
     assert rows["rank"].tolist() == [1.0, 2.0, 3.0]
     assert rows["low"].tolist() == [1.0, 2.0, 3.0] and rows["high"].tolist() == [1.0, 2.0, 3.0]
     assert rows["p_best"].tolist() == [1.0, 0.0, 0.0]
-    assert what.startswith("The audit's ranking (claim 3): fggp, gmp, random; mean over each setting's seeds of the "
-                           "per-seed ranks (1 = best, ties share the average rank), averaged over 1 settings, each on "
-                           "all its complete seeds (3); 1 setting(s) with fewer than 3 complete seeds left out.")
+    assert what.startswith("The audit's ranking (claim 3) of fggp, gmp, random (not in rank order): mean over "
+                           "each setting's seeds of the per-seed ranks (1 = best, ties share the average rank), "
+                           "averaged over 1 settings, each on all its complete seeds (3); 1 setting(s) with fewer "
+                           "than 3 complete seeds left out.")
     out = tmp_path / "figs"
     assert figures_main(["--results", str(tmp_path), "--out", str(out), "--only", "rank_chart", "--only", "ranks"]) == 0
     assert (out / "paper" / "rank_chart.png").exists()
