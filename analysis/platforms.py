@@ -106,7 +106,7 @@ def platform_note(runs: pd.DataFrame) -> str:
                        for r in t.to_dict("records"))
     n_settings = len(runs[list(SETTING_KEYS)].drop_duplicates())
     n_mixed = len(mixed_settings(runs))
-    return (f"platforms: {len(t)}, analysed together (one protocol; across platforms a run drifts like a new seed) "
+    return (f"platforms: {len(t)}, analysed together within a setting (across platforms a run drifts like a new seed) "
             f"— {listed}; settings with runs from more than one platform: {n_mixed} of {n_settings}")
 
 

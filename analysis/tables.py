@@ -542,7 +542,7 @@ def platforms_parts(ctx: Context) -> TableParts:
               "contiguous; docs/RECORD_SCHEMA.md). On one platform a strict rerun is "
               "bit-identical; on another it drifts like a new seed. "
               + ("Every run of this protocol was made on one platform." if n == 1 else
-                 f"This protocol's runs span {n} platforms; they are analysed together (runs of one protocol), "
+                 f"These runs span {n} platforms; within a setting they are analysed together, "
                  f"each seed counting once whatever its platform.")
               + f" runs: records (completed + diverged); settings: the (dataset, arch, target sparsity, start) "
                 f"cells with runs on the platform, dense included. {ctx.scale()}."),

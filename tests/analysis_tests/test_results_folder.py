@@ -258,7 +258,7 @@ def test_results_option_on_all_three(clean, tmp_path, capsys):
 # ---------------------------------------------------------------------------------------------------------
 # platforms
 
-TWO = ("platforms: 2, analysed together (one protocol; across platforms a run drifts like a new seed) — "
+TWO = ("platforms: 2, analysed together within a setting (across platforms a run drifts like a new seed) — "
        "P1 torch 2.4.0, device cpu (Intel Xeon), CPU ISA AVX512, oneDNN ISA unknown, 1 thread, fp32, strict on, "
        "memory format unknown (13 runs); P2 torch 2.4.0, device cpu (AMD EPYC), CPU ISA AVX2, oneDNN ISA AVX2, "
        "2 threads, fp32, strict on, channels_last (2 runs); "
@@ -330,7 +330,7 @@ def test_figures_and_audit_report_platforms(clean, tmp_path, capsys):
         "| P1 | 2.4.0 | cpu (Intel Xeon) | AVX512 | unknown | 1 | fp32 | on | unknown | 13 | 13 | 0 | 3 |",
         "| P2 | 2.4.0 | cpu (AMD EPYC) | AVX2 | AVX2 | 2 | fp32 | on | channels_last | 2 | 2 | 0 | 1 |",
     ]
-    assert "This protocol's runs span 2 platforms; they are analysed together" in md[5]
+    assert "These runs span 2 platforms; within a setting they are analysed together" in md[5]
     assert md[-1] == ("Settings with runs from more than one platform: 1 of 3 — cifar10 vgg19 90% dense-start "
                       "(P1 4, P2 2).")
     assert audit_main(["--results", str(clean)]) == 0
