@@ -336,7 +336,7 @@ def run_grid(preset: str, runs: list[GridRun], out: str, *, jobs: int = 1, extra
 
 def _stop(running: list, terminated: bool) -> int:
     """Stop the runs in flight, each keeping the checkpoint of its last finished epoch; returns how many of them
-    finished instead (a run in its last moments writes its record; exit 0, or 1 if it diverged).
+    finished instead (a run in its last moments writes its record; exit 0, or 3 if it diverged).
 
     Ctrl-C from a terminal reached the runs too (one process group): they get two seconds, all together, to stop on
     their own. SIGTERM to the grid alone (kill, a scheduler's time limit) never reaches them, and a grid started as
