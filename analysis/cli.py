@@ -451,7 +451,7 @@ def _json_safe(x):
 
 def plan_main(argv: list[str] | None = None) -> int:
     """``fggp-repro plan [--results DIR] --protocol P [--effect E] [--power Q] [--alpha A] [--claims FILE]
-    [--at-seeds N] [--collapsed keep|exclude]`` (or ``plan RESULTS ...``): from the
+    [--at-seeds N] [--collapsed separate|keep]`` (or ``plan RESULTS ...``): from the
     observed spread of each paired comparison of a protocol, the minimum detectable difference now and the
     seeds each setting needs to detect a difference of E accuracy points."""
     parser = _Parser(
