@@ -1,8 +1,9 @@
 """The platform of a run record: what must agree for two strict runs of one config to be bit-identical.
 
 Each field is read from the record as :data:`PLATFORM` says, for records of every version (a field a record
-predates is ``None``: not compared). None of them is part of the run id: they say how a run executed, not what
-it computes, so records of one run id made on different platforms differ in their numbers.
+predates is ``None``: not compared). Precision and strict mode are part of the run id; the others are not: they say
+how a run executed, not what it computes, so records of one run id made on different platforms differ in their
+numbers.
 """
 
 from __future__ import annotations
