@@ -77,9 +77,10 @@ class ModelConfig:
                    "authors' current script calls)",
                    choices=ARCHS)
     width: float = _f(1.0, "channel width multiplier (1.0 = the paper's networks)")
-    weight_init: str = _f("torch", "weight initialisation: torch (PyTorch's layer defaults) or authors (the FGGP "
-                          "authors' archs/cifar10/vgg.py: He-normal fan-in convolutions, zero biases, BatchNorm 1/0, "
-                          "Linear N(0, 0.01) with zero bias)", choices=WEIGHT_INITS)
+    weight_init: str = _f("torch", "weight initialisation: torch (PyTorch's layer defaults) or authors (vgg19: the "
+                          "FGGP authors' archs/cifar10/vgg.py: He-normal fan-in convolutions, zero biases, BatchNorm "
+                          "1/0, Linear N(0, 0.01) with zero bias; resnet50-6n2: GraNet's weights_init; resnet50: "
+                          "PyTorch's defaults either way)", choices=WEIGHT_INITS)
 
 
 @dataclass(frozen=True)
