@@ -171,6 +171,9 @@ def _cmd_grid(args: argparse.Namespace) -> int:
     if args.cpu_isa:
         extra_flags += ["--cpu-isa", args.cpu_isa]
         extra.setdefault("run", {})["cpu_isa"] = args.cpu_isa
+    if args.no_check_copy:
+        extra_flags += ["--no-check-copy"]
+        extra["data"]["check_copy"] = False
     if args.protocol:
         extra_flags += ["--protocol", args.protocol]
         extra.setdefault("run", {})["protocol"] = args.protocol
@@ -309,6 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--dataset", choices=C.DATASETS, help="dataset of every run (default: the preset's)")
     g.add_argument("--data-root", help="dataset folder, passed to every run")
     g.add_argument("--device", help="device, passed to every run")
+    g.add_argument("--no-check-copy", action="store_true",
+                   help="cifar10 and cifar10-jpeg: train every run on a copy whose images per class or fingerprint "
+                        "differ from the complete dataset's (each under a run id of its own)")
     g.add_argument("--precision", choices=C.PRECISIONS, help="precision of every run (default: the preset's)")
     g.add_argument("--cpu-isa", choices=C.CPU_ISAS,
                    help="oneDNN instruction set of every run: native, or portable (the same kernels on AMD and "

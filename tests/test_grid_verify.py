@@ -81,6 +81,29 @@ def test_print_commands_one_self_contained_train_command_per_missing_run(tmp_pat
         assert C.run_id(cli.config_from_args(args)) == C.run_id(C.load(preset="mini", overrides=over))
 
 
+def test_no_check_copy_reaches_every_run_and_its_run_id(tmp_path, capsys):
+    from fggp_repro import cli
+
+    out = tmp_path / "res"
+    assert cli.main([*GRID, "--out", str(out), "--seeds", "0", "--no-check-copy", "--print-commands"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"fggp-repro train --preset mini --method dense --seed 0 --out {out} --threads 1 --no-check-copy",
+                     f"fggp-repro train --preset mini --method fggp --seed 0 --sparsity 0.9 --init dense --out {out} "
+                     "--threads 1 --no-check-copy"]
+    # the grid skips by the run id that train gives such a run, which is not the checked copy's
+    off = C.load(preset="mini", overrides={"pruning": {"method": "fggp", "sparsity": 0.9, "init": "dense"},
+                                           "data": {"check_copy": False}})
+    on = C.load(preset="mini", overrides={"pruning": {"method": "fggp", "sparsity": 0.9, "init": "dense"}})
+    assert C.run_id(off) != C.run_id(on)
+    rp = record_path(out, "cifar10-jpeg", "vgg19", "fggp", C.run_id(off))
+    rp.parent.mkdir(parents=True)
+    rp.write_text("{}")
+    assert cli.main([*GRID, "--out", str(out), "--seeds", "0", "--no-check-copy", "--print-commands"]) == 0
+    assert capsys.readouterr().out.splitlines() == lines[:1]
+    assert cli.main([*GRID, "--out", str(out), "--seeds", "0", "--print-commands"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2  # without the flag that record is another run's
+
+
 def test_dry_run_lists_runs_estimates_cost_and_checks_the_data(tmp_path, capsys):
     from fggp_repro import cli
 
