@@ -51,7 +51,14 @@ def test_sparsity_survives_further_training(saved):
             fggp_repro.apply_masks(model)
         weights = {n: p for n, p in model.state_dict().items()}
         for name, m in masks.items():
-            w = weights[name] if not prune else weights[name[:-len("weight")] + "weight_orig"] * m
+            if prune:
+                # the layer's own mask buffer (torch.nn.utils.prune) is the saved mask, and the weight it uses,
+                # weight_orig * weight_mask, is zero wherever the mask says pruned
+                base = name[:-len("weight")]
+                assert torch.equal(weights[base + "weight_mask"], m.to(weights[base + "weight_mask"].dtype)), name
+                w = weights[base + "weight_orig"] * weights[base + "weight_mask"]
+            else:
+                w = weights[name]
             assert int((w[~m] != 0).sum()) == 0, name
 
 
