@@ -225,6 +225,23 @@ def test_the_init_seed_draws_the_network_and_the_order_seed_the_data():
     assert not torch.equal(first_batch(cfg(seed=0)), first_batch(cfg(seed=5)))
 
 
+def test_the_trainer_takes_the_network_and_pruning_from_the_init_seed_and_the_data_from_the_order_seed(tmp_path):
+    # (seed 5, init 0) and (seed 0, order 5) are one computation, init 0 and order 5, under two run seeds: if the
+    # trainer drew the data order, the network or random pruning from the run seed instead, their weights would
+    # differ. (seed 0) keeps init 0 but takes order 0: other weights, so the order seed does reach the batches.
+    def run(name, **seeds):
+        cfg = _cfg(pruning={"method": "random"}, training={"epochs": 2, "milestones": []}, run=seeds)
+        return T.train(cfg, tmp_path / name, quiet=True).record
+
+    a, b, c = run("a", seed=5, init_seed=0), run("b", seed=0, order_seed=5), run("c", seed=0)
+    assert (a["setting"]["seed"], a["setting"]["init_seed"], a["setting"]["order_seed"]) == (5, 0, 5)
+    assert (b["setting"]["seed"], b["setting"]["init_seed"], b["setting"]["order_seed"]) == (0, 0, 5)
+    assert a["run_id"] != b["run_id"]
+    assert a["weights_sha256"] == b["weights_sha256"] and a["history"] == b["history"]
+    assert a["metrics"] == b["metrics"] and a["pruning_events"] == b["pruning_events"]
+    assert c["weights_sha256"] != a["weights_sha256"]
+
+
 REFERENCE = Path(__file__).parent / "reference" / "smoke-fggp-seed3-1thread.json"
 
 
