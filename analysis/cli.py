@@ -536,7 +536,7 @@ def calibrate_main(argv: list[str] | None = None) -> int:
                         help="whole-seed bootstrap resamples per replicate for claim 3 (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the simulation (default 0)")
     parser.add_argument("--fit", metavar="P", help="also print the variance components fitted to protocol P's records")
-    parser.add_argument("--results", default="results", help="folder of run records for --fit (default: results)")
+    parser.add_argument("--results", default=None, help="folder of run records for --fit (default: results)")
     parser.add_argument("--design", action="store_true",
                         help="with --fit P: simulate P's own design (its settings and alternatives, the fitted "
                              "components, each setting's own noise) instead of the standard scenarios: what the audit "
@@ -561,6 +561,10 @@ def calibrate_main(argv: list[str] | None = None) -> int:
     if args.seed < 0:
         print(f"error: --seed must be a whole number >= 0 (numpy's seeds are non-negative), got {args.seed}",
               file=sys.stderr)
+        return 2
+    if args.results is not None and not args.fit:
+        print("error: --results is read only by --fit P (the calibration itself simulates its records): add --fit P "
+              "or drop --results", file=sys.stderr)
         return 2
     if (args.design or args.seeds is not None) and not args.fit:
         print("error: --design and --seeds simulate a protocol's own design: name it with --fit P", file=sys.stderr)
@@ -600,7 +604,7 @@ def calibrate_main(argv: list[str] | None = None) -> int:
     )
 
     if args.fit:
-        runs = _load(Path(args.results), "fit")
+        runs = _load(Path(args.results or DEFAULT_RESULTS), "fit")
         if isinstance(runs, int):
             return runs
         runs = runs.runs
@@ -767,6 +771,8 @@ def main(argv: list[str] | None = None) -> int:
             print("usage: python -m analysis {figures,audit,plan,calibrate} [options]  "
                   "(see python -m analysis figures --help)")
             return 0
-        print("usage: python -m analysis {figures,audit,plan,calibrate} [options]", file=sys.stderr)
+        what = f"unknown command '{argv[0]}'" if argv else "no command given"
+        print(f"python -m analysis: error: {what}; choose from figures, audit, plan, calibrate (see python -m "
+              "analysis --help)", file=sys.stderr)
         return 2
     return commands[argv[0]](argv[1:])

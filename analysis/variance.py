@@ -179,7 +179,7 @@ def crossed_runs(results: str, protocol: str) -> list[dict]:
         rows.append({"dataset": s["dataset"], "arch": s["arch"], "target_sparsity": s["target_sparsity"],
                      "initial_density": s["initial_density"],
                      "method": method_label(s["method"], rec["config"].get("pruning")),
-                     "init_seed": s.get("init_seed", seed), "order_seed": s.get("order_seed", seed),
+                     "seed": seed, "init_seed": s.get("init_seed", seed), "order_seed": s.get("order_seed", seed),
                      "test_acc": float(rec["metrics"]["test_acc"])})
     return rows
 
@@ -264,9 +264,10 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import sys
 
+    from .cli import _Parser
     from .errors import RecordError
 
-    ap = argparse.ArgumentParser(prog="fggp-repro variance", description=(
+    ap = _Parser(prog="fggp-repro variance", description=(
         "Seeds by source: for each cell (setting and method) whose records cross init seeds with order seeds\n"
         "(grid --init-seeds A --order-seeds B --protocol LABEL), the variance of one run's final accuracy split\n"
         "into init, data order and residual (two-way random effects, ANOVA estimates, modified large-sample\n"
@@ -278,7 +279,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--level", type=float, default=0.95, help="interval coverage (default: 0.95)")
     ap.add_argument("--effect", type=float, default=0.5, help="effect to plan seeds for, in points (default: 0.5)")
     ap.add_argument("--out", metavar="FILE", help="also write the tables to FILE (Markdown)")
-    args = ap.parse_args(argv)
+    try:
+        args = ap.parse_args(argv)
+    except SystemExit as e:  # --help (0) or a usage error (2, one line): return, do not exit the caller
+        return int(e.code) if isinstance(e.code, int) else 2
     if not 0 < args.level < 1:
         print(f"fggp-repro variance: error: --level must be in (0, 1), got {args.level}", file=sys.stderr)
         return 2
@@ -295,6 +299,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fggp-repro variance: error: no completed record of protocol '{args.protocol}' under {args.results}: "
               "run a crossed design first (fggp-repro grid ... --init-seeds 0-2 --order-seeds 0-2 --protocol LABEL)",
               file=sys.stderr)
+        return 2
+    cells: dict[tuple, int] = {}
+    for r in rows:
+        cells[tuple(r[k] for k in CELL_KEYS)] = cells.get(tuple(r[k] for k in CELL_KEYS), 0) + 1
+    if max(cells.values()) > 1 and all(r["init_seed"] == r["seed"] == r["order_seed"] for r in rows):
+        print(f"fggp-repro variance: error: protocol '{args.protocol}' is not a crossed design: none of its "
+              f"{len(rows)} records has an init or order seed of its own; give the label of a crossed design "
+              "(fggp-repro grid ... --init-seeds 0-2 --order-seeds 0-2 --protocol LABEL)", file=sys.stderr)
         return 2
     lines = report_lines(rows, args.level, args.effect)
     text = "\n".join(lines) + "\n"

@@ -523,7 +523,14 @@ def setup(source: str | Path | None, root: str | Path | None = None, *, force: b
         staged = staging / FOLDERS[name]
         os.replace(folder, staged)
         try:
-            ds = _read_staged(name, staged)
+            try:
+                ds = _read_staged(name, staged)
+            except DataError as e:  # name the input, not the staging folder that is removed on the way out
+                why = str(e).replace(str(staged), FOLDERS[name])
+                for fix in (": is --data-root right?", "; re-extract", "; delete ", ": run `"):  # fixes for a data root
+                    why = why.split(fix)[0]
+                raise DataError(f"{source or 'the download'} is not a usable copy of {name}: {why}; nothing was "
+                                "kept") from None
             ds.fingerprint = fingerprint(ds)
             dest = root / FOLDERS[name]
             status = "installed"

@@ -79,26 +79,32 @@ def parse_method(token: str) -> tuple[str, tuple]:
 def parse_seeds(text: str, flag: str = "--seeds") -> list[int]:
     """``"0-4"`` -> [0, 1, 2, 3, 4]; ``"0,2,5"`` -> [0, 2, 5]; ranges and lists combine."""
     seeds: list[int] = []
-    try:
-        for part in text.split(","):
-            part = part.strip()
-            if "-" in part:
-                lo, hi = part.split("-")
-                seeds += range(int(lo), int(hi) + 1)
-            elif part:
-                seeds.append(int(part))
-    except ValueError:
-        raise C.ConfigError(f"{flag} takes ranges and lists like 0-4 or 0,2,5, got '{text}'") from None
-    if not seeds or min(seeds) < 0:
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            lo, hi = map(int, part.split("-")) if "-" in part else (int(part), int(part))
+        except ValueError:
+            raise C.ConfigError(f"{flag} takes ranges and lists like 0-4 or 0,2,5, got '{text}'") from None
+        if lo > hi:
+            raise C.ConfigError(f"{flag}: the range {part} runs backwards; write it low-high, e.g. {hi}-{lo}")
+        seeds += range(lo, hi + 1)
+    if not seeds:
+        raise C.ConfigError(f"{flag} names no seed; give ranges and lists like 0-4 or 0,2,5")
+    if min(seeds) < 0:
         raise C.ConfigError(f"{flag} must name non-negative seeds, got '{text}'")
     return sorted(set(seeds))
 
 
 def parse_list(text: str, name: str, kind=str) -> list:
     try:
-        return [kind(v.strip()) for v in text.split(",") if v.strip()]
+        items = [kind(v.strip()) for v in text.split(",") if v.strip()]
     except ValueError:
         raise C.ConfigError(f"--{name} takes a comma-separated list, got '{text}'") from None
+    if not items:
+        raise C.ConfigError(f"--{name} names none; give a comma-separated list (see --help for the default)")
+    return items
 
 
 def expand(methods: list[str], sparsities: list[float], inits: list[str], seeds: list[int],

@@ -15,6 +15,7 @@ re-parametrises each pruned layer with ``torch.nn.utils.prune`` so that further 
 from __future__ import annotations
 
 import io
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -79,26 +80,36 @@ def load_model(path: str | Path, *, prune: bool = False, device: str | torch.dev
     """The network of a model file, in eval mode, with ``fggp_masks``, ``fggp_run_id`` and ``fggp_config`` set;
     ``prune=True``: each pruned layer re-parametrised by ``torch.nn.utils.prune.custom_from_mask``."""
     path = Path(path)
+    not_ours = f"{path} is not a model file of fggp-repro ({FORMAT}): save one with `fggp-repro train --save-model`"
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # not tensors-only torch.save output (torch's own text suggests an unsafe load)
+        raise ModelFileError(f"cannot read the model file {path}: it is not a model file of fggp-repro ({FORMAT}); "
+                             "save one with `fggp-repro train --save-model`") from None
     except Exception as e:
-        raise ModelFileError(f"cannot read the model file {path} ({type(e).__name__}: "
-                             f"{str(e).splitlines()[0] if str(e) else ''})") from None
+        first = str(e).splitlines()[0].split(". ")[0] if str(e) else ""
+        raise ModelFileError(f"cannot read the model file {path} ({type(e).__name__}: {first})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ModelFileError(f"{path} is not a model file of fggp-repro ({FORMAT}): save one with "
-                             "`fggp-repro train --save-model`")
-    cfg = C.from_dict(data["config"])
-    with torch.random.fork_rng(devices=[]):  # the layers' own draws are overwritten: leave the caller's RNG alone
-        model = models.build(cfg.model.arch, cfg.model.width, weight_init="torch")
-    state, masks = dict(data["dense"]), {}
-    for name, item in data["masked"].items():
-        m = _unpack(item["mask"], item["shape"])
-        w = torch.zeros(item["shape"], dtype=item["values"].dtype)
-        w[m] = item["values"]
-        neg = _unpack(item["negative_zeros"], [int((~m).sum())])
-        w[~m] = torch.where(neg, -0.0, 0.0).to(w.dtype)
-        state[name], masks[name] = w, m
-    model.load_state_dict(state)
+        raise ModelFileError(not_ours)
+    try:
+        cfg = C.from_dict(data["config"])
+        with torch.random.fork_rng(devices=[]):  # the layers' own draws are overwritten: leave the caller's RNG alone
+            model = models.build(cfg.model.arch, cfg.model.width, weight_init="torch")
+        state, masks = dict(data["dense"]), {}
+        for name, item in data["masked"].items():
+            m = _unpack(item["mask"], item["shape"])
+            w = torch.zeros(item["shape"], dtype=item["values"].dtype)
+            w[m] = item["values"]
+            neg = _unpack(item["negative_zeros"], [int((~m).sum())])
+            w[~m] = torch.where(neg, -0.0, 0.0).to(w.dtype)
+            state[name], masks[name] = w, m
+        model.load_state_dict(state)
+    except C.ConfigError as e:
+        raise ModelFileError(f"{path}: its config is not valid here ({e})") from None
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as e:
+        what = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        raise ModelFileError(f"{path} is a damaged model file of fggp-repro ({what}); save it again with "
+                             "`fggp-repro train --save-model`") from None
     model.to(device).eval()
     masks = {k: v.to(device) for k, v in masks.items()}
     model.fggp_masks, model.fggp_run_id, model.fggp_config = masks, data["run_id"], cfg

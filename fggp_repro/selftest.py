@@ -24,6 +24,7 @@ from pathlib import Path
 
 from .records import write_record
 from .spec import config as C
+from .spec.files import check_writable
 from .spec.platform import PLATFORM_FIELDS, platform_of
 
 # What every probe changes in its preset: one epoch of 20 iterations at the preset's batch size (a class-balanced
@@ -141,6 +142,7 @@ def save(dest: str | Path, data_root: str | None = None, only: list[str] | None 
     names = {p.name for p in PROBES}
     if only and set(only) - names:
         raise C.ConfigError(f"no probe named '{sorted(set(only) - names)[0]}' (probes: {', '.join(sorted(names))})")
+    check_writable(dest, "--save folder", "choose another --save DIR")  # before the probes run, not after
     for p in PROBES:
         if only and p.name not in only:
             continue

@@ -226,6 +226,30 @@ def test_failed_setup_leaves_nothing_behind(tmp_path):
     assert not (tmp_path / "new").exists()
 
 
+def test_a_tarball_with_a_bad_copy_is_named_in_one_line(tmp_path, capsys):
+    from fggp_repro import cli
+
+    _write_image_folder(tmp_path / "src")
+    for split in ("train", "test"):  # one class folder short
+        for p in (tmp_path / "src" / split / D.CLASSES[-1]).iterdir():
+            p.unlink()
+        (tmp_path / "src" / split / D.CLASSES[-1]).rmdir()
+    tarball = _tarball(tmp_path / "src", tmp_path / "nine.tar.gz")
+    root = tmp_path / "root"
+    assert cli.main(["data", "--from", str(tarball), "--data-root", str(root)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == (f"fggp-repro data: error: {tarball} is not a usable copy of cifar10-jpeg: cifar10-jpeg/train "
+                       "should hold 10 class folders, found 9; nothing was kept")
+    assert not root.exists()
+    _write_cifar_batches(tmp_path / "batches" / "cifar-10-batches-py")
+    (tmp_path / "batches" / "cifar-10-batches-py" / "test_batch").unlink()
+    assert cli.main(["data", "--from", str(tmp_path / "batches"), "--data-root", str(root)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == (f"fggp-repro data: error: {tmp_path / 'batches'} is not a usable copy of cifar10: CIFAR-10 "
+                       "file test_batch not found under cifar-10-batches-py; nothing was kept")
+    assert not root.exists()
+
+
 def test_data_command_prints_counts_and_fingerprint(tmp_path):
     from fggp_repro import cli
 

@@ -26,6 +26,25 @@ def test_parse_seeds():
             grid.parse_seeds(bad)
 
 
+def test_bad_grid_lists_are_one_line_naming_the_fix(tmp_path, capsys):
+    from fggp_repro.cli import main
+
+    base = ["grid", "--preset", "smoke", "--out", str(tmp_path / "out"), "--dry-run"]
+    for args, err in [
+        (["--seeds", "3-1"], "--seeds: the range 3-1 runs backwards; write it low-high, e.g. 1-3"),
+        (["--seeds", ","], "--seeds names no seed; give ranges and lists like 0-4 or 0,2,5"),
+        (["--init-seeds", "2-0", "--protocol", "p"], "--init-seeds: the range 2-0 runs backwards; write it "
+                                                     "low-high, e.g. 0-2"),
+        (["--methods", ""], "--methods names none; give a comma-separated list (see --help for the default)"),
+        (["--sparsities", " , "], "--sparsities names none; give a comma-separated list (see --help for the "
+                                  "default)"),
+        (["--inits", ""], "--inits names none; give a comma-separated list (see --help for the default)"),
+    ]:
+        assert main(base + args) == 2, args
+        assert capsys.readouterr().err == f"fggp-repro grid: error: {err}\n"
+    assert not (tmp_path / "out").exists()
+
+
 def test_expand_counts_dense_once_per_seed():
     runs = grid.expand(["dense", "fggp", "gmp"], [0.9, 0.95], ["dense", "sparse50"], [0, 1, 2])
     assert len(runs) == 3 + 2 * 2 * 2 * 3  # the mini grid: 6 methods x 3 x 2 x 5 + 5 dense = 185 likewise

@@ -66,3 +66,15 @@ def test_an_unknown_probe_is_one_line(tmp_path):
     with pytest.raises(C.ConfigError, match="no probe named 'x' \\(probes: cpu-bf16-1thread-portable, "):
         S.selftest(only=["x"])
     assert Path(S.probe_dir()).is_dir()
+
+
+def test_an_unwritable_save_folder_is_one_line_before_any_probe_runs(tmp_path, capsys):
+    from fggp_repro.cli import main
+
+    (tmp_path / "afile").write_text("x")
+    dest = tmp_path / "afile" / "probes"
+    assert main(["selftest", "--save", str(dest), "--probe", "cpu-fp32-1thread-portable",
+                 "--data-root", str(tmp_path / "no-data")]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"fggp-repro selftest: error: cannot write the --save folder {dest}: {tmp_path / 'afile'} is a "
+                   "file, not a folder; choose another --save DIR\n")

@@ -309,6 +309,18 @@ def test_calibrate_cli(grid_dir, capsys):
     assert main(["calibrate", "--replicates", "5", "--resamples", "10", "--fit", "paper",
                  "--results", str(grid_dir)]) == 0
     assert "variance components of protocol paper" in capsys.readouterr().out
+    assert main(["calibrate", "--results", str(grid_dir)]) == 2  # read by --fit only: not ignored in silence
+    assert capsys.readouterr() == ("", "error: --results is read only by --fit P (the calibration itself simulates "
+                                       "its records): add --fit P or drop --results\n")
+
+
+def test_an_unknown_analysis_command_is_one_line(capsys):
+    assert main(["nosuch"]) == 2
+    assert capsys.readouterr() == ("", "python -m analysis: error: unknown command 'nosuch'; choose from figures, "
+                                       "audit, plan, calibrate (see python -m analysis --help)\n")
+    assert main([]) == 2
+    assert capsys.readouterr().err == ("python -m analysis: error: no command given; choose from figures, audit, "
+                                       "plan, calibrate (see python -m analysis --help)\n")
 
 
 def test_stale_outputs_are_removed(two_mixed_protocols, tmp_path, capsys):

@@ -184,3 +184,26 @@ def test_figures_and_audit_keep_a_crossed_design_apart(tmp_path, capsys):
     assert not any(p.name.startswith("paper-crossed[") for p in out.iterdir())
     assert audit_main(["--results", str(tmp_path)]) == 0
     assert "paper-crossed" not in capsys.readouterr().out.split("\n", 1)[1]  # only the note line names it
+
+
+def test_the_variance_command_refuses_a_protocol_that_is_not_a_crossed_design(tmp_path, capsys):
+    from analysis.variance import main
+
+    for s in range(3):  # a preset's grid: seeds 0-2, each its own init and order seed
+        _write(tmp_path, "cpu", "fggp", 0.9, s, s, 70.0 + s, seed=s)
+    assert main(["--results", str(tmp_path), "--protocol", "cpu"]) == 2
+    assert capsys.readouterr().err == (
+        "fggp-repro variance: error: protocol 'cpu' is not a crossed design: none of its 3 records has an init or "
+        "order seed of its own; give the label of a crossed design (fggp-repro grid ... --init-seeds 0-2 "
+        "--order-seeds 0-2 --protocol LABEL)\n")
+
+
+def test_a_usage_error_of_the_variance_command_is_one_line(tmp_path, capsys):
+    from fggp_repro.cli import main
+
+    assert main(["variance", "--results", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == ("fggp-repro variance: error: the following arguments are required: --protocol "
+                                       "(see --help)\n")
+    assert main(["variance", "--protocol", "p", "--level", "x"]) == 2
+    assert capsys.readouterr().err == ("fggp-repro variance: error: argument --level: invalid float value: 'x' "
+                                       "(see --help)\n")
