@@ -11,7 +11,10 @@ heavy tails); the dense reference is one more "setting" with its own ``b``. A sp
 chance level (10 %) with probability ``collapse_rate``, independently. The default standard deviations
 are those :func:`fit_components` estimates from the committed ``mini`` records (``python -m analysis
 calibrate --fit mini`` prints them); ``--fit P --design`` simulates protocol P's own design with its
-fitted components, collapse rate and heavy-tailed noise.
+fitted components, collapse rate and heavy-tailed noise. A study's design (``--fit STUDY --design``) joins the
+designs of its protocols (:func:`join_designs`): each protocol's settings are simulated with that protocol's own
+components, seeds and dense reference, independently of the other protocols' (the same seed number of two
+protocols is two different runs), and judged together, as the audit judges the study.
 
 Each scenario fixes the true differences; every replicate is judged by :func:`analysis.claims.decide`,
 the very function the audit calls, on arrays with a leading replicate axis, and the rates of each verdict
@@ -32,7 +35,8 @@ from .claims import Arrays, decide, load_claims
 from .records import COLLAPSED_AT, DENSE, SETTING_KEYS
 
 __all__ = ["MINI_COMPONENTS", "METHODS", "TAIL_DF", "Scenario", "SCENARIOS", "design_scenarios", "simulate",
-           "arrays_of", "decide_arrays", "calibrate", "calibrate_looks", "fit_components", "setting_noise", "planted"]
+           "arrays_of", "decide_arrays", "calibrate", "calibrate_looks", "fit_components", "fit_shortfall",
+           "setting_noise", "planted", "join_designs"]
 
 #: Standard deviations (accuracy points) fitted to the committed mini records by :func:`fit_components`
 #: (seed 2.22, seed x setting 1.68, noise 1.90 over the 5 non-random methods), rounded. No collapses, Gaussian.
@@ -65,6 +69,13 @@ class Scenario:
     methods: tuple | None = None
     #: the collapse rate of the components multiplied by this
     collapse_scale: float = 1.0
+    #: (S,) the protocol of each setting, for a study's design (protocols joined): each protocol's settings are
+    #: simulated with its own components (``components`` is then {protocol: components}) and resampled within
+    #: its own starts. None: one protocol, the components those of every setting.
+    protocols: tuple | None = None
+    #: (S, 1 + A) True where a setting has no runs of a method (a study joining protocols whose methods differ:
+    #: the audit has no runs of a method in the settings of a protocol without it). None: every method everywhere.
+    absent: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self):
         k = self.seeds_by_setting
@@ -79,6 +90,17 @@ class Scenario:
         if len(methods) != 1 + self.n_alternatives:
             raise ValueError(f"scenario {self.name}: {len(methods)} methods for 1 + {self.n_alternatives} columns")
         object.__setattr__(self, "methods", methods)
+        if self.protocols is not None:
+            p = tuple(str(x) for x in self.protocols)
+            if len(p) != self.n_settings:
+                raise ValueError(f"scenario {self.name}: {len(p)} protocols for {self.n_settings} settings")
+            object.__setattr__(self, "protocols", p)
+        if self.absent is not None:
+            a = np.asarray(self.absent, dtype=bool)
+            if a.shape != (self.n_settings, len(methods)) or a[:, 0].any():
+                raise ValueError(f"scenario {self.name}: absent must mark (settings, methods) = "
+                                 f"({self.n_settings}, {len(methods)}) cells, never the claimed method")
+            object.__setattr__(self, "absent", a)
 
     @property
     def n_settings(self) -> int:
@@ -135,10 +157,11 @@ def _scenarios(S: int = 6) -> dict[str, Scenario]:
 SCENARIOS: dict[str, Scenario] = _scenarios()
 
 
-def design_scenarios(S: int, A: int | None = None, K: int = 5, seeds_by_setting=None, methods=None
-                     ) -> dict[str, Scenario]:
+def design_scenarios(S: int, A: int | None = None, K: int = 5, seeds_by_setting=None, methods=None,
+                     protocols=None, absent=None) -> dict[str, Scenario]:
     """Scenarios at one protocol's own design (S settings, ``methods`` (the claimed one first; default
-    :data:`METHODS`, or its first 1 + A), K seeds, or ``seeds_by_setting``, S counts whose largest is K):
+    :data:`METHODS`, or its first 1 + A), K seeds, or ``seeds_by_setting``, S counts whose largest is K), or at a
+    study's (``protocols``, ``absent``: :func:`join_designs`):
 
     * ``null``: every method and dense equal;
     * ``effect-1`` / ``effect-2``: order and rate effects of delta / 2 delta each (:func:`planted`): every claim
@@ -167,7 +190,8 @@ def design_scenarios(S: int, A: int | None = None, K: int = 5, seeds_by_setting=
     def eff(x):
         return np.tile(planted(methods, x), (S, 1))
 
-    sc = lambda *a, **kw: Scenario(*a, seeds_by_setting=k, methods=methods, **kw)  # noqa: E731
+    sc = lambda *a, **kw: Scenario(*a, seeds_by_setting=k, methods=methods, protocols=protocols,  # noqa: E731
+                                   absent=absent, **kw)
     return {s.name: s for s in [
         sc("null", f"no difference anywhere ({seeds})", K, np.zeros((S, A)), np.zeros(S)),
         sc("effect-1", f"order and rate effects of delta each: fggp at least delta ahead of every method and of "
@@ -203,7 +227,12 @@ def simulate(scn: Scenario, n_replicates: int, rng: np.random.Generator, delta: 
     with "noise_by_setting" (S values) the sparse runs of each setting get that setting's noise, and the dense
     runs the pooled "noise"; "tail_df": Student-t run noise with that many degrees of freedom (heavy tails);
     "collapse_rate": the probability that a sparse run ends at chance level (:data:`CHANCE`), times the
-    scenario's ``collapse_scale``."""
+    scenario's ``collapse_scale``.
+
+    A study's scenario (``scn.protocols``) takes {protocol: components}: each protocol's settings are simulated
+    as that protocol's own grid (its seed effects, its dense reference), one protocol after the other."""
+    if scn.protocols is not None:
+        return _simulate_joined(scn, n_replicates, rng, delta, components)
     c = components or MINI_COMPONENTS
     R, S, A, K = n_replicates, scn.n_settings, scn.n_alternatives, scn.n_seeds
     tail = c.get("tail_df")
@@ -238,16 +267,82 @@ def simulate(scn: Scenario, n_replicates: int, rng: np.random.Generator, delta: 
         absent = np.arange(K)[None, :] >= np.asarray(scn.seeds_by_setting)[:, None]  # (S, K)
         Y[:, absent[:, None, :].repeat(1 + A, axis=1)] = np.nan
         Dref[:, absent] = np.nan
+    if scn.absent is not None:  # the methods a setting has no runs of
+        Y[:, scn.absent, :] = np.nan
     return Y, Dref
 
 
-def arrays_of(Y: np.ndarray, Dref: np.ndarray, methods=None, seeds_by_setting=None) -> Arrays:
+def _simulate_joined(scn: Scenario, n_replicates: int, rng: np.random.Generator, delta: float, components):
+    """:func:`simulate` of a study's scenario: each protocol's settings with that protocol's components, as a grid
+    of its own (seed effects, seed x setting effects and dense reference drawn for it alone), its runs beyond its
+    seed count absent."""
+    R, S, M, K = n_replicates, scn.n_settings, 1 + scn.n_alternatives, scn.n_seeds
+    labels = np.array(scn.protocols)
+    missing = [p for p in dict.fromkeys(scn.protocols) if p not in (components or {})]
+    if missing:
+        raise ValueError(f"scenario {scn.name}: no components for protocol(s) {', '.join(missing)}; a study's "
+                         f"scenario takes {{protocol: components}}")
+    Y = np.full((R, S, M, K), np.nan)
+    Dref = np.full((R, S, K), np.nan)
+    for p in dict.fromkeys(scn.protocols):
+        idx = np.flatnonzero(labels == p)
+        k = None if scn.seeds_by_setting is None else tuple(scn.seeds_by_setting[i] for i in idx)
+        kp = K if k is None else max(k)
+        part = Scenario(f"{scn.name} ({p})", scn.description, kp, scn.advantage[idx], scn.over_dense[idx], k,
+                        scn.methods, scn.collapse_scale,
+                        absent=None if scn.absent is None else scn.absent[idx])
+        Y[:, idx, :, :kp], Dref[:, idx, :kp] = simulate(part, R, rng, delta, components[p])
+    return Y, Dref
+
+
+def join_designs(parts) -> dict:
+    """A study's design from its protocols' designs: ``parts``, one (protocol, settings, methods, K, components,
+    seeds_by_setting) per protocol in the study's order (``methods`` the claimed one first; ``seeds_by_setting``
+    None: K in every setting). The settings are those of every protocol, in that order, each with its protocol's
+    seeds and components; the methods are the claimed one and every other method of any protocol (the audit's
+    arrays of the study), a method absent from the settings of a protocol without runs of it.
+
+    Returns {"S", "methods", "K", "components" ({protocol: components}), "seeds_by_setting" (None when every
+    setting has K), "protocols" ((S,) labels), "absent" ((S, M) mask, None when every protocol has every
+    method)}."""
+    from .records import method_order
+
+    parts = list(parts)
+    claimed = parts[0][2][0]
+    if any(m[0] != claimed for _, _, m, _, _, _ in parts):
+        raise ValueError("the protocols of a study must share the claimed method (the first of each methods)")
+    methods = [claimed] + method_order({x for _, _, m, _, _, _ in parts for x in m[1:]})
+    counts, labels, absent = [], [], []
+    for p, S, m, K, _, k in parts:
+        counts += list(k) if k is not None else [int(K)] * int(S)
+        labels += [p] * int(S)
+        absent += [[x not in m for x in methods]] * int(S)
+    absent = np.array(absent, dtype=bool)
+    return {"S": len(labels), "methods": methods, "K": max(counts),
+            "components": {p: c for p, _, _, _, c, _ in parts},
+            "seeds_by_setting": None if len(set(counts)) == 1 else tuple(counts), "protocols": tuple(labels),
+            "absent": absent if absent.any() else None}
+
+
+def arrays_of(Y: np.ndarray, Dref: np.ndarray, methods=None, seeds_by_setting=None, protocols=None) -> Arrays:
     """Simulated replicates as :class:`analysis.claims.Arrays` (leading replicate axis): the settings are
     named ("sim", "sim", i, start, "sim"), a start per distinct seed count (the most seeds: the dense start),
-    and the seeds of each start are resampled together, as the audit does with a protocol's starts."""
+    and the seeds of each start are resampled together, as the audit does with a protocol's starts.
+
+    ``protocols`` ((S,) labels, a study's design): the settings are named ("sim", "sim", i, start, protocol), a
+    start per protocol and seed count, and the seeds of each are resampled together, apart from every other
+    protocol's, as the audit of a study does."""
     S, M, K = Y.shape[-3:]
     methods = list(methods or METHODS[:M])
     counts = tuple(seeds_by_setting) if seeds_by_setting is not None else (K,) * S
+    if protocols is not None:
+        labels = [str(p) for p in protocols]
+        orders = {p: sorted({c for q, c in zip(labels, counts) if q == p}, reverse=True) for p in labels}
+        dens = [1.0 if c == orders[p][0] else 0.5 / (1 + orders[p].index(c)) for p, c in zip(labels, counts)]
+        settings = [("sim", "sim", float(i), d, p) for i, (d, p) in enumerate(zip(dens, labels))]
+        keys = sorted(set(zip(labels, counts)))
+        groups = np.array([keys.index(g) for g in zip(labels, counts)], dtype=np.int64)
+        return Arrays(methods, settings, np.arange(K), Y, Dref, np.ones(S, bool), groups)
     order = sorted(set(counts), reverse=True)
     dens = [1.0 if c == order[0] else 0.5 / (1 + order.index(c)) for c in counts]
     settings = [("sim", "sim", float(i), d, "sim") for i, d in enumerate(dens)]
@@ -256,16 +351,18 @@ def arrays_of(Y: np.ndarray, Dref: np.ndarray, methods=None, seeds_by_setting=No
 
 
 def decide_arrays(Y: np.ndarray, Dref: np.ndarray, cfg: dict | None = None, *, rng: np.random.Generator | None = None,
-                  n_resamples: int | None = None, methods=None, seeds_by_setting=None, results: bool = False):
+                  n_resamples: int | None = None, methods=None, seeds_by_setting=None, protocols=None,
+                  results: bool = False):
     """Verdict codes (:data:`analysis.decisions.VERDICT_NAMES`) of every claim for every replicate, from
     :func:`analysis.claims.decide` (the audit's own) with the packaged claims.toml (or ``cfg``, a loaded claims
     dict): {claim id: (R,) codes}; with ``results`` the ClaimResults themselves (their ``small`` flags mark
     "supported, by less than delta").
 
     Y: (R, S, 1 + A, K), fggp first, methods named by ``methods`` (default :data:`METHODS`); Dref: (R, S, K).
-    NaN is a run the grid does not have."""
+    NaN is a run the grid does not have. ``protocols``: a study's design (:func:`arrays_of`)."""
     cfg = cfg or load_claims()
-    res = decide(arrays_of(Y, Dref, methods, seeds_by_setting), cfg["claims"], rng=rng, n_resamples=n_resamples)
+    res = decide(arrays_of(Y, Dref, methods, seeds_by_setting, protocols), cfg["claims"], rng=rng,
+                 n_resamples=n_resamples)
     return res if results else {cid: r.verdict for cid, r in res.items()}
 
 
@@ -285,7 +382,7 @@ def calibrate(scenarios=None, n_replicates: int = 1000, seed: int = 0, n_resampl
         rng = np.random.default_rng([seed, i])
         Y, Dref = simulate(scn, n_replicates, rng, delta, components)
         res = decide_arrays(Y, Dref, cfg, rng=rng, n_resamples=n_resamples, methods=scn.methods,
-                            seeds_by_setting=scn.seeds_by_setting, results=True)
+                            seeds_by_setting=scn.seeds_by_setting, protocols=scn.protocols, results=True)
         for cid, r in res.items():
             codes = r.verdict
             rates = [float(np.mean(codes == k)) for k in range(3)]
@@ -322,10 +419,11 @@ def calibrate_looks(scenarios, looks, n_replicates: int = 1000, seed: int = 0, n
     for i, name in enumerate(list(scenarios)):
         scn = SCENARIOS[name] if isinstance(name, str) else name
         scn = Scenario(scn.name, scn.description, K, scn.advantage, scn.over_dense, methods=scn.methods,
-                       collapse_scale=scn.collapse_scale)
+                       collapse_scale=scn.collapse_scale, protocols=scn.protocols, absent=scn.absent)
         rng = np.random.default_rng([seed, i])
         Y, Dref = simulate(scn, n_replicates, rng, delta, components)
-        codes = [decide_arrays(Y[..., :k], Dref[..., :k], cfg, rng=rng, n_resamples=n_resamples, methods=scn.methods)
+        codes = [decide_arrays(Y[..., :k], Dref[..., :k], cfg, rng=rng, n_resamples=n_resamples, methods=scn.methods,
+                               protocols=scn.protocols)
                  for k in looks]
         for cid in codes[-1]:
             per_look = np.stack([c[cid] for c in codes])  # (looks, R)
@@ -388,6 +486,30 @@ def fit_components(df: pd.DataFrame, exclude=("random",)) -> dict:
             "noise": math.sqrt(var_e), "settings": S, "methods": M, "seeds": K,
             "collapsed_left_out": int(collapsed.sum()), "noise_by_setting": by_setting,
             "collapse_rate": n_coll_all / len(every) if len(every) else 0.0}
+
+
+def fit_shortfall(df: pd.DataFrame, exclude=("random",)) -> str:
+    """What one protocol's records lack for :func:`fit_components` (the runs it fits: completed sparse runs not at
+    chance level, ``exclude`` left out), in words, e.g. "1 setting"; "" when they lack nothing of what is counted
+    here (2 settings, 2 methods, a setting with 2 seeds at which every method has a run)."""
+    every = df[(df["status"] == "completed") & (df["method"] != DENSE)]
+    d = every[~every["method"].isin(list(exclude))]
+    if "collapsed" in d:
+        d = d[~d["collapsed"].astype(bool)]
+    methods = sorted(set(d["method"]))
+    settings = d.groupby(list(SETTING_KEYS)) if len(d) else None
+    n_set = settings.ngroups if settings is not None else 0
+    # per setting, the seeds at which every method of the protocol has a run
+    seeds = max((int((g.groupby("seed")["method"].nunique() == len(methods)).sum()) for _, g in settings),
+                default=0) if settings is not None else 0
+    lacks = []
+    if n_set < 2:
+        lacks.append(f"{n_set} setting{'s' if n_set != 1 else ''}")
+    if len(methods) < 2:
+        lacks.append(f"{len(methods)} method{'s' if len(methods) != 1 else ''}")
+    if seeds < 2:
+        lacks.append(f"at most {seeds} seed{'s' if seeds != 1 else ''} with a run of every method in a setting")
+    return " and ".join(lacks)
 
 
 def _largest_block(have: np.ndarray, dof) -> tuple[np.ndarray, np.ndarray] | None:

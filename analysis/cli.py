@@ -535,12 +535,16 @@ def calibrate_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resamples", type=int, default=1000,
                         help="whole-seed bootstrap resamples per replicate for claim 3 (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the simulation (default 0)")
-    parser.add_argument("--fit", metavar="P", help="also print the variance components fitted to protocol P's records")
+    parser.add_argument("--fit", metavar="P", help="also print the variance components fitted to protocol P's records; "
+                        "P may name a study (analysis/claims.toml [studies]): the components of each of its "
+                        "protocols, fitted to that protocol's records alone")
     parser.add_argument("--results", default=None, help="folder of run records for --fit (default: results)")
     parser.add_argument("--design", action="store_true",
                         help="with --fit P: simulate P's own design (its settings and alternatives, the fitted "
                              "components, each setting's own noise) instead of the standard scenarios: what the audit "
-                             "would say of that grid under no effect and under a true effect of delta and 2 delta")
+                             "would say of that grid under no effect and under a true effect of delta and 2 delta; "
+                             "a study's design joins its protocols' designs (every setting of each, with that "
+                             "protocol's components and seeds), judged as the study's audit")
     parser.add_argument("--seeds", type=int, default=None, metavar="N",
                         help="with --design: seeds per cell to simulate (default: the most any cell of P has)")
     parser.add_argument("--looks", metavar="A-B", default=None,
@@ -593,21 +597,22 @@ def calibrate_main(argv: list[str] | None = None) -> int:
     if args.seeds is not None and args.seeds < 2:
         print(f"error: --seeds must be at least 2 (a paired t-test needs 2 seeds), got {args.seeds}", file=sys.stderr)
         return 2
-    from .calibration import (
-        METHODS,
-        MINI_COMPONENTS,
-        SCENARIOS,
-        calibrate,
-        calibrate_looks,
-        design_scenarios,
-        fit_components,
-    )
+    from .calibration import design_scenarios, fit_components
 
     if args.fit:
+        from .claims import load_claims
+
         runs = _load(Path(args.results or DEFAULT_RESULTS), "fit")
         if isinstance(runs, int):
             return runs
         runs = runs.runs
+        try:
+            members = load_claims().get("studies", {}).get(args.fit)
+        except ValueError as e:
+            print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+            return 2
+        if members is not None:  # a study: its protocols, each fitted on its own records
+            return _calibrate_study(args, runs, members, looks)
         if args.fit not in set(runs["protocol"]):
             print(f"error: no runs of protocol {args.fit}; present: {', '.join(sorted(set(runs['protocol'])))}",
                   file=sys.stderr)
@@ -617,14 +622,8 @@ def calibrate_main(argv: list[str] | None = None) -> int:
         except (ValueError, KeyError) as e:
             print(f"error: cannot fit protocol {args.fit}: {' '.join(str(e).split())}", file=sys.stderr)
             return 2
-        print(f"variance components of protocol {args.fit} ({comp['settings']} settings x {comp['methods']} methods "
-              f"x {comp['seeds']} seeds, random excluded"
-              + (f"; {comp['collapsed_left_out']} run(s) at chance level left out"
-                 if comp["collapsed_left_out"] else "")
-              + "), standard deviations in accuracy points: seed "
-              f"{comp['seed']:.2f}, seed x setting {comp['setting_seed']:.2f}, noise {comp['noise']:.2f}; runs at "
-              f"chance level: {comp['collapse_rate']:.4f} of the completed sparse runs")
-    scenarios, components = SCENARIOS, None
+        print(_components_line(args.fit, comp))
+    scenarios, components = None, None
     if args.design:
         plan = None
         if args.plan == "":
@@ -650,7 +649,102 @@ def calibrate_main(argv: list[str] | None = None) -> int:
         print(f"simulated at the design of protocol {args.fit}: {text}; {args.replicates} replicates per scenario, "
               f"{args.resamples} resamples of seeds for claim 3; every replicate judged by analysis.claims.decide, the "
               f"audit's own")
-    else:
+    return _print_calibration(args, scenarios, components, looks)  # scenarios None: the standard ones
+
+
+def _components_line(protocol: str, comp: dict) -> str:
+    """The line ``calibrate --fit`` prints of one protocol's fitted variance components."""
+    return (f"variance components of protocol {protocol} ({comp['settings']} settings x {comp['methods']} methods "
+            f"x {comp['seeds']} seeds, random excluded"
+            + (f"; {comp['collapsed_left_out']} run(s) at chance level left out"
+               if comp["collapsed_left_out"] else "")
+            + "), standard deviations in accuracy points: seed "
+            f"{comp['seed']:.2f}, seed x setting {comp['setting_seed']:.2f}, noise {comp['noise']:.2f}; runs at "
+            f"chance level: {comp['collapse_rate']:.4f} of the completed sparse runs")
+
+
+def _calibrate_study(args, runs, members: list, looks) -> int:
+    """``calibrate --fit STUDY``: each protocol of the study fitted on its own records; with ``--design``, the
+    study's design (:func:`analysis.calibration.join_designs`) simulated and judged as the study's audit judges
+    it (one decide() over every setting: Holm over all of them, seeds resampled within each protocol's starts)."""
+    from .calibration import design_scenarios, fit_components, fit_shortfall, join_designs
+    from .claims import load_claims
+
+    study = args.fit
+    present = set(runs["protocol"])
+    missing = [p for p in members if p not in present]
+    if missing:
+        print(f"error: study {study} joins {', '.join(members)}, and {', '.join(missing)} has no records yet: "
+              f"calibrate the protocols alone until it has", file=sys.stderr)
+        return 2
+    if args.plan not in (None, ""):
+        print(f"error: --plan {args.plan} gives one protocol's design; study {study} joins several: give --plan "
+              f"alone (each protocol's [plans.P] of analysis/claims.toml), or --fit one of {', '.join(members)}",
+              file=sys.stderr)
+        return 2
+    comps = {}
+    for p in members:
+        dp = runs[runs["protocol"] == p]
+        try:
+            comps[p] = fit_components(dp)
+        except (ValueError, KeyError):
+            try:
+                lacks = fit_shortfall(dp)
+            except KeyError:
+                lacks = ""
+            print(f"error: cannot calibrate study {study}: protocol {p} has too few records to fit its variance "
+                  f"components, {lacks or 'no 2 settings with a run of every method at the same 2 seeds'} (the fit "
+                  f"needs 2 settings and 2 methods besides random with a completed run of each method at the same "
+                  f"2 seeds, runs at chance level aside)", file=sys.stderr)
+            return 2
+    print(f"study {study} joins protocols {' + '.join(members)} (analysis/claims.toml [studies.{study}]), each "
+          f"fitted on its own records:")
+    for p in members:
+        print(_components_line(p, comps[p]))
+    if not args.design:
+        return _print_calibration(args, None, None, looks)
+    plans = load_claims().get("plans", {}) if args.plan == "" else {}
+    parts, texts = [], []
+    for p in members:
+        plan = None
+        if args.plan == "":
+            if p not in plans:
+                print(f"error: protocol {p} of study {study} has no planned seeds; add [plans.{p}] to "
+                      f"analysis/claims.toml or drop --plan", file=sys.stderr)
+                return 2
+            plan = plans[p]["seeds"]
+        design = _design_of(runs[runs["protocol"] == p], comps[p], args.seeds, plan)
+        if isinstance(design, str):
+            print(f"error: cannot simulate the design of study {study}: protocol {p}: {design}", file=sys.stderr)
+            return 2
+        S, methods, K, components, text, by_setting = design
+        parts.append((p, S, methods, K, components, by_setting))
+        texts.append((p, text))
+    j = join_designs(parts)
+    scenarios = design_scenarios(j["S"], K=j["K"], seeds_by_setting=j["seeds_by_setting"], methods=j["methods"],
+                                 protocols=j["protocols"], absent=j["absent"])
+    methods = j["methods"]
+    each = ", ".join(f"{n} of {p}" for p, n, *_ in parts)
+    print(f"simulated at the design of study {study}: {j['S']} settings ({each}), each protocol's simulated as its "
+          f"own grid (its seeds, components and dense reference); {methods[0]} + {len(methods) - 1} other methods "
+          f"({', '.join(methods[1:])}) + dense"
+          + ("; a protocol without runs of a method has none in the simulation either" if j["absent"] is not None
+             else "")
+          + f"; {args.replicates} replicates per scenario, {args.resamples} resamples of seeds for claim 3; every "
+          f"replicate judged by analysis.claims.decide, the audit's own, as the study's audit: Holm over all "
+          f"{j['S']} settings, seeds resampled within each protocol's starts")
+    for p, text in texts:
+        print(f"  protocol {p}: {text}")
+    return _print_calibration(args, scenarios, j["components"], looks)
+
+
+def _print_calibration(args, scenarios, components, looks) -> int:
+    """The verdict rates of ``scenarios`` (None: the standard ones, with the mini components), printed: at each
+    look with ``looks``."""
+    from .calibration import METHODS, MINI_COMPONENTS, SCENARIOS, calibrate, calibrate_looks
+
+    if scenarios is None:
+        scenarios = SCENARIOS
         print(f"simulated with seed {MINI_COMPONENTS['seed']}, seed x setting {MINI_COMPONENTS['setting_seed']}, "
               f"noise {MINI_COMPONENTS['noise']} (accuracy points); 6 settings, {' + '.join(METHODS)} + dense; "
               f"{args.replicates} replicates per scenario, {args.resamples} whole-seed resamples for claim 3")
