@@ -209,7 +209,8 @@ def report_markdown(ctx: Context, out_dir: Path) -> str:
                   "same verdicts as a table: [claims_audit.md](claims_audit.md).", ""]
         L += ["### The numbers behind each verdict", ""]
         for r in a.itertuples(index=False):
-            L += [f"- **{r.claim}** ({_cell(r.test)}): {_cell(r.evidence)}"]
+            evidence = _cell(r.evidence) or "no numbers: nothing to test yet (the verdict says why)"
+            L += [f"- **{r.claim}** ({_cell(r.test)}): {evidence}"]
         L.append("")
 
     # ---- main results
