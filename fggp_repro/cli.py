@@ -229,8 +229,8 @@ def _cmd_selftest(args: argparse.Namespace) -> int:
     if args.save:
         selftest.save(args.save, data_root=args.data_root, only=args.probe)
         return EXIT_OK
-    selftest.selftest(data_root=args.data_root, only=args.probe)
-    return EXIT_OK
+    _, defects = selftest.selftest(data_root=args.data_root, only=args.probe)
+    return EXIT_FAILED if defects else EXIT_OK
 
 
 def _cmd_presets(args: argparse.Namespace) -> int:

@@ -103,9 +103,10 @@ def verdict(name: str, old: dict, new: dict, seconds: float) -> tuple[bool, str]
                           f"{old['metrics']['test_acc']})")
 
 
-def selftest(data_root: str | None = None, only: list[str] | None = None, log=print) -> int:
+def selftest(data_root: str | None = None, only: list[str] | None = None, log=print) -> tuple[int, int]:
     """Rerun the committed probes (those named in ``only``, else all); prints one line per probe; returns how
-    many drifted."""
+    many drifted, and how many of those drifted on the very platform of their committed record (a defect: there
+    a strict rerun is bit-identical)."""
     files = sorted(probe_dir().glob("*.json"))
     order = {p.name: i for i, p in enumerate(PROBES)}
     files.sort(key=lambda f: order.get(f.stem, len(order)))
@@ -116,7 +117,7 @@ def selftest(data_root: str | None = None, only: list[str] | None = None, log=pr
         files = [f for f in files if f.stem in only]
     if not files:
         raise C.ConfigError(f"no committed probes in {probe_dir()}: make them with `fggp-repro selftest --save DIR`")
-    drifted = 0
+    drifted = defects = 0
     made_on = {platform_of(json.loads(f.read_text()))["device"] for f in files}
     log(f"selftest: {len(files)} probes, each 20 training iterations in a process of its own; committed records "
         f"made on {', '.join(sorted(map(str, made_on)))}")
@@ -128,11 +129,12 @@ def selftest(data_root: str | None = None, only: list[str] | None = None, log=pr
             new = _run(cfg, Path(tmp), data_root)
         same, line = verdict(f.stem, old, new, time.time() - t0)
         drifted += not same
+        defects += not same and not differing(old, new)
         log(line)
     log(f"selftest: {len(files) - drifted} of {len(files)} probes bit-identical"
         + ("" if not drifted else "; a drifting probe's combination reruns here as a new seed, not bit for bit "
            "(`fggp-repro verify` then checks statistically)"))
-    return drifted
+    return drifted, defects
 
 
 def save(dest: str | Path, data_root: str | None = None, only: list[str] | None = None, log=print) -> None:

@@ -52,7 +52,8 @@ def test_the_verdict_line_names_what_differs():
 def test_a_probe_reruns_here(jpeg_root, capsys):
     name = "cpu-bf16-1thread-portable"
     lines = []
-    drifted = S.selftest(data_root=str(jpeg_root.parent), only=[name], log=lines.append)
+    drifted, defects = S.selftest(data_root=str(jpeg_root.parent), only=[name], log=lines.append)
+    assert defects == 0
     assert lines[0].startswith("selftest: 1 probes") and lines[-1].startswith(f"selftest: {1 - drifted} of 1 probes")
     old = _probe(name)
     if not drifted:
@@ -60,6 +61,28 @@ def test_a_probe_reruns_here(jpeg_root, capsys):
     else:  # only where this machine differs from the probe's platform in some field
         assert "drifts (this platform differs in " in lines[1], lines[1]
         assert any(f in lines[1] for f in PLATFORM_FIELDS) and "a defect" not in lines[1]
+
+
+def test_exit_status_is_1_only_when_a_probe_drifts_on_its_own_platform(monkeypatch, capsys):
+    from fggp_repro.cli import main
+
+    name = "cpu-bf16-1thread-portable"
+    old = _probe(name)
+
+    def rerun(weights, **prov):
+        new = json.loads(json.dumps(old))
+        new["weights_sha256"] = weights
+        new["provenance"].update(prov)
+        return lambda cfg, out, data_root: new
+
+    monkeypatch.setattr(S, "_run", rerun(old["weights_sha256"]))
+    assert main(["selftest", "--probe", name]) == 0  # bit-identical
+    monkeypatch.setattr(S, "_run", rerun("f" * 64, device_model="cpu (Intel Xeon)"))
+    assert main(["selftest", "--probe", name]) == 0  # drifts where the platform differs: a new seed, no defect
+    assert "drifts (this platform differs in device cpu (Intel Xeon)" in capsys.readouterr().out
+    monkeypatch.setattr(S, "_run", rerun("f" * 64))
+    assert main(["selftest", "--probe", name]) == 1  # drifts on the probe's own platform: a defect
+    assert "on the same platform: a defect, please report it" in capsys.readouterr().out
 
 
 def test_an_unknown_probe_is_one_line(tmp_path):

@@ -4,7 +4,7 @@ The grid tells a finished run from a paused one by these codes alone, never by a
 """
 
 EXIT_OK = 0
-EXIT_FAILED = 1  # verify: a mismatch; grid: a run failed
+EXIT_FAILED = 1  # verify: a mismatch; grid: a run failed; selftest: a probe drifted on its own platform
 EXIT_DIVERGED = 3  # train: the run diverged (its record says so); not 1, what Python exits with on any crash
 EXIT_USAGE = 2  # bad input or environment: one line on stderr naming the fix
 EXIT_STOPPED = 75  # train: stopped as asked (--stop-after-epochs, a deadline) with a checkpoint to resume from
