@@ -68,7 +68,6 @@ def group_times(events) -> dict[str, float]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="cpu-resnet")
-    ap.add_argument("--width", type=float, default=None, help="override the preset's width (tests: a tiny network)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=5)
@@ -83,8 +82,6 @@ def main(argv=None) -> int:
     from fggp_repro.spec import config as C
 
     over = {"pruning": {"method": "fggp", "update_interval": 10**9}}
-    if args.width is not None:
-        over["model"] = {"width": args.width}
     if args.steps < 1 or args.warmup < 0 or args.threads < 1:
         print("step_profile: error: --steps and --threads must be at least 1, --warmup at least 0")
         return 2
@@ -115,7 +112,7 @@ def main(argv=None) -> int:
     it = 0
     stream = batches()
 
-    def steps(n: int, prof=None) -> float:
+    def steps(n: int) -> float:
         nonlocal it
         data_s = 0.0
         for _ in range(n):
@@ -124,8 +121,6 @@ def main(argv=None) -> int:
             data_s += time.perf_counter() - t0
             it += 1
             E.train_step(model, x, y, criterion, opt, pruner, it, cfg.run.precision)
-            if prof is not None:
-                prof.step()
         return data_s
 
     steps(args.warmup)
