@@ -131,6 +131,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.print_config:
         print(C.as_toml(cfg), end="")
         return EXIT_OK
+    from .isa import slow_bf16_note
+
+    note = None if args.quiet else slow_bf16_note(cfg.run.precision, cfg.run.cpu_isa, cfg.run.device)
+    if note:
+        print(note, file=sys.stderr)
     res = train(cfg, args.out, force=args.force, quiet=args.quiet, stop_after_epochs=args.stop_after_epochs,
                 deadline=args.deadline_at, save_model=args.save_model)
     if res.status == "skipped":
@@ -163,6 +168,7 @@ def _cmd_grid(args: argparse.Namespace) -> int:
         extra["data"]["data_root"] = args.data_root
     if args.device:
         extra_flags += ["--device", args.device]
+        extra.setdefault("run", {})["device"] = args.device
     if args.precision:
         extra_flags += ["--precision", args.precision]
         extra.setdefault("run", {})["precision"] = args.precision

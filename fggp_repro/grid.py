@@ -234,6 +234,16 @@ def _fmt_cost(seconds: float) -> str:
     return _fmt_time(seconds) if seconds >= 60 else f"{seconds:.0f}s"
 
 
+def _slow_bf16_note(p: Plan) -> str | None:
+    """The slow-bf16 note for the first run to do (the grid's runs share precision, instruction set and device)."""
+    from .isa import slow_bf16_note  # imports torch
+
+    if not p.todo:
+        return None
+    r = p.configs[p.todo[0]].run
+    return slow_bf16_note(r.precision, r.cpu_isa, r.device)
+
+
 def dry_run_lines(preset: str, p: Plan, out: str, jobs: int, threads: int) -> list[str]:
     """What ``grid --dry-run`` prints: the runs that would run, and the estimated cost."""
     from . import data as D  # imports torch: the grid's other commands (--print-commands) start without it
@@ -242,6 +252,9 @@ def dry_run_lines(preset: str, p: Plan, out: str, jobs: int, threads: int) -> li
              f"({p.resumable} resume from a checkpoint) with {jobs} job(s) of {threads} thread(s)"]
     lines += [f"  would run: {r.label()}  [{C.run_id(p.configs[r])}]" for r in p.todo]
     per_run, source = estimate(preset, out)
+    note = _slow_bf16_note(p)
+    if note:
+        lines.append(note + "; the estimate below comes from records, which may have been made on another CPU")
     if p.todo and per_run is not None:
         total = per_run * len(p.todo)
         lines.append(f"estimated cost: {len(p.todo)} runs x {_fmt_cost(per_run)} = {_fmt_cost(total)} of run time, "
@@ -293,6 +306,9 @@ def run_grid(preset: str, runs: list[GridRun], out: str, *, jobs: int = 1, extra
     check_writable(Path(out) / "raw", "output folder")
     for line in check_data(p.configs[r] for r in todo):
         print(line, flush=True)
+    note = _slow_bf16_note(p)
+    if note:
+        print(note, flush=True)
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     running: list[tuple[GridRun, subprocess.Popen, float]] = []
     queue = list(todo)

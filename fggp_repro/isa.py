@@ -80,6 +80,8 @@ def native_level(flags: set[str] | None = None) -> str | None:
     if avx512:
         return "AVX512_CORE"
     if "avx2" in flags:
+        if {"avx_vnni", "avx_vnni_int8", "avx_ne_convert"} <= flags:
+            return "AVX2_VNNI_2"
         return "AVX2_VNNI" if "avx_vnni" in flags else "AVX2"
     if "avx" in flags:
         return "AVX"
@@ -104,6 +106,30 @@ def expected_level(cap: str | None, native: str | None) -> str | None:
     if cap is None or cap.upper() not in _RANK:
         return native
     return min(native, cap.upper(), key=_RANK.__getitem__)
+
+
+def bf16_kernels(level: str | None) -> bool | None:
+    """Whether PyTorch computes bf16 convolutions and matrix products with oneDNN's kernels at this oneDNN level:
+    it does from AVX512_CORE up and at AVX2_VNNI_2 (ideep's bf16 test); below, bf16 runs on PyTorch's generic
+    fallback code. None when the level is unknown."""
+    if level is None or level not in _RANK:
+        return None
+    return _RANK[level] >= _RANK["AVX512_CORE"] or level == "AVX2_VNNI_2"
+
+
+def slow_bf16_note(precision: str, mode: str, device: str = "cpu", native: str | None = None) -> str | None:
+    """One line for a bf16 run on a CPU without bf16 kernels (None otherwise, and on a GPU): it runs there on
+    generic fallback code, far slower than fp32, and on kernels no committed bf16 record was made with.
+    ``native``: the CPU's own oneDNN level (default: read from this machine)."""
+    if precision != "bf16" or device == "cuda" or (device == "auto" and torch.cuda.is_available()):
+        return None
+    level = expected_level(cap_for(mode) or os.environ.get(VARIABLE), native or native_level())
+    if bf16_kernels(level) is not False:
+        return None
+    return (f"note: this CPU has no bf16 kernels (oneDNN runs at {level} here; PyTorch's bf16 kernels need AVX-512 "
+            "or AVX2 with VNNI-2), so a bf16 run falls back to generic code: many times slower than fp32 here "
+            "(`python benchmarks/train_throughput.py --concurrency 1` measures both), and not bit-comparable with "
+            "records made on a CPU that has them")
 
 
 def apply(mode: str) -> None:

@@ -121,6 +121,14 @@ def selftest(data_root: str | None = None, only: list[str] | None = None, log=pr
     made_on = {platform_of(json.loads(f.read_text()))["device"] for f in files}
     log(f"selftest: {len(files)} probes, each 20 training iterations in a process of its own; committed records "
         f"made on {', '.join(sorted(map(str, made_on)))}")
+    from .isa import slow_bf16_note  # imports torch
+
+    for f in files:
+        r = C.from_dict(json.loads(f.read_text())["config"]).run
+        note = slow_bf16_note(r.precision, r.cpu_isa, r.device)
+        if note:
+            log(note.replace("a bf16 run falls", "the bf16 probes fall"))
+            break
     for f in files:
         old = json.loads(f.read_text())
         cfg = C.from_dict(old["config"])

@@ -85,3 +85,43 @@ def test_a_record_states_the_mode_the_variable_and_the_level(tmp_path):
     assert rec["config"]["run"]["cpu_isa"] == "portable"
     assert prov["cpu_isa_requested"] == "portable" and prov["onednn_max_cpu_isa"] == "AVX512_CORE_BF16"
     assert prov["onednn_isa"] == isa.expected_level("AVX512_CORE_BF16", isa.native_level())
+
+
+@pytest.mark.parametrize("level, fast", [("AVX2", False), ("AVX2_VNNI", False), ("AVX2_VNNI_2", True),
+                                         ("AVX512_CORE", True), ("AVX512_CORE_BF16", True),
+                                         ("AVX10_1_512_AMX", True), ("SSE41", False), ("unknown", None), (None, None)])
+def test_bf16_kernels_from_avx512_core_up_and_at_avx2_vnni_2(level, fast):
+    assert isa.bf16_kernels(level) is fast
+
+
+def test_an_avx2_cpu_with_vnni_int8_and_ne_convert_is_avx2_vnni_2():
+    assert isa.native_level(HASWELL | {"avx_vnni"}) == "AVX2_VNNI"
+    assert isa.native_level(HASWELL | {"avx_vnni", "avx_vnni_int8", "avx_ne_convert"}) == "AVX2_VNNI_2"
+
+
+def test_the_slow_bf16_note_only_for_bf16_on_a_cpu_without_bf16_kernels(monkeypatch):
+    monkeypatch.delenv(isa.VARIABLE, raising=False)
+    note = isa.slow_bf16_note("bf16", "portable", "cpu", native="AVX2")
+    assert note.startswith("note: this CPU has no bf16 kernels (oneDNN runs at AVX2 here;")
+    assert isa.slow_bf16_note("fp32", "portable", "cpu", native="AVX2") is None
+    assert isa.slow_bf16_note("bf16", "portable", "cuda", native="AVX2") is None
+    assert isa.slow_bf16_note("bf16", "portable", "cpu", native="AVX512_CORE_BF16") is None
+    assert isa.slow_bf16_note("bf16", "portable", "cpu", native="AVX10_1_512_AMX") is None  # capped, still bf16
+    # native mode under a cap the user set below AVX-512: the level in effect decides
+    monkeypatch.setenv(isa.VARIABLE, "AVX2")
+    assert "oneDNN runs at AVX2 here" in isa.slow_bf16_note("bf16", "native", "cpu", native="AVX512_CORE_BF16")
+
+
+@pytest.mark.parametrize("native, noted", [("AVX2", True), ("AVX512_CORE_BF16", False)])
+def test_a_bf16_grid_dry_run_warns_on_a_cpu_without_bf16_kernels(tmp_path, capsys, monkeypatch, native, noted):
+    from fggp_repro import cli
+
+    monkeypatch.setattr(isa, "native_level", lambda flags=None: native)
+    assert cli.main(["grid", "--preset", "cpu", "--methods", "fggp", "--sparsities", "0.9", "--inits", "dense",
+                     "--seeds", "0", "--device", "cpu", "--out", str(tmp_path / "res"),
+                     "--data-root", str(tmp_path / "nowhere"), "--dry-run"]) == 0
+    notes = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("note:")]
+    assert len(notes) == noted
+    if noted:
+        assert notes[0].startswith("note: this CPU has no bf16 kernels (oneDNN runs at AVX2 here;")
+        assert notes[0].endswith("; the estimate below comes from records, which may have been made on another CPU")
