@@ -118,20 +118,19 @@ def selftest(data_root: str | None = None, only: list[str] | None = None, log=pr
     if not files:
         raise C.ConfigError(f"no committed probes in {probe_dir()}: make them with `fggp-repro selftest --save DIR`")
     drifted = defects = 0
-    made_on = {platform_of(json.loads(f.read_text()))["device"] for f in files}
+    committed = {f: json.loads(f.read_text()) for f in files}
+    made_on = {platform_of(rec)["device"] for rec in committed.values()}
     log(f"selftest: {len(files)} probes, each 20 training iterations in a process of its own; committed records "
         f"made on {', '.join(sorted(map(str, made_on)))}")
     from .isa import slow_bf16_note  # imports torch
 
+    configs = {f: C.from_dict(rec["config"]) for f, rec in committed.items()}
+    note = next(filter(None, (slow_bf16_note(c.run.precision, c.run.cpu_isa, c.run.device) for c in configs.values())),
+                None)
+    if note:
+        log(note.replace("a bf16 run falls", "the bf16 probes fall"))
     for f in files:
-        r = C.from_dict(json.loads(f.read_text())["config"]).run
-        note = slow_bf16_note(r.precision, r.cpu_isa, r.device)
-        if note:
-            log(note.replace("a bf16 run falls", "the bf16 probes fall"))
-            break
-    for f in files:
-        old = json.loads(f.read_text())
-        cfg = C.from_dict(old["config"])
+        old, cfg = committed[f], configs[f]
         with tempfile.TemporaryDirectory(prefix="fggp-selftest-") as tmp:
             t0 = time.time()
             new = _run(cfg, Path(tmp), data_root)
