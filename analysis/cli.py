@@ -194,7 +194,7 @@ def figures_main(argv: list[str] | None = None) -> int:
     rec = _load(results, "draw", histories=True, layers=True)
     if isinstance(rec, int):
         return rec
-    status = _write_variance(rec.crossed, results, Path(args.out), args.protocol)
+    status = _write_variance(rec, results, Path(args.out), args.protocol)
     if status or rec.runs.empty:
         return status
     runs = rec.runs
@@ -203,7 +203,7 @@ def figures_main(argv: list[str] | None = None) -> int:
 
     studies = load_claims().get("studies", {})
     if args.protocol:
-        missing = [p for p in args.protocol if p not in protocols and p not in studies]
+        missing = [p for p in args.protocol if p not in protocols and p not in studies and p not in rec.crossed]
         if missing:
             print(f"error: no runs of protocol {', '.join(missing)}; present: {', '.join(protocols)}", file=sys.stderr)
             return 2
@@ -263,21 +263,25 @@ def figures_main(argv: list[str] | None = None) -> int:
             print(f"  removed (no longer produced): {', '.join(removed)}")
     if args.only or args.protocol:
         return 0
-    return _write_glance(drawn, pending, dense_only, Path(args.out), args.readme, readme_text)
+    from .variance import crossed_runs, crossed_summary
+
+    crossed = [] if args.protocol else [crossed_summary(p, crossed_runs(results, p)) for p in rec.crossed]
+    return _write_glance(drawn, pending, dense_only, Path(args.out), args.readme, readme_text, crossed)
 
 
-def _write_variance(crossed, results: Path, out: Path, only_protocols) -> int:
-    """``<out>/<protocol>/variance.md`` for each crossed design (analysis/variance.py); 2 when a file cannot be
-    written."""
+def _write_variance(rec, results: Path, out: Path, only_protocols) -> int:
+    """``<out>/<protocol>/variance.md`` for each crossed design of ``rec`` (analysis/variance.py); 2 when a file
+    cannot be written."""
     from .formatting import atomic_write_text
-    from .variance import crossed_runs, report_lines
+    from .variance import crossed_runs, design_markdown
 
-    for p in crossed:
+    for p in rec.crossed:
         if only_protocols and p not in only_protocols:
             continue
         out_dir = out / _safe(p)
+        runs = rec.crossed_runs[rec.crossed_runs["protocol"] == p].reset_index(drop=True)
         try:
-            path = atomic_write_text(out_dir / "variance.md", "\n".join(report_lines(crossed_runs(results, p))) + "\n")
+            path = atomic_write_text(out_dir / "variance.md", design_markdown(p, runs, crossed_runs(results, p)))
         except OutputError as e:
             print(f"error: variance: {e}, and rerun", file=sys.stderr)
             return 2
@@ -288,7 +292,8 @@ def _write_variance(crossed, results: Path, out: Path, only_protocols) -> int:
     return 0
 
 
-def _write_glance(drawn, pending, dense_only, out: Path, readme: str | None, readme_text: str | None) -> int:
+def _write_glance(drawn, pending, dense_only, out: Path, readme: str | None, readme_text: str | None,
+                  crossed=()) -> int:
     """The results-at-a-glance table of every protocol and study drawn: ``<out>/README.md``, and the block of
     ``readme`` (whose text is ``readme_text``) with links relative to it."""
     from .claims import load_claims
@@ -302,11 +307,12 @@ def _write_glance(drawn, pending, dense_only, out: Path, readme: str | None, rea
         return 0
     try:
         path = atomic_write_text(out / GLANCE_FILE, glance_file(glance_markdown(rows, claims, "", pending=pending,
-                                                                                   dense_only=dense_only)))
+                                                                                   dense_only=dense_only,
+                                                                                   crossed=crossed)))
         print(f"results at a glance: {path}")
         if readme is not None:
             body = glance_markdown(rows, claims, relative_link(out, Path(readme).parent), pending=pending,
-                                   dense_only=dense_only)
+                                   dense_only=dense_only, crossed=crossed)
             new = replace_glance_block(readme_text, body)
             if new != readme_text:
                 atomic_write_text(readme, new)

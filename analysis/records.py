@@ -115,6 +115,8 @@ class Records:
     #: protocols whose records cross init seeds with order seeds (``grid --init-seeds ... --order-seeds``): left out
     #: of the frames (their runs share seeds, so nothing here may pair or pool them); ``analysis.variance`` reads them
     crossed: tuple[str, ...] = ()
+    #: the runs of those protocols, columns :data:`RUN_COLUMNS` (for describing a design, never for comparisons)
+    crossed_runs: pd.DataFrame | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -514,6 +516,7 @@ def load_records(path: str | Path, *, histories: bool = True, layers: bool = Tru
         rows.append(row)
         hists.append(hist)
         lays.append(lay)
+    crossed_rows = [r for r in rows if r["protocol"] in crossed]
     if crossed:
         keep = [i for i, r in enumerate(rows) if r["protocol"] not in crossed]
         rows, configs = [rows[i] for i in keep], [configs[i] for i in keep]
@@ -530,8 +533,9 @@ def load_records(path: str | Path, *, histories: bool = True, layers: bool = Tru
     id_cols = list(RUN_KEYS) + ["status", "run_id"]
     hist_df = _stack(runs, order, hists if histories else [None] * len(rows), id_cols, kind="history")
     lay_df = _stack(runs, order, lays if layers else [None] * len(rows), id_cols, kind="layers")
+    crossed_df = _typed(pd.DataFrame(crossed_rows, columns=list(RUN_COLUMNS))) if crossed_rows else _empty_runs()
     return Records(runs=runs_sorted, histories=hist_df, layer_sparsity=lay_df, skipped=tuple(skipped),
-                   crossed=tuple(sorted(crossed)))
+                   crossed=tuple(sorted(crossed)), crossed_runs=crossed_df)
 
 
 def _stack(runs: pd.DataFrame, order, parts, id_cols, *, kind: str) -> pd.DataFrame:

@@ -324,10 +324,12 @@ def glance_row(ctx: Context) -> GlanceRow:
                      tuple(verdicts.get(c, "—") for c in claims))
 
 
-def glance_markdown(rows: list[GlanceRow], claims: list, link_base: str, *, pending=(), dense_only=()) -> str:
+def glance_markdown(rows: list[GlanceRow], claims: list, link_base: str, *, pending=(), dense_only=(),
+                    crossed=()) -> str:
     """The results-at-a-glance table: one row per protocol and judged study, each claim's verdict, a link to its
     report (``link_base``: the folder of the reports relative to the file the table is in, "" for the same folder);
-    then the claims in full, the studies not judged yet and the protocols with nothing to compare."""
+    then the claims in full, the studies not judged yet, the protocols with nothing to compare and the crossed
+    designs of init and order seeds (``crossed``: (protocol, completed runs, complete cells, cells))."""
     base = (link_base.rstrip("/") + "/") if link_base else ""
     ids = [c.id for c in claims]
     head = ["protocol", "what", "completed runs", "look"] + ids + ["report"]
@@ -354,6 +356,10 @@ def glance_markdown(rows: list[GlanceRow], claims: list, link_base: str, *, pend
               + ", ".join(f"`{p}` ({_plural(sum(ns), 'run')}" + (f" in {len(ns)} configurations)" if len(ns) > 1
                                                                   else ")")
                           for p, ns in grouped.items()) + "."]
+    if crossed:
+        L += ["", "Crossed designs of init and order seeds (seeds by source; in no audit): "
+              + ", ".join(f"`{p}` ({_plural(n, 'completed run')}, {k} of {_plural(m, 'cell')} complete: "
+                          f"[variance.md]({base}{p}/variance.md))" for p, n, k, m in crossed) + "."]
     return "\n".join(L) + "\n"
 
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-__all__ = ["Component", "Decomposition", "decompose", "mls_interval", "pairing"]
+__all__ = ["Component", "Decomposition", "decompose", "design_markdown", "mls_interval", "pairing"]
 
 
 @dataclass(frozen=True)
@@ -253,6 +253,113 @@ def report_lines(rows: list[dict], level: float = 0.95, effect: float = 0.5) -> 
     out += ["", "Seeds: the paired t-test's count from the sd of the seed-paired differences (paired) and from "
                 "sqrt(var a + var b) (unpaired: each method on seeds of its own), over the crossed pairs."]
     return out
+
+
+def crossed_summary(protocol: str, rows: list[dict]) -> tuple[str, int, int, int]:
+    """(protocol, completed runs, cells with a complete crossed design, cells) for the results-at-a-glance line."""
+    return protocol, len(rows), len(cell_grids(rows)), len({tuple(r[k] for k in CELL_KEYS) for r in rows})
+
+
+def _seed_list(seeds) -> str:
+    seeds = sorted(seeds)
+    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ", ".join(str(x) for x in seeds)
+
+
+def design_markdown(protocol: str, runs, rows: list[dict], level: float = 0.95, effect: float = 0.5) -> str:
+    """``variance.md`` of a crossed design for ``fggp-repro figures``: what was run (preset, network, platforms,
+    which cells are complete), :func:`report_lines`' two tables, and what they say about pairing on the seed.
+
+    ``runs`` is the design's frame of :data:`analysis.records.RUN_COLUMNS` (every status), ``rows`` its completed
+    runs as :func:`crossed_runs` reads them."""
+    import pandas as pd
+
+    from .formatting import scale_parts
+    from .platforms import platform_note
+    from .report import DOCS, _preset_text, _runs_text
+
+    L = [f"# Crossed design `{protocol}`: seeds by source", "",
+         "Written by `fggp-repro figures` from the run records; `fggp-repro variance --protocol "
+         f"{protocol}` prints the same tables. A crossed design runs every pair of an init seed (initial weights, "
+         "the ERK mask of a sparse start) and an order seed (data order and augmentation) once per cell; its runs "
+         "share seeds, so no audit or table of this folder's other protocols uses them. The model, the estimators "
+         f"and their checked coverage: [docs/running.md]({DOCS}/running.md#seeds-and-crossed-designs).", ""]
+    by_cell: dict[tuple, set] = {}
+    for r in rows:
+        by_cell.setdefault(tuple(r[k] for k in CELL_KEYS), set()).add((r["init_seed"], r["order_seed"]))
+    inits = sorted({r["init_seed"] for r in rows})
+    orders = sorted({r["order_seed"] for r in rows})
+    grids = cell_grids(rows)
+    incomplete = [f"{_cell_label(c)} ({len(pairs)} of {len(inits) * len(orders)} pairs)"
+                  for c, pairs in sorted(by_cell.items(), key=lambda kv: _cell_label(kv[0]))
+                  if len(pairs) < len(inits) * len(orders)]
+    facts = [("preset", _preset_text(runs))]
+    no_dense = pd.DataFrame({"method": [], "dataset": [], "arch": [], "n": []})  # the scale only, no dense line
+    facts += [("network and data", clause) for _, _, clause, _ in scale_parts(runs, no_dense)]
+    facts += [("seeds", f"init seeds {_seed_list(inits)} x order seeds {_seed_list(orders)}, run seed "
+                        f"{_seed_list({r['seed'] for r in rows})}" if rows else "no completed runs"),
+              ("cells", f"{len(by_cell)}: {len(grids)} with every init seed crossed with every order seed "
+                        f"(at least 2 x 2, in the tables below)"
+                        + (f"; incomplete: {'; '.join(incomplete)}" if incomplete else "")),
+              ("runs", _runs_text(runs)),
+              ("platforms", platform_note(runs).removeprefix("platforms: "))]
+    L += ["| | |", "|---|---|"] + [f"| {a} | {' '.join(str(b).split()).replace('|', chr(92) + '|')} |"
+                                    for a, b in facts] + [""]
+    L += report_lines(rows, level, effect)
+    if grids:
+        L += ["", "## What the design says", ""] + _reading(grids, level, effect)
+    return "\n".join(L) + "\n"
+
+
+def _reading(grids: dict, level: float, effect: float) -> list[str]:
+    """Sentences computed from the complete cells: where the spread comes from, and what pairing buys."""
+    pct = f"{100 * level:g} %"
+    decs = {c: decompose(y, level) for c, (_, _, y) in grids.items()}
+    out = []
+    for name, what in (("init", "the init seed"), ("order", "the order seed"), ("resid", "the residual")):
+        shares = [d.share(name) for d in decs.values() if math.isfinite(d.share(name))]
+        if shares:
+            out.append(f"- Share of one run's variance from {what}: {_span(shares)} over {len(shares)} cell(s).")
+    pos = neg = zero = 0
+    ratios = []
+    settings: dict[tuple, dict[str, np.ndarray]] = {}
+    for cell, (i, o, y) in grids.items():
+        key = cell[:4] + (tuple(i), tuple(o))
+        settings.setdefault(key, {})[cell[4]] = y
+    for key, methods in settings.items():
+        if key[2] == 0.0:  # the dense cell joins every setting of its network with the same pairs
+            continue
+        dense = settings.get(key[:2] + (0.0, 1.0) + key[4:], {}).get("dense")
+        if dense is not None:
+            methods = {**methods, "dense": dense}
+        names = sorted(methods)
+        for ai, a in enumerate(names):
+            for b in names[ai + 1:]:
+                p = pairing(methods[a], methods[b], level)
+                if not math.isfinite(p.correlation):
+                    continue
+                ratios.append(p.var_ratio)
+                if p.corr_low > 0:
+                    pos += 1
+                elif p.corr_high < 0:
+                    neg += 1
+                else:
+                    zero += 1
+    n = pos + neg + zero
+    if n:
+        out.append(f"- Method pairs run on the same seeds: {n}. Correlation of their results across the seed pairs, "
+                   f"{pct} interval above 0 in {pos}, below 0 in {neg}, including 0 in {zero}. "
+                   f"var(a - b) / (var a + var b): {_span(ratios)}; below 1, a comparison "
+                   f"paired on the seed (as the audit's paired tests are) needs that fraction of the seeds an unpaired "
+                   f"one needs for {effect:g} points; near or above 1, pairing buys nothing, and the paired tests stay "
+                   f"valid at the power of unpaired ones.")
+    return out
+
+
+def _span(values) -> str:
+    lo, hi = f"{min(values):.2f}", f"{max(values):.2f}"
+    return lo if lo == hi else f"{lo} to {hi}"
 
 
 def _count(n: float) -> str:

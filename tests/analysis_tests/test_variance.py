@@ -207,3 +207,43 @@ def test_a_usage_error_of_the_variance_command_is_one_line(tmp_path, capsys):
     assert main(["variance", "--protocol", "p", "--level", "x"]) == 2
     assert capsys.readouterr().err == ("fggp-repro variance: error: argument --level: invalid float value: 'x' "
                                        "(see --help)\n")
+
+
+def test_figures_describes_a_crossed_design_and_reads_it(tmp_path, capsys):
+    """variance.md of a hand-worked design. dense y[i][o] = [[70, 71], [72, 73]]: init means 70.5, 72.5, order
+    means 71, 72, no residual; MS_init = 2 * (1 + 1) = 4, MS_order = 2 * (0.25 + 0.25) = 1, so s2_init = 4 / 2 = 2,
+    s2_order = 0.5, shares 0.8 / 0.2 / 0. fggp at 90 % = [[60, 62], [61, 63]]: the mirror image, shares 0.2 / 0.8 / 0.
+    Paired over the four seed pairs: deviations (-1.5, -0.5, 0.5, 1.5) and (-1.5, 0.5, -0.5, 1.5) give r = 4 / 5 = 0.8
+    (Fisher interval over n - 3 = 1 includes 0); dense - fggp = (10, 9, 11, 10) has variance 2/3 against 5/3 + 5/3,
+    a ratio of 0.2. annealed has one pair of four: incomplete, in no table."""
+    from analysis.cli import figures_main
+    from fake_records import write_small_grid
+
+    write_small_grid(tmp_path, "paper", history=False)
+    for (i, o), (y_dense, y_fggp) in {(0, 0): (70, 60), (0, 1): (71, 62), (1, 0): (72, 61), (1, 1): (73, 63)}.items():
+        _write(tmp_path, "p-crossed", "dense", 0.0, i, o, float(y_dense))
+        _write(tmp_path, "p-crossed", "fggp", 0.9, i, o, float(y_fggp))
+    _write(tmp_path, "p-crossed", "annealed", 0.9, 0, 0, 55.0)
+    out = tmp_path / "figs"
+    assert figures_main(["--results", str(tmp_path), "--out", str(out)]) == 0
+    text = (out / "p-crossed" / "variance.md").read_text()
+    assert text.startswith("# Crossed design `p-crossed`: seeds by source\n")
+    assert "| seeds | init seeds 0, 1 x order seeds 0, 1, run seed 0 |" in text
+    assert ("| cells | 3: 2 with every init seed crossed with every order seed (at least 2 x 2, in the tables below); "
+            "incomplete: vgg19 90%, dense start: annealed (1 of 4 pairs) |") in text
+    assert "| runs | 9 records: 9 completed, 0 diverged;" in text
+    assert "| vgg19 dense: dense | 2 x 2 | 71.50 | 1.58 | 2.000 [" in text  # sd sqrt(2 + 0.5)
+    assert "| vgg19 90%, dense start: fggp | 2 x 2 | 61.50 | 1.58 | 0.500 [" in text
+    assert "| vgg19 90%, dense start | dense vs fggp | 4 | +0.80 [-0.70, +1.00] | 0.20 |" in text
+    assert "- Share of one run's variance from the init seed: 0.20 to 0.80 over 2 cell(s)." in text
+    assert "- Share of one run's variance from the residual: 0.00 over 2 cell(s)." in text
+    assert ("- Method pairs run on the same seeds: 1. Correlation of their results across the seed pairs, 95 % "
+            "interval above 0 in 0, below 0 in 0, including 0 in 1. var(a - b) / (var a + var b): 0.20;") in text
+    glance = (out / "README.md").read_text()
+    assert ("Crossed designs of init and order seeds (seeds by source; in no audit): `p-crossed` (9 completed runs, "
+            "2 of 3 cells complete: [variance.md](p-crossed/variance.md)).") in glance
+    # figures for the crossed design alone: its file, no error for a protocol that is in no audit
+    capsys.readouterr()
+    assert figures_main(["--results", str(tmp_path), "--out", str(tmp_path / "only"), "--protocol", "p-crossed"]) == 0
+    assert (tmp_path / "only" / "p-crossed" / "variance.md").read_text() == text
+    assert not (tmp_path / "only" / "paper").exists()
