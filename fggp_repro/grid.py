@@ -206,28 +206,44 @@ def check_data(configs) -> list[str]:
     return lines
 
 
-def _walls(out: str, protocol: str) -> list[float]:
+_DEFAULT_PRECISION = C.RunConfig().precision
+
+
+def _walls(out: str, protocol: str, precision: str | None = None) -> list[float]:
+    """``wall_seconds`` of the completed records of ``protocol`` in ``out`` (made in ``precision``, when given)."""
     walls = []
     for f in Path(out).glob("raw/*/*/*/*.json"):
         try:
             rec = json.loads(f.read_text())
-            if rec.get("status") == "completed" and rec["setting"]["protocol"] == protocol:
-                walls.append(float(rec["provenance"]["wall_seconds"]))
-        except (OSError, ValueError, KeyError, TypeError):
+            if rec.get("status") != "completed" or rec["setting"]["protocol"] != protocol:
+                continue
+            made_in = rec.get("config", {}).get("run", {}).get("precision") or _DEFAULT_PRECISION  # older: fp32
+            if precision is not None and made_in != precision:
+                continue
+            walls.append(float(rec["provenance"]["wall_seconds"]))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             continue
     return walls
 
 
-def estimate(preset: str, out: str) -> tuple[float | None, str]:
-    """(seconds a run, where that figure comes from): the median ``wall_seconds`` of the completed records of
-    this protocol in ``out``, else the preset's nominal figure (``config.PRESET_INFO``), else None."""
-    walls = _walls(out, preset)
-    if walls:
-        return statistics.median(walls), f"median wall time of the {len(walls)} {preset} record(s) in {out}"
+def estimate(preset: str, out: str, protocol: str | None = None, precision: str | None = None
+             ) -> tuple[float | None, str]:
+    """(seconds a run, where that figure comes from): the median ``wall_seconds`` of the completed records in
+    ``out`` of the grid's protocol label (``protocol``, default the preset's name), else of the preset's protocol;
+    in the grid's ``precision`` when given (bf16 and fp32 cost differently); else the preset's nominal figure
+    (``config.PRESET_INFO``, for the preset's own precision only), else None."""
+    what = f" {precision}" if precision is not None else ""
+    labels = list(dict.fromkeys([protocol or preset, preset]))
+    for label in labels:
+        walls = _walls(out, label, precision)
+        if walls:
+            return (statistics.median(walls),
+                    f"median wall time of the {len(walls)}{what} {label} record(s) in {out}")
     info = C.PRESET_INFO.get(preset)
-    if info and info.seconds:
+    own = precision is None or C.preset_dict(preset).get("run", {}).get("precision", _DEFAULT_PRECISION) == precision
+    if info and info.seconds and own:
         return info.seconds, f"the {preset} preset's nominal figure ({info.cost})"
-    return None, f"no {preset} record in {out} to estimate from"
+    return None, f"no{what} {' or '.join(labels)} record in {out} to estimate from"
 
 
 def _fmt_cost(seconds: float) -> str:
@@ -251,7 +267,8 @@ def dry_run_lines(preset: str, p: Plan, out: str, jobs: int, threads: int) -> li
     lines = [f"grid (dry run): {len(p.runs)} runs, {p.recorded} already recorded in {out}, {len(p.todo)} to run "
              f"({p.resumable} resume from a checkpoint) with {jobs} job(s) of {threads} thread(s)"]
     lines += [f"  would run: {r.label()}  [{C.run_id(p.configs[r])}]" for r in p.todo]
-    per_run, source = estimate(preset, out)
+    first = p.configs[p.todo[0]].run if p.todo else None
+    per_run, source = estimate(preset, out, first and first.protocol, first and first.precision)
     note = _slow_bf16_note(p)
     if note:
         lines.append(note + "; the estimate below comes from records, which may have been made on another CPU")

@@ -147,16 +147,37 @@ def test_dry_run_lists_runs_estimates_cost_and_checks_the_data(tmp_path, capsys)
     assert capsys.readouterr().out.splitlines()[7] == (
         f"output folder: NOT WRITABLE: cannot write the output folder {tmp_path / 'afile' / 'res' / 'raw'}: "
         f"{tmp_path / 'afile'} is a file, not a folder; choose another --out")
-    # records of the protocol in the output folder give the estimate: median of 30 s and 50 s (and another protocol's)
-    for name, protocol, wall in (("a", "mini", 30.0), ("b", "mini", 50.0), ("c", "paper", 999.0)):
+    # records of the protocol in the output folder give the estimate: median of 30 s and 50 s (not another
+    # protocol's, nor a bf16 run's for this fp32 grid; a record without a precision predates bf16: fp32)
+    for name, protocol, wall, precision in (("a", "mini", 30.0, None), ("b", "mini", 50.0, "fp32"),
+                                            ("c", "paper", 999.0, None), ("d", "mini", 700.0, "bf16")):
         f = out / "raw" / "cifar10-jpeg" / "vgg19" / "gmp" / f"{name}.json"
         f.parent.mkdir(parents=True, exist_ok=True)
-        f.write_text(json.dumps({"status": "completed", "setting": {"protocol": protocol},
-                                 "provenance": {"wall_seconds": wall}}))
+        rec = {"status": "completed", "setting": {"protocol": protocol}, "provenance": {"wall_seconds": wall}}
+        if precision:
+            rec["config"] = {"run": {"precision": precision}}
+        f.write_text(json.dumps(rec))
     assert cli.main([*GRID, "--out", str(out), "--dry-run"]) == 0
     cost = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("estimated cost")]
     assert cost == [f"estimated cost: 4 runs x 40s = 2m40s of run time, about 1m20s of wall time with --jobs 2 "
-                    f"(per run: median wall time of the 2 mini record(s) in {out}; resumed runs cost less)"]
+                    f"(per run: median wall time of the 2 fp32 mini record(s) in {out}; resumed runs cost less)"]
+    # a bf16 grid of the preset: its one bf16 record (700 s); under a label of its own with no records, the same
+    assert cli.main([*GRID, "--out", str(out), "--dry-run", "--precision", "bf16", "--protocol", "mini-bf16"]) == 0
+    cost = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("estimated cost")]
+    assert cost == [f"estimated cost: 4 runs x 11m40s = 46m40s of run time, about 23m20s of wall time with --jobs 2 "
+                    f"(per run: median wall time of the 1 bf16 mini record(s) in {out}; resumed runs cost less)"]
+    # records of the grid's own label come first (here a 10 s one); with no record in the precision at all, the
+    # preset's nominal figure (an fp32 one for mini) is not used for bf16: unknown
+    f = out / "raw" / "cifar10-jpeg" / "vgg19" / "gmp" / "e.json"
+    f.write_text(json.dumps({"status": "completed", "setting": {"protocol": "mini-bf16"},
+                             "provenance": {"wall_seconds": 10.0}, "config": {"run": {"precision": "bf16"}}}))
+    assert cli.main([*GRID, "--out", str(out), "--dry-run", "--precision", "bf16", "--protocol", "mini-bf16"]) == 0
+    cost = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("estimated cost")]
+    assert cost[0].endswith(f"(per run: median wall time of the 1 bf16 mini-bf16 record(s) in {out}; resumed runs "
+                            "cost less)")
+    assert cli.main([*GRID, "--out", str(tmp_path / "empty"), "--dry-run", "--precision", "bf16"]) == 0
+    cost = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("estimated cost")]
+    assert cost == [f"estimated cost: unknown (no bf16 mini record in {tmp_path / 'empty'} to estimate from)"]
 
 
 def test_grid_checks_the_data_once_before_any_run(tmp_path):
