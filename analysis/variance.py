@@ -291,7 +291,7 @@ def design_markdown(protocol: str, runs, rows: list[dict], level: float = 0.95, 
     inits = sorted({r["init_seed"] for r in rows})
     orders = sorted({r["order_seed"] for r in rows})
     grids = cell_grids(rows)
-    incomplete = [f"{_cell_label(c)} ({len(pairs)} of {len(inits) * len(orders)} pairs)"
+    incomplete = [f"{_cell_label(c)} ({len(pairs)} of the design's {len(inits) * len(orders)} pairs so far)"
                   for c, pairs in sorted(by_cell.items(), key=lambda kv: _cell_label(kv[0]))
                   if len(pairs) < len(inits) * len(orders)]
     facts = [("preset", _preset_text(runs))]

@@ -230,7 +230,7 @@ def test_figures_describes_a_crossed_design_and_reads_it(tmp_path, capsys):
     assert text.startswith("# Crossed design `p-crossed`: seeds by source\n")
     assert "| seeds | init seeds 0, 1 x order seeds 0, 1, run seed 0 |" in text
     assert ("| cells | 3: 2 with every init seed crossed with every order seed (at least 2 x 2, in the tables below); "
-            "incomplete: vgg19 90%, dense start: annealed (1 of 4 pairs) |") in text
+            "incomplete: vgg19 90%, dense start: annealed (1 of the design's 4 pairs so far) |") in text
     assert "| runs | 9 records: 9 completed, 0 diverged;" in text
     assert "| vgg19 dense: dense | 2 x 2 | 71.50 | 1.58 | 2.000 [" in text  # sd sqrt(2 + 0.5)
     assert "| vgg19 90%, dense start: fggp | 2 x 2 | 61.50 | 1.58 | 0.500 [" in text
