@@ -194,7 +194,10 @@ def figures_main(argv: list[str] | None = None) -> int:
     rec = _load(results, "draw", histories=True, layers=True)
     if isinstance(rec, int):
         return rec
-    status = _write_variance(rec, results, Path(args.out), args.protocol)
+    from .variance import crossed_runs, crossed_summary
+
+    crossed = {p: crossed_runs(results, p) for p in rec.crossed if not args.protocol or p in args.protocol}
+    status = _write_variance(rec, crossed, Path(args.out))
     if status or rec.runs.empty:
         return status
     runs = rec.runs
@@ -263,25 +266,22 @@ def figures_main(argv: list[str] | None = None) -> int:
             print(f"  removed (no longer produced): {', '.join(removed)}")
     if args.only or args.protocol:
         return 0
-    from .variance import crossed_runs, crossed_summary
-
-    crossed = [] if args.protocol else [crossed_summary(p, crossed_runs(results, p)) for p in rec.crossed]
-    return _write_glance(drawn, pending, dense_only, Path(args.out), args.readme, readme_text, crossed)
+    return _write_glance(drawn, pending, dense_only, Path(args.out), args.readme, readme_text,
+                         [crossed_summary(p, rows) for p, rows in crossed.items()])
 
 
-def _write_variance(rec, results: Path, out: Path, only_protocols) -> int:
-    """``<out>/<protocol>/variance.md`` for each crossed design of ``rec`` (analysis/variance.py); 2 when a file
-    cannot be written."""
+def _write_variance(rec, crossed: dict, out: Path) -> int:
+    """``<out>/<protocol>/variance.md`` for each crossed design in ``crossed`` ({protocol: its completed runs as
+    :func:`analysis.variance.crossed_runs` reads them}; the rest of each design in ``rec``); 2 when a file cannot be
+    written."""
     from .formatting import atomic_write_text
-    from .variance import crossed_runs, design_markdown
+    from .variance import design_markdown
 
-    for p in rec.crossed:
-        if only_protocols and p not in only_protocols:
-            continue
+    for p, rows in crossed.items():
         out_dir = out / _safe(p)
         runs = rec.crossed_runs[rec.crossed_runs["protocol"] == p].reset_index(drop=True)
         try:
-            path = atomic_write_text(out_dir / "variance.md", design_markdown(p, runs, crossed_runs(results, p)))
+            path = atomic_write_text(out_dir / "variance.md", design_markdown(p, runs, rows))
         except OutputError as e:
             print(f"error: variance: {e}, and rerun", file=sys.stderr)
             return 2

@@ -206,6 +206,24 @@ def _cell_label(cell: tuple) -> str:
     return f"{arch} {where}: {method}"
 
 
+def _method_pairs(grids: dict):
+    """(setting key, method a, method b, y_a, y_b) for every two methods of one setting and start that share their
+    (init, order) pairs, dense (the reference of every setting of its network) included, in display order."""
+    by_setting: dict[tuple, dict[str, np.ndarray]] = {}
+    for cell, (inits, orders, y) in grids.items():
+        if cell[4] != "dense":
+            by_setting.setdefault(cell[:4] + (tuple(inits), tuple(orders)), {})[cell[4]] = y
+    for key, methods in by_setting.items():
+        dense = grids.get((key[0], key[1], 0.0, 1.0, "dense"))
+        if dense is not None and (tuple(dense[0]), tuple(dense[1])) == key[4:]:
+            methods["dense"] = dense[2]
+    for key, methods in sorted(by_setting.items(), key=lambda kv: _cell_label(kv[0][:4] + ("",))):
+        names = sorted(methods)
+        for ai, a in enumerate(names):
+            for b in names[ai + 1:]:
+                yield key, a, b, methods[a], methods[b]
+
+
 def report_lines(rows: list[dict], level: float = 0.95, effect: float = 0.5) -> list[str]:
     """The variance table (one row per complete cell) and the pairing table (every two methods of one setting
     and start that share their (init, order) pairs), as Markdown."""
@@ -231,25 +249,14 @@ def report_lines(rows: list[dict], level: float = 0.95, effect: float = 0.5) -> 
     out += ["", f"| setting | methods | pairs | correlation [{pct}] | var(a - b) / (var a + var b) | "
                 f"seeds for {effect:g} pp at 80 % power: paired / unpaired |",
             "|---|---|---|---|---|---|"]
-    by_setting: dict[tuple, dict[str, np.ndarray]] = {}
-    for cell, (inits, orders, y) in grids.items():
-        if cell[4] != "dense":
-            by_setting.setdefault(cell[:4] + (tuple(inits), tuple(orders)), {})[cell[4]] = y
-    for key, methods in by_setting.items():  # dense, the reference of every setting of its network, on the same pairs
-        dense = grids.get((key[0], key[1], 0.0, 1.0, "dense"))
-        if dense is not None and (tuple(dense[0]), tuple(dense[1])) == key[4:]:
-            methods["dense"] = dense[2]
-    for key, methods in sorted(by_setting.items(), key=lambda kv: _cell_label(kv[0][:4] + ("",))):
-        names = sorted(methods)
-        for ai, a in enumerate(names):
-            for b in names[ai + 1:]:
-                p = pairing(methods[a], methods[b], level)
-                sd_paired = float(np.std(methods[a].ravel() - methods[b].ravel(), ddof=1))
-                sd_unpaired = math.sqrt(float(np.var(methods[a], ddof=1) + np.var(methods[b], ddof=1)))
-                n_p, n_u = (seeds_needed(effect, sd) for sd in (sd_paired, sd_unpaired))
-                out.append(f"| {_cell_label(key[:4] + ('',)).rsplit(':', 1)[0]} | {a} vs {b} | {p.n} | "
-                           f"{p.correlation:+.2f} [{p.corr_low:+.2f}, {p.corr_high:+.2f}] | {p.var_ratio:.2f} | "
-                           f"{_count(n_p)} / {_count(n_u)} |")
+    for key, a, b, ya, yb in _method_pairs(grids):
+        p = pairing(ya, yb, level)
+        sd_paired = float(np.std(ya.ravel() - yb.ravel(), ddof=1))
+        sd_unpaired = math.sqrt(float(np.var(ya, ddof=1) + np.var(yb, ddof=1)))
+        n_p, n_u = (seeds_needed(effect, sd) for sd in (sd_paired, sd_unpaired))
+        out.append(f"| {_cell_label(key[:4] + ('',)).rsplit(':', 1)[0]} | {a} vs {b} | {p.n} | "
+                   f"{p.correlation:+.2f} [{p.corr_low:+.2f}, {p.corr_high:+.2f}] | {p.var_ratio:.2f} | "
+                   f"{_count(n_p)} / {_count(n_u)} |")
     out += ["", "Seeds: the paired t-test's count from the sd of the seed-paired differences (paired) and from "
                 "sqrt(var a + var b) (unpaired: each method on seeds of its own), over the crossed pairs."]
     return out
@@ -277,7 +284,7 @@ def design_markdown(protocol: str, runs, rows: list[dict], level: float = 0.95, 
 
     from .formatting import scale_parts
     from .platforms import platform_note
-    from .report import DOCS, _preset_text, _runs_text
+    from .report import DOCS, _preset_text, _runs_text, _table
 
     L = [f"# Crossed design `{protocol}`: seeds by source", "",
          "Written by `fggp-repro figures` from the run records; `fggp-repro variance --protocol "
@@ -304,8 +311,7 @@ def design_markdown(protocol: str, runs, rows: list[dict], level: float = 0.95, 
                         + (f"; incomplete: {'; '.join(incomplete)}" if incomplete else "")),
               ("runs", _runs_text(runs)),
               ("platforms", platform_note(runs).removeprefix("platforms: "))]
-    L += ["| | |", "|---|---|"] + [f"| {a} | {' '.join(str(b).split()).replace('|', chr(92) + '|')} |"
-                                    for a, b in facts] + [""]
+    L += _table(facts) + [""]
     L += report_lines(rows, level, effect)
     if grids:
         L += ["", "## What the design says", ""] + _reading(grids, level, effect)
@@ -323,29 +329,17 @@ def _reading(grids: dict, level: float, effect: float) -> list[str]:
             out.append(f"- Share of one run's variance from {what}: {_span(shares)} over {len(shares)} cell(s).")
     pos = neg = zero = 0
     ratios = []
-    settings: dict[tuple, dict[str, np.ndarray]] = {}
-    for cell, (i, o, y) in grids.items():
-        key = cell[:4] + (tuple(i), tuple(o))
-        settings.setdefault(key, {})[cell[4]] = y
-    for key, methods in settings.items():
-        if key[2] == 0.0:  # the dense cell joins every setting of its network with the same pairs
+    for _, _, _, ya, yb in _method_pairs(grids):
+        p = pairing(ya, yb, level)
+        if not math.isfinite(p.correlation):
             continue
-        dense = settings.get(key[:2] + (0.0, 1.0) + key[4:], {}).get("dense")
-        if dense is not None:
-            methods = {**methods, "dense": dense}
-        names = sorted(methods)
-        for ai, a in enumerate(names):
-            for b in names[ai + 1:]:
-                p = pairing(methods[a], methods[b], level)
-                if not math.isfinite(p.correlation):
-                    continue
-                ratios.append(p.var_ratio)
-                if p.corr_low > 0:
-                    pos += 1
-                elif p.corr_high < 0:
-                    neg += 1
-                else:
-                    zero += 1
+        ratios.append(p.var_ratio)
+        if p.corr_low > 0:
+            pos += 1
+        elif p.corr_high < 0:
+            neg += 1
+        else:
+            zero += 1
     n = pos + neg + zero
     if n:
         out.append(f"- Method pairs run on the same seeds: {n}. Correlation of their results across the seed pairs, "
