@@ -184,17 +184,46 @@ def crossed_runs(results: str, protocol: str) -> list[dict]:
     return rows
 
 
-def cell_grids(rows: list[dict]) -> dict[tuple, tuple[list, list, np.ndarray]]:
-    """{cell: (init seeds, order seeds, y[i, o])} for every cell whose crossed design is complete (every pair of
-    its init and order seeds has a run, at least 2 x 2); incomplete cells are left out."""
+def _pairs_by_cell(rows: list[dict]) -> dict[tuple, dict[tuple, float]]:
+    """{cell: {(init seed, order seed): final test accuracy}}."""
     by_cell: dict[tuple, dict[tuple, float]] = {}
     for r in rows:
         by_cell.setdefault(tuple(r[k] for k in CELL_KEYS), {})[(r["init_seed"], r["order_seed"])] = r["test_acc"]
+    return by_cell
+
+
+def largest_grid(pairs) -> tuple[list, list] | None:
+    """The largest complete crossed sub-design of a set of (init, order) pairs: (init seeds, order seeds) with every
+    pair present, at least 2 x 2, most pairs first, then most init seeds, then the smallest seeds; None if there is
+    none. Exact: every subset of the init seeds (at most 2^12 of them) with the order seeds they all share."""
+    pairs = set(pairs)
+    inits = sorted({i for i, _ in pairs})
+    if len(inits) > 12:
+        raise ValueError(f"a crossed design of {len(inits)} init seeds is too large to search (at most 12)")
+    orders_of = {i: {o for j, o in pairs if j == i} for i in inits}
+    best, best_key = None, None
+    for mask in range(1, 1 << len(inits)):
+        chosen = [i for k, i in enumerate(inits) if mask >> k & 1]
+        if len(chosen) < 2:
+            continue
+        shared = sorted(set.intersection(*(orders_of[i] for i in chosen)))
+        if len(shared) < 2:
+            continue
+        key = (-len(chosen) * len(shared), -len(chosen), chosen, shared)
+        if best_key is None or key < best_key:
+            best, best_key = (chosen, shared), key
+    return best
+
+
+def cell_grids(rows: list[dict]) -> dict[tuple, tuple[list, list, np.ndarray]]:
+    """{cell: (init seeds, order seeds, y[i, o])}: each cell on its largest complete crossed sub-design
+    (:func:`largest_grid`: every pair of its init and order seeds has a run, at least 2 x 2), so that a design
+    still being run is decomposed on what is complete so far; cells without a complete 2 x 2 are left out."""
     out = {}
-    for cell, ys in by_cell.items():
-        inits = sorted({i for i, _ in ys})
-        orders = sorted({o for _, o in ys})
-        if len(inits) >= 2 and len(orders) >= 2 and all((i, o) in ys for i in inits for o in orders):
+    for cell, ys in _pairs_by_cell(rows).items():
+        grid = largest_grid(ys)
+        if grid is not None:
+            inits, orders = grid
             out[cell] = (inits, orders, np.array([[ys[(i, o)] for o in orders] for i in inits]))
     return out
 
@@ -206,32 +235,39 @@ def _cell_label(cell: tuple) -> str:
     return f"{arch} {where}: {method}"
 
 
-def _method_pairs(grids: dict):
-    """(setting key, method a, method b, y_a, y_b) for every two methods of one setting and start that share their
-    (init, order) pairs, dense (the reference of every setting of its network) included, in display order."""
-    by_setting: dict[tuple, dict[str, np.ndarray]] = {}
-    for cell, (inits, orders, y) in grids.items():
+def _method_pairs(rows: list[dict]):
+    """(setting key, method a, method b, y_a, y_b) for every two methods of one setting and start (dense, the
+    reference of every setting of its network, included) over the (init, order) pairs both ran, when there are at
+    least 4 of them; y_a and y_b in the order of the pairs. In display order."""
+    by_cell = _pairs_by_cell(rows)
+    by_setting: dict[tuple, dict[str, dict]] = {}
+    for cell, ys in by_cell.items():
         if cell[4] != "dense":
-            by_setting.setdefault(cell[:4] + (tuple(inits), tuple(orders)), {})[cell[4]] = y
+            by_setting.setdefault(cell[:4], {})[cell[4]] = ys
     for key, methods in by_setting.items():
-        dense = grids.get((key[0], key[1], 0.0, 1.0, "dense"))
-        if dense is not None and (tuple(dense[0]), tuple(dense[1])) == key[4:]:
-            methods["dense"] = dense[2]
-    for key, methods in sorted(by_setting.items(), key=lambda kv: _cell_label(kv[0][:4] + ("",))):
+        dense = by_cell.get((key[0], key[1], 0.0, 1.0, "dense"))
+        if dense is not None:
+            methods["dense"] = dense
+    for key, methods in sorted(by_setting.items(), key=lambda kv: _cell_label(kv[0] + ("",))):
         names = sorted(methods)
         for ai, a in enumerate(names):
             for b in names[ai + 1:]:
-                yield key, a, b, methods[a], methods[b]
+                shared = sorted(set(methods[a]) & set(methods[b]))
+                if len(shared) >= 4:
+                    yield (key, a, b, np.array([methods[a][p] for p in shared]),
+                           np.array([methods[b][p] for p in shared]))
 
 
 def report_lines(rows: list[dict], level: float = 0.95, effect: float = 0.5) -> list[str]:
-    """The variance table (one row per complete cell) and the pairing table (every two methods of one setting
-    and start that share their (init, order) pairs), as Markdown."""
+    """The variance table (one row per cell, on its largest complete crossed sub-design: :func:`cell_grids`) and
+    the pairing table (every two methods of one setting and start on the 4 or more (init, order) pairs both ran),
+    as Markdown."""
     from .power import seeds_needed
 
     grids = cell_grids(rows)
     if not grids:
-        return ["no cell has a complete crossed design (every init seed with every order seed, at least 2 x 2)"]
+        return ["no cell has a complete crossed design of at least 2 x 2 (2 init seeds, each with the same 2 order "
+                "seeds)"]
     pct = f"{100 * level:g}%"
     out = [f"| cell | init x order | mean (%) | sd of one run | init: variance [{pct}] | order: variance [{pct}] | "
            f"residual: variance [{pct}] | share init / order / residual |",
@@ -249,12 +285,12 @@ def report_lines(rows: list[dict], level: float = 0.95, effect: float = 0.5) -> 
     out += ["", f"| setting | methods | pairs | correlation [{pct}] | var(a - b) / (var a + var b) | "
                 f"seeds for {effect:g} pp at 80 % power: paired / unpaired |",
             "|---|---|---|---|---|---|"]
-    for key, a, b, ya, yb in _method_pairs(grids):
+    for key, a, b, ya, yb in _method_pairs(rows):
         p = pairing(ya, yb, level)
         sd_paired = float(np.std(ya.ravel() - yb.ravel(), ddof=1))
         sd_unpaired = math.sqrt(float(np.var(ya, ddof=1) + np.var(yb, ddof=1)))
         n_p, n_u = (seeds_needed(effect, sd) for sd in (sd_paired, sd_unpaired))
-        out.append(f"| {_cell_label(key[:4] + ('',)).rsplit(':', 1)[0]} | {a} vs {b} | {p.n} | "
+        out.append(f"| {_cell_label(key + ('',)).rsplit(':', 1)[0]} | {a} vs {b} | {p.n} | "
                    f"{p.correlation:+.2f} [{p.corr_low:+.2f}, {p.corr_high:+.2f}] | {p.var_ratio:.2f} | "
                    f"{_count(n_p)} / {_count(n_u)} |")
     out += ["", "Seeds: the paired t-test's count from the sd of the seed-paired differences (paired) and from "
@@ -262,9 +298,20 @@ def report_lines(rows: list[dict], level: float = 0.95, effect: float = 0.5) -> 
     return out
 
 
+def _design(rows: list[dict]) -> tuple[list, list, dict[tuple, dict[tuple, float]], list[tuple]]:
+    """(the design's init seeds, its order seeds, :func:`_pairs_by_cell`, the cells that ran every pair of them)."""
+    inits = sorted({r["init_seed"] for r in rows})
+    orders = sorted({r["order_seed"] for r in rows})
+    by_cell = _pairs_by_cell(rows)
+    complete = [c for c, ys in by_cell.items() if len(ys) == len(inits) * len(orders)]
+    return inits, orders, by_cell, complete
+
+
 def crossed_summary(protocol: str, rows: list[dict]) -> tuple[str, int, int, int]:
-    """(protocol, completed runs, cells with a complete crossed design, cells) for the results-at-a-glance line."""
-    return protocol, len(rows), len(cell_grids(rows)), len({tuple(r[k] for k in CELL_KEYS) for r in rows})
+    """(protocol, completed runs, cells that ran every pair of the design's init and order seeds so far, cells)
+    for the results-at-a-glance line."""
+    _, _, by_cell, complete = _design(rows)
+    return protocol, len(rows), len(complete), len(by_cell)
 
 
 def _seed_list(seeds) -> str:
@@ -292,34 +339,35 @@ def design_markdown(protocol: str, runs, rows: list[dict], level: float = 0.95, 
          "the ERK mask of a sparse start) and an order seed (data order and augmentation) once per cell; its runs "
          "share seeds, so no audit or table of this folder's other protocols uses them. The model, the estimators "
          f"and their checked coverage: [docs/running.md]({DOCS}/running.md#seeds-and-crossed-designs).", ""]
-    by_cell: dict[tuple, set] = {}
-    for r in rows:
-        by_cell.setdefault(tuple(r[k] for k in CELL_KEYS), set()).add((r["init_seed"], r["order_seed"]))
-    inits = sorted({r["init_seed"] for r in rows})
-    orders = sorted({r["order_seed"] for r in rows})
+    inits, orders, by_cell, complete = _design(rows)
     grids = cell_grids(rows)
-    incomplete = [f"{_cell_label(c)} ({len(pairs)} of the design's {len(inits) * len(orders)} pairs so far)"
-                  for c, pairs in sorted(by_cell.items(), key=lambda kv: _cell_label(kv[0]))
-                  if len(pairs) < len(inits) * len(orders)]
+
+    def where(c):
+        if c not in grids:
+            return "in no table: no complete 2 x 2 yet"
+        return f"in the tables on init seeds {_seed_list(grids[c][0])} x order seeds {_seed_list(grids[c][1])}"
+
+    incomplete = [f"{_cell_label(c)} ({len(ys)} of the design's {len(inits) * len(orders)} pairs so far; {where(c)})"
+                  for c, ys in sorted(by_cell.items(), key=lambda kv: _cell_label(kv[0])) if c not in complete]
     facts = [("preset", _preset_text(runs))]
     no_dense = pd.DataFrame({"method": [], "dataset": [], "arch": [], "n": []})  # the scale only, no dense line
     facts += [("network and data", clause) for _, _, clause, _ in scale_parts(runs, no_dense)]
     facts += [("seeds", f"init seeds {_seed_list(inits)} x order seeds {_seed_list(orders)}, run seed "
                         f"{_seed_list({r['seed'] for r in rows})}" if rows else "no completed runs"),
-              ("cells", f"{len(by_cell)}: {len(grids)} with every init seed crossed with every order seed "
-                        f"(at least 2 x 2, in the tables below)"
+              ("cells", f"{len(by_cell)}: {len(complete)} with every init seed crossed with every order seed"
                         + (f"; incomplete: {'; '.join(incomplete)}" if incomplete else "")),
               ("runs", _runs_text(runs)),
               ("platforms", platform_note(runs).removeprefix("platforms: "))]
     L += _table(facts) + [""]
     L += report_lines(rows, level, effect)
     if grids:
-        L += ["", "## What the design says", ""] + _reading(grids, level, effect)
+        L += ["", "## What the design says", ""] + _reading(rows, grids, level, effect)
     return "\n".join(L) + "\n"
 
 
-def _reading(grids: dict, level: float, effect: float) -> list[str]:
-    """Sentences computed from the complete cells: where the spread comes from, and what pairing buys."""
+def _reading(rows: list[dict], grids: dict, level: float, effect: float) -> list[str]:
+    """Sentences computed from the tables: where the spread comes from (``grids``, the cells' complete crossed
+    designs), and what pairing buys (the methods' shared seed pairs in ``rows``)."""
     pct = f"{100 * level:g} %"
     decs = {c: decompose(y, level) for c, (_, _, y) in grids.items()}
     out = []
@@ -329,7 +377,7 @@ def _reading(grids: dict, level: float, effect: float) -> list[str]:
             out.append(f"- Share of one run's variance from {what}: {_span(shares)} over {len(shares)} cell(s).")
     pos = neg = zero = 0
     ratios = []
-    for _, _, _, ya, yb in _method_pairs(grids):
+    for _, _, _, ya, yb in _method_pairs(rows):
         p = pairing(ya, yb, level)
         if not math.isfinite(p.correlation):
             continue

@@ -229,8 +229,8 @@ def test_figures_describes_a_crossed_design_and_reads_it(tmp_path, capsys):
     text = (out / "p-crossed" / "variance.md").read_text()
     assert text.startswith("# Crossed design `p-crossed`: seeds by source\n")
     assert "| seeds | init seeds 0, 1 x order seeds 0, 1, run seed 0 |" in text
-    assert ("| cells | 3: 2 with every init seed crossed with every order seed (at least 2 x 2, in the tables below); "
-            "incomplete: vgg19 90%, dense start: annealed (1 of the design's 4 pairs so far) |") in text
+    assert ("| cells | 3: 2 with every init seed crossed with every order seed; incomplete: vgg19 90%, dense start: "
+            "annealed (1 of the design's 4 pairs so far; in no table: no complete 2 x 2 yet) |") in text
     assert "| runs | 9 records: 9 completed, 0 diverged;" in text
     assert "| vgg19 dense: dense | 2 x 2 | 71.50 | 1.58 | 2.000 [" in text  # sd sqrt(2 + 0.5)
     assert "| vgg19 90%, dense start: fggp | 2 x 2 | 61.50 | 1.58 | 0.500 [" in text
@@ -247,3 +247,48 @@ def test_figures_describes_a_crossed_design_and_reads_it(tmp_path, capsys):
     assert figures_main(["--results", str(tmp_path), "--out", str(tmp_path / "only"), "--protocol", "p-crossed"]) == 0
     assert (tmp_path / "only" / "p-crossed" / "variance.md").read_text() == text
     assert not (tmp_path / "only" / "paper").exists()
+
+
+def test_the_largest_complete_sub_design_of_a_design_in_progress():
+    from analysis.variance import largest_grid
+
+    full = {(i, o) for i in range(3) for o in range(3)}
+    assert largest_grid(full) == ([0, 1, 2], [0, 1, 2])
+    # 3 x 3 without (2, 2): init 0-2 x order 0-1 and init 0-1 x order 0-2 both have 6 pairs; more init seeds wins
+    assert largest_grid(full - {(2, 2)}) == ([0, 1, 2], [0, 1])
+    # without (1, 1): order 0 and 2 on every init (6 pairs) beats init 0, 2 on every order (6 pairs, 2 inits)
+    assert largest_grid(full - {(1, 1)}) == ([0, 1, 2], [0, 2])
+    # 2 x 3 and one more pair: the 2 x 3 (6 pairs) beats the 3 x 2 with a hole
+    assert largest_grid({(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2), (2, 0)}) == ([0, 1], [0, 1, 2])
+    assert largest_grid({(0, 0), (0, 1), (1, 1), (2, 2)}) is None  # no 2 x 2 anywhere
+    assert largest_grid({(5, 7), (5, 9), (8, 7), (8, 9), (8, 3)}) == ([5, 8], [7, 9])
+
+
+def test_a_design_in_progress_is_decomposed_on_what_is_complete(tmp_path):
+    """dense has run init 0-2 x order 0-1 and (0, 2), (1, 2): its largest complete part is init 0-2 x order 0-1
+    (6 pairs; init 0-1 x order 0-2 also has 6, fewer init seeds). y = 70 + i + 0.5 o there: grand mean 71.25; init
+    means 70.25, 71.25, 72.25 (MS_init = 2 * 2 / 2 = 2), order means 71, 71.5 (MS_order = 3 * 0.125 / 1 = 0.375), no
+    residual, so s2_init = 1, s2_order = 0.125 and the sd of one run sqrt(1.125) = 1.06. fggp has init 0-1 x order
+    0-1 and shares those 4 pairs with dense: y = 60 + i, whose correlation with dense's 70 + i + 0.5 o over them is
+    1 / sqrt(1.25) = 0.894 (deviations (-0.5, -0.5, 0.5, 0.5) and (-0.75, -0.25, 0.25, 0.75))."""
+    from analysis.cli import figures_main
+    from analysis.variance import crossed_runs, crossed_summary
+
+    for i, o in [(i, o) for i in range(3) for o in range(2)] + [(0, 2), (1, 2)]:
+        _write(tmp_path, "p-crossed", "dense", 0.0, i, o, 70.0 + i + 0.5 * o)
+    for i in range(2):
+        for o in range(2):
+            _write(tmp_path, "p-crossed", "fggp", 0.9, i, o, 60.0 + i)
+    out = tmp_path / "figs"
+    assert figures_main(["--results", str(tmp_path), "--out", str(out), "--protocol", "p-crossed"]) == 0
+    text = (out / "p-crossed" / "variance.md").read_text()
+    assert "| vgg19 dense: dense | 3 x 2 | 71.25 | 1.06 | 1.000 [" in text
+    assert "| 0.125 [" in text
+    assert "| vgg19 90%, dense start: fggp | 2 x 2 | 60.50 | 0.71 | 0.500 [" in text
+    assert "| vgg19 90%, dense start | dense vs fggp | 4 | +0.89 [" in text
+    assert ("| cells | 2: 0 with every init seed crossed with every order seed; incomplete: vgg19 90%, dense start: "
+            "fggp (4 of the design's 9 pairs so far; in the tables on init seeds 0, 1 x order seeds 0, 1); vgg19 "
+            "dense: dense (8 of the design's 9 pairs so far; in the tables on init seeds 0-2 x order seeds 0, 1) |"
+            ) in text
+    # the glance counts cells that ran every pair of the design's seeds so far (init 0-2 x order 0-2): none yet
+    assert crossed_summary("p-crossed", crossed_runs(str(tmp_path), "p-crossed")) == ("p-crossed", 12, 0, 2)
