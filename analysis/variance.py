@@ -195,23 +195,35 @@ def _pairs_by_cell(rows: list[dict]) -> dict[tuple, dict[tuple, float]]:
 def largest_grid(pairs) -> tuple[list, list] | None:
     """The largest complete crossed sub-design of a set of (init, order) pairs: (init seeds, order seeds) with every
     pair present, at least 2 x 2, most pairs first, then most init seeds, then the smallest seeds; None if there is
-    none. Exact: every subset of the init seeds (at most 2^12 of them) with the order seeds they all share."""
+    none. Exact by trying every subset of the init seeds (or of the order seeds, when fewer) with the seeds of the
+    other kind they all share; beyond 12 seeds of either kind, greedy (the seed missing most pairs dropped first),
+    which finds a complete sub-design but not always the largest."""
     pairs = set(pairs)
     inits = sorted({i for i, _ in pairs})
-    if len(inits) > 12:
-        raise ValueError(f"a crossed design of {len(inits)} init seeds is too large to search (at most 12)")
-    orders_of = {i: {o for j, o in pairs if j == i} for i in inits}
+    orders = sorted({o for _, o in pairs})
+    if min(len(inits), len(orders)) > 12:
+        rows, cols = list(inits), list(orders)
+        while len(rows) >= 2 and len(cols) >= 2 and not all((i, o) in pairs for i in rows for o in cols):
+            miss = [(sum((i, o) not in pairs for o in cols), 0, i) for i in rows]
+            miss += [(sum((i, o) not in pairs for i in rows), 1, o) for o in cols]
+            _, kind, seed = max(miss, key=lambda m: (m[0], -m[1], m[2]))
+            (rows if kind == 0 else cols).remove(seed)
+        return (rows, cols) if len(rows) >= 2 and len(cols) >= 2 else None
+    flip = len(orders) < len(inits)
+    side, other = (orders, inits) if flip else (inits, orders)
+    with_ = {a: {b for b in other if ((b, a) if flip else (a, b)) in pairs} for a in side}
     best, best_key = None, None
-    for mask in range(1, 1 << len(inits)):
-        chosen = [i for k, i in enumerate(inits) if mask >> k & 1]
+    for mask in range(1, 1 << len(side)):
+        chosen = [a for k, a in enumerate(side) if mask >> k & 1]
         if len(chosen) < 2:
             continue
-        shared = sorted(set.intersection(*(orders_of[i] for i in chosen)))
+        shared = sorted(set.intersection(*(with_[a] for a in chosen)))
         if len(shared) < 2:
             continue
-        key = (-len(chosen) * len(shared), -len(chosen), chosen, shared)
+        i_seeds, o_seeds = (shared, chosen) if flip else (chosen, shared)
+        key = (-len(i_seeds) * len(o_seeds), -len(i_seeds), i_seeds, o_seeds)
         if best_key is None or key < best_key:
-            best, best_key = (chosen, shared), key
+            best, best_key = (i_seeds, o_seeds), key
     return best
 
 

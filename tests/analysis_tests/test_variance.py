@@ -262,6 +262,13 @@ def test_the_largest_complete_sub_design_of_a_design_in_progress():
     assert largest_grid({(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2), (2, 0)}) == ([0, 1], [0, 1, 2])
     assert largest_grid({(0, 0), (0, 1), (1, 1), (2, 2)}) is None  # no 2 x 2 anywhere
     assert largest_grid({(5, 7), (5, 9), (8, 7), (8, 9), (8, 3)}) == ([5, 8], [7, 9])
+    # more init seeds than order seeds: the search runs over the order seeds, same answer as the other way round
+    wide = {(i, o) for i in range(5) for o in range(2)} | {(0, 2), (1, 2)}
+    assert largest_grid(wide) == ([0, 1, 2, 3, 4], [0, 1])
+    assert largest_grid({(o, i) for i, o in wide}) == ([0, 1], [0, 1, 2, 3, 4])
+    # beyond 12 seeds of each kind: greedy. 14 x 14 without (0, 0), (0, 1), (0, 2): init 0 misses the most, goes
+    assert largest_grid({(i, o) for i in range(14) for o in range(14)} - {(0, 0), (0, 1), (0, 2)}) == (
+        list(range(1, 14)), list(range(14)))
 
 
 def test_a_design_in_progress_is_decomposed_on_what_is_complete(tmp_path):
