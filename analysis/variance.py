@@ -196,8 +196,8 @@ def largest_grid(pairs) -> tuple[list, list] | None:
     """The largest complete crossed sub-design of a set of (init, order) pairs: (init seeds, order seeds) with every
     pair present, at least 2 x 2, most pairs first, then most init seeds, then the smallest seeds; None if there is
     none. Exact by trying every subset of the init seeds (or of the order seeds, when fewer) with the seeds of the
-    other kind they all share; beyond 12 seeds of either kind, greedy (the seed missing most pairs dropped first),
-    which finds a complete sub-design but not always the largest."""
+    other kind they all share; beyond 12 seeds of both kinds, greedy (the seed missing most pairs dropped first),
+    which may miss the largest part, or every part (None), of a design with many holes."""
     pairs = set(pairs)
     inits = sorted({i for i, _ in pairs})
     orders = sorted({o for _, o in pairs})
