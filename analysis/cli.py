@@ -194,9 +194,9 @@ def figures_main(argv: list[str] | None = None) -> int:
     rec = _load(results, "draw", histories=True, layers=True)
     if isinstance(rec, int):
         return rec
-    from .variance import crossed_runs, crossed_summary
+    from .variance import crossed_summary, read_design
 
-    crossed = {p: crossed_runs(results, p) for p in rec.crossed if not args.protocol or p in args.protocol}
+    crossed = {p: read_design(results, p) for p in rec.crossed if not args.protocol or p in args.protocol}
     status = _write_variance(rec, crossed, Path(args.out))
     if status or rec.runs.empty:
         return status
@@ -267,21 +267,22 @@ def figures_main(argv: list[str] | None = None) -> int:
     if args.only or args.protocol:
         return 0
     return _write_glance(drawn, pending, dense_only, Path(args.out), args.readme, readme_text,
-                         [crossed_summary(p, rows) for p, rows in crossed.items()])
+                         [crossed_summary(p, rows) for p, (rows, _) in crossed.items()])
 
 
 def _write_variance(rec, crossed: dict, out: Path) -> int:
-    """``<out>/<protocol>/variance.md`` for each crossed design in ``crossed`` ({protocol: its completed runs as
-    :func:`analysis.variance.crossed_runs` reads them}; the rest of each design in ``rec``); 2 when a file cannot be
+    """``<out>/<protocol>/variance.md`` for each crossed design in ``crossed`` ({protocol: its completed runs and
+    its runs recorded again on another platform, as :func:`analysis.variance.read_design` reads them}; the rest of
+    each design in ``rec``); 2 when a file cannot be
     written."""
     from .formatting import atomic_write_text
     from .variance import design_markdown
 
-    for p, rows in crossed.items():
+    for p, (rows, twins) in crossed.items():
         out_dir = out / _safe(p)
         runs = rec.crossed_runs[rec.crossed_runs["protocol"] == p].reset_index(drop=True)
         try:
-            path = atomic_write_text(out_dir / "variance.md", design_markdown(p, runs, rows))
+            path = atomic_write_text(out_dir / "variance.md", design_markdown(p, runs, rows, twins=twins))
         except OutputError as e:
             print(f"error: variance: {e}, and rerun", file=sys.stderr)
             return 2

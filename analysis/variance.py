@@ -24,6 +24,12 @@ Pairing: two methods run on the same (init, order) pairs share a_i and b_o as fa
 to them. The correlation of their results across the pairs, and the ratio var(y_A - y_B) / (var(y_A) + var(y_B)),
 say how much pairing on the seed buys: a comparison paired on seeds needs that ratio times the seeds an unpaired
 one needs for the same power.
+
+Platform: a run whose init and order seeds agree is the run of that seed, so a design's diagonal can share its
+run id with a run recorded elsewhere on another platform (other CPU kernels). The differences d between such twins
+size the drift a platform switch causes on the same scale: sum(d^2) / (2 n), the variance it adds to one run, with
+its exact chi-square interval, set beside the residual variance of the twins' cells -- what the switch adds if it
+re-draws a run as a new seed would with the init and order seeds held.
 """
 
 from __future__ import annotations
@@ -34,7 +40,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-__all__ = ["Component", "Decomposition", "decompose", "design_markdown", "mls_interval", "pairing"]
+__all__ = ["Component", "Decomposition", "Switch", "Twin", "decompose", "design_markdown", "mls_interval", "pairing",
+           "platform_switch", "read_design"]
 
 
 @dataclass(frozen=True)
@@ -156,32 +163,102 @@ CELL_KEYS = ("dataset", "arch", "target_sparsity", "initial_density", "method")
 
 
 def crossed_runs(results: str, protocol: str) -> list[dict]:
-    """(cell keys, init seed, order seed, final test accuracy) of every completed record of ``protocol`` under
-    ``results`` (``**/raw/**/*.json``). A record that predates the init and order seeds has both equal to its seed.
-    Records are read as every command of the analysis reads them (:func:`analysis.records.read_record`): a JSON
-    file that is not a run record is no part of the design, a damaged one raises :class:`analysis.RecordError`."""
+    """(cell keys, init seed, order seed, final test accuracy, run id, platform) of every completed record of
+    ``protocol`` under ``results`` (``**/raw/**/*.json``): :func:`read_design`'s rows."""
+    return read_design(results, protocol)[0]
+
+
+@dataclass(frozen=True)
+class Twin:
+    """A run of the design recorded again, with the same run id (the same config), on another platform."""
+
+    cell: tuple
+    init_seed: int
+    order_seed: int
+    run_id: str
+    test_acc: float  # the design's record
+    other_acc: float  # the other record
+    other_protocol: str
+    differs: tuple  # (platform field, value here, value there) for each platform field in which they differ
+    same_weights: bool
+
+
+def read_design(results: str, protocol: str) -> tuple[list[dict], list[Twin]]:
+    """The completed records of a crossed design, and its runs recorded again on another platform.
+
+    Rows: (cell keys, init seed, order seed, final test accuracy, run id, platform) of every completed record of
+    ``protocol`` under ``results`` (``**/raw/**/*.json``); a record that predates the init and order seeds has both
+    equal to its seed. Twins: for each row, every completed record of another protocol under ``results`` with the
+    same run id whose platform (:func:`analysis.records.platform_columns`) differs in a field both records state;
+    a run whose init and order seeds agree is the run of that seed, so a design's diagonal can meet the runs of an
+    ordinary grid of the same config. Records are read as every command of the analysis reads them
+    (:func:`analysis.records.read_record`): a JSON file that is not a run record is no part of either, a damaged one
+    raises :class:`analysis.RecordError`."""
     from pathlib import Path
 
     from fggp_repro.spec import method_label
 
-    from .records import NotARecord, read_record
+    from .records import UNKNOWN, NotARecord, platform_columns, read_record
 
-    rows = []
+    rows, others = [], {}
     for f in sorted(Path(results).glob("**/raw/**/*.json")):
         try:
             rec = read_record(f)
         except NotARecord:
             continue
         s = rec["setting"]
-        if s["protocol"] != protocol or rec["status"] != "completed":
+        if rec["status"] != "completed":
+            continue
+        acc = float(rec["metrics"]["test_acc"])
+        if s["protocol"] != protocol:
+            others.setdefault(rec["run_id"], []).append(
+                (s["protocol"], platform_columns(rec), acc, rec.get("weights_sha256")))
             continue
         seed = s["seed"]
         rows.append({"dataset": s["dataset"], "arch": s["arch"], "target_sparsity": s["target_sparsity"],
                      "initial_density": s["initial_density"],
                      "method": method_label(s["method"], rec["config"].get("pruning")),
                      "seed": seed, "init_seed": s.get("init_seed", seed), "order_seed": s.get("order_seed", seed),
-                     "test_acc": float(rec["metrics"]["test_acc"])})
-    return rows
+                     "test_acc": acc, "run_id": rec["run_id"], "platform": platform_columns(rec),
+                     "weights_sha256": rec.get("weights_sha256")})
+    twins = []
+    for r in rows:
+        for other_protocol, platform, acc, weights in others.get(r["run_id"], []):
+            differs = tuple((k, v, platform[k]) for k, v in r["platform"].items() if platform[k] != v)
+            if not any(UNKNOWN not in (here, there) for _, here, there in differs):
+                continue  # the same platform, or one the records do not tell apart
+            twins.append(Twin(tuple(r[k] for k in CELL_KEYS), r["init_seed"], r["order_seed"], r["run_id"],
+                              r["test_acc"], acc, other_protocol, differs,
+                              weights is not None and weights == r["weights_sha256"]))
+    return rows, twins
+
+
+@dataclass(frozen=True)
+class Switch:
+    """What a platform switch does to one run: from the differences d = here - there of runs of one config on
+    two platforms."""
+
+    n: int
+    mean_difference: float
+    variance: float  # sum(d^2) / (2 n)
+    low: float
+    high: float
+
+
+def platform_switch(differences, level: float = 0.95) -> Switch:
+    """The variance a platform switch adds to one run's result, from the differences ``d`` between runs of one
+    config (same init and order seeds) on two platforms: ``sum(d^2) / (2 n)``, with the exact chi-square interval
+    on ``n`` degrees of freedom. If a switch re-draws the run around its init and order seeds (the residual of the
+    model above: "on another platform a run drifts like a new seed"), ``d ~ N(0, 2 s2)`` and the estimate is
+    unbiased for ``s2``, to be set beside the cells' residual variance; a systematic shift ``m`` between the
+    platforms adds ``m^2 / 2`` to it (the mean difference is reported for that)."""
+    d = np.asarray(differences, dtype=float).ravel()
+    if len(d) < 1 or not np.isfinite(d).all():
+        raise ValueError("a platform switch needs one or more finite differences")
+    half_ss = float((d ** 2).sum()) / 2
+    a = (1 - level) / 2
+    n = len(d)
+    return Switch(n, float(d.mean()), half_ss / n, half_ss / stats.chi2.ppf(1 - a, n), half_ss / stats.chi2.ppf(a, n))
 
 
 def _pairs_by_cell(rows: list[dict]) -> dict[tuple, dict[tuple, float]]:
@@ -270,10 +347,11 @@ def _method_pairs(rows: list[dict]):
                            np.array([methods[b][p] for p in shared]))
 
 
-def report_lines(rows: list[dict], level: float = 0.95, effect: float = 0.5) -> list[str]:
-    """The variance table (one row per cell, on its largest complete crossed sub-design: :func:`cell_grids`) and
-    the pairing table (every two methods of one setting and start on the 4 or more (init, order) pairs both ran),
-    as Markdown."""
+def report_lines(rows: list[dict], level: float = 0.95, effect: float = 0.5, twins=()) -> list[str]:
+    """The variance table (one row per cell, on its largest complete crossed sub-design: :func:`cell_grids`), the
+    pairing table (every two methods of one setting and start on the 4 or more (init, order) pairs both ran) and,
+    when some of the design's runs were recorded again on another platform (``twins``, :func:`read_design`), the
+    table of those and what a platform switch adds to one run (:func:`platform_switch`), as Markdown."""
     from .power import seeds_needed
 
     grids = cell_grids(rows)
@@ -307,6 +385,37 @@ def report_lines(rows: list[dict], level: float = 0.95, effect: float = 0.5) -> 
                    f"{_count(n_p)} / {_count(n_u)} |")
     out += ["", "Seeds: the paired t-test's count from the sd of the seed-paired differences (paired) and from "
                 "sqrt(var a + var b) (unpaired: each method on seeds of its own), over the crossed pairs."]
+    if twins:
+        out += [""] + _twin_lines(twins, grids, level)
+    return out
+
+
+_PLATFORM_NAMES = {"cpu_isa": "CPU ISA", "onednn_isa": "oneDNN ISA", "channels_last": "channels_last"}
+
+
+def _twin_lines(twins, grids: dict, level: float) -> list[str]:
+    """The runs of the design recorded again on another platform, and the variance a platform switch adds."""
+    pct = f"{100 * level:g}%"
+    out = ["| cell | init, order seed | run | here (%) | other record (%) | here - other (pp) | platform: here / other "
+           "| weights |", "|---|---|---|---|---|---|---|---|"]
+    for t in sorted(twins, key=lambda t: (_cell_label(t.cell), t.init_seed, t.order_seed, t.other_protocol)):
+        where = "; ".join(f"{_PLATFORM_NAMES.get(k, k)} {a} / {b}" for k, a, b in t.differs)
+        out.append(f"| {_cell_label(t.cell)} | {t.init_seed}, {t.order_seed} | `{t.run_id}` | {t.test_acc:.2f} | "
+                   f"{t.other_acc:.2f} (`{t.other_protocol}`) | {t.test_acc - t.other_acc:+.2f} | {where} | "
+                   f"{'identical' if t.same_weights else 'differ'} |")
+    sw = platform_switch([t.test_acc - t.other_acc for t in twins], level)
+    resid = []
+    for cell in sorted({t.cell for t in twins}, key=_cell_label):
+        if cell in grids:
+            r = decompose(grids[cell][2], level).resid
+            resid.append(f"{_cell_label(cell)} {r.estimate:.3f} [{r.low:.3f}, {r.high:.3f}]")
+        else:
+            resid.append(f"{_cell_label(cell)} not estimated yet (no complete 2 x 2)")
+    out += ["", f"Platform switch, over {sw.n} run(s) of the design recorded again on another platform with the same "
+                f"run id: mean difference {sw.mean_difference:+.2f} pp; variance added to one run, sum(d^2) / (2 n), "
+                f"{sw.variance:.3f} [{sw.low:.3f}, {sw.high:.3f}] ({pct}, chi-square on {sw.n} df). If a switch "
+                f"re-draws a run around its init and order seeds, this estimates the residual variance of its cell: "
+                + "; ".join(resid) + "."]
     return out
 
 
@@ -333,12 +442,13 @@ def _seed_list(seeds) -> str:
     return ", ".join(str(x) for x in seeds)
 
 
-def design_markdown(protocol: str, runs, rows: list[dict], level: float = 0.95, effect: float = 0.5) -> str:
+def design_markdown(protocol: str, runs, rows: list[dict], level: float = 0.95, effect: float = 0.5,
+                    twins=()) -> str:
     """``variance.md`` of a crossed design for ``fggp-repro figures``: what was run (preset, network, platforms,
-    which cells are complete), :func:`report_lines`' two tables, and what they say about pairing on the seed.
+    which cells are complete), :func:`report_lines`' tables, and what they say about pairing on the seed.
 
     ``runs`` is the design's frame of :data:`analysis.records.RUN_COLUMNS` (every status), ``rows`` its completed
-    runs as :func:`crossed_runs` reads them."""
+    runs and ``twins`` its runs recorded again on another platform, as :func:`read_design` reads them."""
     import pandas as pd
 
     from .formatting import scale_parts
@@ -371,7 +481,7 @@ def design_markdown(protocol: str, runs, rows: list[dict], level: float = 0.95, 
               ("runs", _runs_text(runs)),
               ("platforms", platform_note(runs).removeprefix("platforms: "))]
     L += _table(facts) + [""]
-    L += report_lines(rows, level, effect)
+    L += report_lines(rows, level, effect, twins)
     if grids:
         L += ["", "## What the design says", ""] + _reading(rows, grids, level, effect)
     return "\n".join(L) + "\n"
@@ -433,7 +543,9 @@ def main(argv: list[str] | None = None) -> int:
         "(grid --init-seeds A --order-seeds B --protocol LABEL), the variance of one run's final accuracy split\n"
         "into init, data order and residual (two-way random effects, ANOVA estimates, modified large-sample\n"
         "intervals), and for every two methods of a setting how alike seeds make them (correlation) and what\n"
-        "pairing on seeds saves (seeds a paired and an unpaired comparison need for --effect at 80 % power)."),
+        "pairing on seeds saves (seeds a paired and an unpaired comparison need for --effect at 80 % power).\n"
+        "Runs of the design recorded again under --results on another platform (the same run id, e.g. a diagonal\n"
+        "run init = order = k and a plain run of seed k) size a platform switch on the same scale."),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--results", default="results", help="results folder (default: results)")
     ap.add_argument("--protocol", required=True, help="the crossed design's protocol label")
@@ -452,7 +564,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     try:
-        rows = crossed_runs(args.results, args.protocol)
+        rows, twins = read_design(args.results, args.protocol)
     except RecordError as e:
         print(f"fggp-repro variance: error: {e}", file=sys.stderr)
         return 2
@@ -469,7 +581,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{len(rows)} records has an init or order seed of its own; give the label of a crossed design "
               "(fggp-repro grid ... --init-seeds 0-2 --order-seeds 0-2 --protocol LABEL)", file=sys.stderr)
         return 2
-    lines = report_lines(rows, args.level, args.effect)
+    lines = report_lines(rows, args.level, args.effect, twins)
     text = "\n".join(lines) + "\n"
     print(text, end="")
     if args.out:

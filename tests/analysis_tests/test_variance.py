@@ -299,3 +299,78 @@ def test_a_design_in_progress_is_decomposed_on_what_is_complete(tmp_path):
             ) in text
     # the glance counts cells that ran every pair of the design's seeds so far (init 0-2 x order 0-2): none yet
     assert crossed_summary("p-crossed", crossed_runs(str(tmp_path), "p-crossed")) == ("p-crossed", 12, 0, 2)
+
+
+def test_platform_switch_by_hand():
+    """d = (0.3, -0.1, 0.2): sum(d^2) / 2 = 0.07 over n = 3, so 0.0233; interval 0.07 / chi2(0.975; 3) = 0.07 /
+    9.348404 and 0.07 / chi2(0.025; 3) = 0.07 / 0.2157953 (scipy.stats.chi2.ppf)."""
+    from analysis.variance import platform_switch
+
+    s = platform_switch([0.3, -0.1, 0.2])
+    assert s.n == 3 and s.mean_difference == pytest.approx(0.4 / 3)
+    assert s.variance == pytest.approx(0.07 / 3)
+    assert (s.low, s.high) == (pytest.approx(0.0074879095), pytest.approx(0.3243815117))
+    with pytest.raises(ValueError, match="one or more finite"):
+        platform_switch([])
+
+
+def test_platform_switch_coverage_and_a_shift_by_simulation():
+    """d ~ N(m, 2 s2) with s2 = 0.1 and n = 3: with no shift the interval covers s2 95 % of the time and the
+    estimate is unbiased; a shift m = 0.5 adds m^2 / 2 = 0.125 to it (and the interval then covers s2 less often)."""
+    from analysis.variance import platform_switch
+
+    rng = np.random.default_rng(5)
+    for m, mean, coverage in ((0.0, 0.1, (0.935, 0.965)), (0.5, 0.225, (0.0, 0.85))):
+        hits, est = 0, []
+        for _ in range(4000):
+            s = platform_switch(rng.normal(m, np.sqrt(0.2), 3))
+            hits += s.low <= 0.1 <= s.high
+            est.append(s.variance)
+        assert coverage[0] <= hits / 4000 <= coverage[1]
+        assert np.mean(est) == pytest.approx(mean, rel=0.05)
+
+
+def test_runs_recorded_again_on_another_platform(tmp_path, capsys):
+    """fggp 98 % on init 0-1 x order 0-1: y = 60.0, 60.4 / 61.0, 61.0; grand 60.6, init means 60.2, 61.0, order
+    means 60.5, 60.7, residuals -0.1, 0.1, 0.1, -0.1: residual variance 0.04 on 1 df, interval 0.04 / 5.0239 =
+    0.008 and 0.04 / 0.000982 = 40.730. The diagonal runs (0, 0) and (1, 1) were recorded again by protocol
+    p-check on an AVX2 machine at 60.3 and 60.8: d = -0.3 and +0.2, sum(d^2) / 2 = 0.065, variance 0.0325 (printed
+    0.032: the differences of the stored accuracies fall just short of 0.3),
+    interval 0.065 / 7.3778 = 0.009 and 0.065 / 0.050636 = 1.284, mean difference -0.05. A rerun of (0, 0) on the
+    same platform, and one whose platform differs only in a field the design's records do not state, are no twins."""
+    from analysis.cli import figures_main
+    from analysis.variance import main, read_design
+
+    for (i, o), acc in {(0, 0): 60.0, (0, 1): 60.4, (1, 0): 61.0, (1, 1): 61.0}.items():
+        _write(tmp_path, "p-crossed", "fggp", 0.98, i, o, acc)
+
+    def other(protocol, k, acc, **provenance):
+        rec = make_record(dataset="cifar10-jpeg", method="fggp", target_sparsity=0.98, seed=k, protocol=protocol,
+                          test_acc=acc, run_id=f"vgg19-fggp-p-crossed-0.98-{k}-{k}")
+        rec["provenance"].update(provenance)
+        write_record(tmp_path / protocol, rec)
+
+    other("p-check", 0, 60.3, cpu_capability="AVX2")
+    other("p-check", 1, 60.8, cpu_capability="AVX2", torch="2.5.0")
+    other("p-rerun", 0, 60.0)  # the same platform: a rerun, not a twin
+    other("p-onednn", 0, 59.0, onednn_isa="AVX512_CORE_BF16")  # the design's records do not state theirs
+    rows, twins = read_design(str(tmp_path), "p-crossed")
+    assert len(rows) == 4
+    assert [(t.init_seed, t.order_seed, t.other_protocol) for t in twins] == [(0, 0, "p-check"), (1, 1, "p-check")]
+    assert twins[0].differs == (("cpu_isa", "AVX512", "AVX2"),) and twins[0].same_weights
+    assert twins[1].differs == (("torch", "2.4.0", "2.5.0"), ("cpu_isa", "AVX512", "AVX2"))
+
+    assert main(["--results", str(tmp_path), "--protocol", "p-crossed"]) == 0
+    text = capsys.readouterr().out
+    assert "| vgg19 98%, dense start: fggp | 2 x 2 | 60.60 |" in text and "| 0.040 [0.008, 40.730] |" in text
+    assert ("| vgg19 98%, dense start: fggp | 0, 0 | `vgg19-fggp-p-crossed-0.98-0-0` | 60.00 | 60.30 (`p-check`) | "
+            "-0.30 | CPU ISA AVX512 / AVX2 | identical |") in text
+    assert ("| 1, 1 | `vgg19-fggp-p-crossed-0.98-1-1` | 61.00 | 60.80 (`p-check`) | +0.20 | torch 2.4.0 / 2.5.0; "
+            in text)
+    assert ("over 2 run(s) of the design recorded again on another platform with the same run id: mean difference "
+            "-0.05 pp; variance added to one run, sum(d^2) / (2 n), 0.032 [0.009, 1.284] (95%, chi-square on 2 df)"
+            ) in text
+    assert text.rstrip().endswith("residual variance of its cell: vgg19 98%, dense start: fggp 0.040 [0.008, 40.730].")
+    out = tmp_path / "figs"
+    assert figures_main(["--results", str(tmp_path), "--out", str(out), "--protocol", "p-crossed"]) == 0
+    assert "0.032 [0.009, 1.284]" in (out / "p-crossed" / "variance.md").read_text()
