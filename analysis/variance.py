@@ -483,13 +483,14 @@ def design_markdown(protocol: str, runs, rows: list[dict], level: float = 0.95, 
     L += _table(facts) + [""]
     L += report_lines(rows, level, effect, twins)
     if grids:
-        L += ["", "## What the design says", ""] + _reading(rows, grids, level, effect)
+        L += ["", "## What the design says", ""] + _reading(rows, grids, level, effect, twins)
     return "\n".join(L) + "\n"
 
 
-def _reading(rows: list[dict], grids: dict, level: float, effect: float) -> list[str]:
+def _reading(rows: list[dict], grids: dict, level: float, effect: float, twins=()) -> list[str]:
     """Sentences computed from the tables: where the spread comes from (``grids``, the cells' complete crossed
-    designs), and what pairing buys (the methods' shared seed pairs in ``rows``)."""
+    designs), what pairing buys (the methods' shared seed pairs in ``rows``), and how a platform switch compares
+    with a new draw of the residual (``twins``)."""
     pct = f"{100 * level:g} %"
     decs = {c: decompose(y, level) for c, (_, _, y) in grids.items()}
     out = []
@@ -518,11 +519,29 @@ def _reading(rows: list[dict], grids: dict, level: float, effect: float) -> list
                    f"paired on the seed (as the audit's paired tests are) needs that fraction of the seeds an unpaired "
                    f"one needs for {effect:g} points; near or above 1, pairing buys nothing, and the paired tests stay "
                    f"valid at the power of unpaired ones.")
+    resid = [decs[c].resid.estimate for c in {t.cell for t in twins} if c in decs]
+    if twins and resid:
+        sw = platform_switch([t.test_acc - t.other_acc for t in twins], level)
+        above, below = sum(r > sw.high for r in resid), sum(r < sw.low for r in resid)
+        if above == len(resid):
+            where = "lies below all of them: a switch moved these runs less than a new draw of the residual would"
+        elif below == len(resid):
+            where = ("lies above all of them: a switch moved these runs more than a new draw of the residual would "
+                     "(a shift between the platforms adds half its square; mean difference "
+                     f"{sw.mean_difference:+.2f} pp)")
+        elif above == below == 0:
+            where = ("includes all of them: these runs drift across platforms as a new draw of the residual would "
+                     "move them, as far as they can tell")
+        else:
+            where = "includes some of them"
+        out.append(f"- The same run on another platform: {sw.n} run(s). The variance a platform switch adds to one "
+                   f"run, {sw.variance:.3f} [{sw.low:.3f}, {sw.high:.3f}] ({pct}), set beside the residual variance "
+                   f"of their cells ({_span(resid, 3)}): its interval {where}.")
     return out
 
 
-def _span(values) -> str:
-    lo, hi = f"{min(values):.2f}", f"{max(values):.2f}"
+def _span(values, digits: int = 2) -> str:
+    lo, hi = f"{min(values):.{digits}f}", f"{max(values):.{digits}f}"
     return lo if lo == hi else f"{lo} to {hi}"
 
 

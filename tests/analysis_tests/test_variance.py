@@ -373,4 +373,28 @@ def test_runs_recorded_again_on_another_platform(tmp_path, capsys):
     assert text.rstrip().endswith("residual variance of its cell: vgg19 98%, dense start: fggp 0.040 [0.008, 40.730].")
     out = tmp_path / "figs"
     assert figures_main(["--results", str(tmp_path), "--out", str(out), "--protocol", "p-crossed"]) == 0
-    assert "0.032 [0.009, 1.284]" in (out / "p-crossed" / "variance.md").read_text()
+    md = (out / "p-crossed" / "variance.md").read_text()
+    assert "0.032 [0.009, 1.284]" in md
+    # the reading: the residual 0.040 lies inside the switch's interval
+    assert ("- The same run on another platform: 2 run(s). The variance a platform switch adds to one run, 0.032 "
+            "[0.009, 1.284] (95 %), set beside the residual variance of their cells (0.040): its interval includes "
+            "all of them") in md
+
+
+@pytest.mark.parametrize("diffs, says", [
+    # sum(d^2) / 2 = 1e-6, interval [1e-6 / 7.3778, 1e-6 / 0.050636] = [1.4e-7, 2.0e-5]: below the residual 0.04
+    ((0.001, -0.001), "lies below all of them: a switch moved these runs less than a new draw of the residual would"),
+    # sum(d^2) / 2 = 9, interval [9 / 7.3778, 9 / 0.050636] = [1.22, 177.7]: above it
+    ((3.0, -3.0), "lies above all of them: a switch moved these runs more than a new draw of the residual would"),
+])
+def test_the_reading_places_a_platform_switch_beside_the_residual(diffs, says):
+    from analysis.variance import Twin, _reading, cell_grids
+
+    cell = ("cifar10-jpeg", "vgg19", 0.98, 1.0, "fggp")
+    ys = {(0, 0): 60.0, (0, 1): 60.4, (1, 0): 61.0, (1, 1): 61.0}  # residual variance 0.04 (worked out above)
+    rows = [dict(zip(("dataset", "arch", "target_sparsity", "initial_density", "method"), cell), seed=0,
+                 init_seed=i, order_seed=o, test_acc=y) for (i, o), y in ys.items()]
+    twins = [Twin(cell, k, k, f"vgg19-fggp-{k}", ys[(k, k)], ys[(k, k)] - d, "p-check", (("cpu_isa", "A", "B"),),
+                  False) for k, d in zip((0, 1), diffs)]
+    text = "\n".join(_reading(rows, cell_grids(rows), 0.95, 0.5, twins))
+    assert "set beside the residual variance of their cells (0.040): its interval " + says in text
