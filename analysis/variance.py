@@ -28,8 +28,10 @@ one needs for the same power.
 Platform: a run whose init and order seeds agree is the run of that seed, so a design's diagonal can share its
 run id with a run recorded elsewhere on another platform (other CPU kernels). The differences d between such twins
 size the drift a platform switch causes on the same scale: sum(d^2) / (2 n), the variance it adds to one run, with
-its exact chi-square interval, set beside the residual variance of the twins' cells -- what the switch adds if it
-re-draws a run as a new seed would with the init and order seeds held.
+its exact chi-square interval, set beside the residual variance of the twins' cells. The residual holds the init x
+order interaction (what a pair of seeds fixes beyond their two effects) and the run's own noise; a switch that
+re-draws the noise and keeps what the seeds fix adds the noise part alone: the residual variance if the interaction
+is nil, less otherwise. A systematic shift between the platforms adds half its square.
 """
 
 from __future__ import annotations
@@ -248,10 +250,10 @@ class Switch:
 def platform_switch(differences, level: float = 0.95) -> Switch:
     """The variance a platform switch adds to one run's result, from the differences ``d`` between runs of one
     config (same init and order seeds) on two platforms: ``sum(d^2) / (2 n)``, with the exact chi-square interval
-    on ``n`` degrees of freedom. If a switch re-draws the run around its init and order seeds (the residual of the
-    model above: "on another platform a run drifts like a new seed"), ``d ~ N(0, 2 s2)`` and the estimate is
-    unbiased for ``s2``, to be set beside the cells' residual variance; a systematic shift ``m`` between the
-    platforms adds ``m^2 / 2`` to it (the mean difference is reported for that)."""
+    on ``n`` degrees of freedom. If a switch re-draws the run's noise around what its init and order seeds fix ("on
+    another platform a run drifts like a new seed"), ``d ~ N(0, 2 s2)`` and the estimate is unbiased for ``s2``, the
+    noise part of the cells' residual variance (all of it when the init x order interaction is nil); a systematic
+    shift ``m`` between the platforms adds ``m^2 / 2`` to it (the mean difference is reported for that)."""
     d = np.asarray(differences, dtype=float).ravel()
     if len(d) < 1 or not np.isfinite(d).all():
         raise ValueError("a platform switch needs one or more finite differences")
@@ -414,7 +416,9 @@ def _twin_lines(twins, grids: dict, level: float) -> list[str]:
     out += ["", f"Platform switch, over {sw.n} run(s) of the design recorded again on another platform with the same "
                 f"run id: mean difference {sw.mean_difference:+.2f} pp; variance added to one run, sum(d^2) / (2 n), "
                 f"{sw.variance:.3f} [{sw.low:.3f}, {sw.high:.3f}] ({pct}, chi-square on {sw.n} df). If a switch "
-                f"re-draws a run around its init and order seeds, this estimates the residual variance of its cell: "
+                f"re-draws a run's noise and keeps what its init and order seeds fix, this estimates the noise part "
+                f"of the residual: all of it when the init x order interaction is nil, less otherwise (a shift "
+                f"between the platforms adds to it). The residual variance of its cell: "
                 + "; ".join(resid) + "."]
     return out
 
@@ -524,7 +528,9 @@ def _reading(rows: list[dict], grids: dict, level: float, effect: float, twins=(
         sw = platform_switch([t.test_acc - t.other_acc for t in twins], level)
         above, below = sum(r > sw.high for r in resid), sum(r < sw.low for r in resid)
         if above == len(resid):
-            where = "lies below all of them: a switch moved these runs less than a new draw of the residual would"
+            where = ("lies below all of them: a switch moved these runs less than a new draw of the residual would "
+                     "(the residual holds an init x order interaction that a switch keeps, or a switch re-draws only "
+                     "part of the noise)")
         elif below == len(resid):
             where = ("lies above all of them: a switch moved these runs more than a new draw of the residual would "
                      "(a shift between the platforms adds half its square; mean difference "
