@@ -418,7 +418,7 @@ def _twin_lines(twins, grids: dict, level: float) -> list[str]:
                 f"{sw.variance:.3f} [{sw.low:.3f}, {sw.high:.3f}] ({pct}, chi-square on {sw.n} df). If a switch "
                 f"re-draws a run's noise and keeps what its init and order seeds fix, this estimates the noise part "
                 f"of the residual: all of it when the init x order interaction is nil, less otherwise (a shift "
-                f"between the platforms adds to it). The residual variance of its cell: "
+                f"between the platforms adds to it). The residual variance of the twins' cells: "
                 + "; ".join(resid) + "."]
     return out
 

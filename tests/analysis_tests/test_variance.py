@@ -371,7 +371,7 @@ def test_runs_recorded_again_on_another_platform(tmp_path, capsys):
             "-0.05 pp; variance added to one run, sum(d^2) / (2 n), 0.032 [0.009, 1.284] (95%, chi-square on 2 df)"
             ) in text
     assert text.rstrip().endswith(
-        "The residual variance of its cell: vgg19 98%, dense start: fggp 0.040 [0.008, 40.730].")
+        "The residual variance of the twins' cells: vgg19 98%, dense start: fggp 0.040 [0.008, 40.730].")
     out = tmp_path / "figs"
     assert figures_main(["--results", str(tmp_path), "--out", str(out), "--protocol", "p-crossed"]) == 0
     md = (out / "p-crossed" / "variance.md").read_text()
