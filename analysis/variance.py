@@ -184,6 +184,11 @@ class Twin:
     differs: tuple  # (platform field, value here, value there) for each platform field in which they differ
     same_weights: bool
 
+    @property
+    def difference(self) -> float:
+        """here - there, in points."""
+        return self.test_acc - self.other_acc
+
 
 def read_design(results: str, protocol: str) -> tuple[list[dict], list[Twin]]:
     """The completed records of a crossed design, and its runs recorded again on another platform.
@@ -403,9 +408,9 @@ def _twin_lines(twins, grids: dict, level: float) -> list[str]:
     for t in sorted(twins, key=lambda t: (_cell_label(t.cell), t.init_seed, t.order_seed, t.other_protocol)):
         where = "; ".join(f"{_PLATFORM_NAMES.get(k, k)} {a} / {b}" for k, a, b in t.differs)
         out.append(f"| {_cell_label(t.cell)} | {t.init_seed}, {t.order_seed} | `{t.run_id}` | {t.test_acc:.2f} | "
-                   f"{t.other_acc:.2f} (`{t.other_protocol}`) | {t.test_acc - t.other_acc:+.2f} | {where} | "
+                   f"{t.other_acc:.2f} (`{t.other_protocol}`) | {t.difference:+.2f} | {where} | "
                    f"{'identical' if t.same_weights else 'differ'} |")
-    sw = platform_switch([t.test_acc - t.other_acc for t in twins], level)
+    sw = platform_switch([t.difference for t in twins], level)
     resid = []
     for cell in sorted({t.cell for t in twins}, key=_cell_label):
         if cell in grids:
@@ -525,7 +530,7 @@ def _reading(rows: list[dict], grids: dict, level: float, effect: float, twins=(
                    f"valid at the power of unpaired ones.")
     resid = [decs[c].resid.estimate for c in {t.cell for t in twins} if c in decs]
     if twins and resid:
-        sw = platform_switch([t.test_acc - t.other_acc for t in twins], level)
+        sw = platform_switch([t.difference for t in twins], level)
         above, below = sum(r > sw.high for r in resid), sum(r < sw.low for r in resid)
         if above == len(resid):
             where = ("lies below all of them: a switch moved these runs less than a new draw of the residual would "
